@@ -1,0 +1,369 @@
+//! What the control core offers the rest of the daemon (D-Bus, log store, metrics, live view):
+//! commands in, a [`Snapshot`] of the unit out, and a stream of [`Event`]s.
+
+use crate::alarm::{Alarm, AlarmKind};
+use crate::protocol::Protocol;
+use crate::session::{Sample, SessionRecord, SessionStart};
+use crate::state::UnitState;
+use coldspray_hal::{Output, Sensor};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// Per-session overrides accepted with a start command. Absent fields keep the protocol's.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StartOptions {
+    /// Spray time, seconds.
+    pub spray_s: Option<f64>,
+    /// Skin target, °C.
+    pub skin_target_c: Option<f64>,
+    /// Pump drive, percent.
+    pub pump_percent: Option<u8>,
+}
+
+/// A command to the control core. Every argument has been validated by the caller against
+/// the documented ranges; the core re-checks what depends on its state.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// Start spraying now with a protocol.
+    StartSession {
+        /// Protocol name.
+        protocol: String,
+        /// Overrides.
+        options: StartOptions,
+    },
+    /// Stop the running session.
+    StopSession,
+    /// Arm auto-start: the next end of laser emission starts a session with this protocol.
+    Arm {
+        /// Protocol name.
+        protocol: String,
+    },
+    /// Disarm auto-start.
+    Disarm,
+    /// Acknowledge every alarm (`None`) or one alarm by key.
+    Acknowledge {
+        /// Alarm key (see [`AlarmKind::key`]), or all.
+        key: Option<String>,
+    },
+    /// Silence the buzzer for the audio-pause time (new alarms still sound).
+    AudioPause,
+    /// Change the reservoir setpoint, °C.
+    SetSetpoint {
+        /// New setpoint.
+        celsius: f64,
+    },
+    /// Enter maintenance mode (only from ready, precooling or fault).
+    EnterMaintenance,
+    /// Leave maintenance mode (back to precooling).
+    ExitMaintenance,
+    /// Maintenance: run pump and valve for a while to fill the line.
+    Prime {
+        /// Seconds, 1–60.
+        seconds: f64,
+    },
+    /// Maintenance: run the pump with the valve open to empty the reservoir.
+    Drain {
+        /// Seconds, 1–300.
+        seconds: f64,
+    },
+    /// Maintenance: switch one output on for a while (interlocks still apply).
+    TestOutput {
+        /// The output.
+        output: Output,
+        /// Seconds, 0.1–30.
+        seconds: f64,
+    },
+    /// Run the self-test (from ready, precooling or maintenance).
+    SelfTest,
+    /// Set a sensor's calibration offset (added to every raw reading).
+    SetCalibration {
+        /// Sensor.
+        sensor: Sensor,
+        /// Offset in the sensor's unit (°C or bar), −5..=5.
+        offset: f64,
+    },
+    /// Record a water change (counter).
+    RecordWaterChange,
+    /// Create or replace a protocol.
+    UpsertProtocol(Box<Protocol>),
+    /// Delete a protocol (factory protocols can be changed but not deleted).
+    DeleteProtocol {
+        /// Protocol name.
+        name: String,
+    },
+}
+
+/// What an accepted command produced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Reply {
+    /// Accepted; progress shows in the snapshot.
+    Accepted,
+    /// A session started with this id.
+    SessionStarted(u64),
+}
+
+/// Why the core refused a command.
+#[derive(Debug, Clone, PartialEq, thiserror::Error, Serialize, Deserialize)]
+pub enum CommandError {
+    /// The unit is not ready to spray.
+    #[error("not ready: the unit is {state}")]
+    NotReady {
+        /// Current state.
+        state: UnitState,
+    },
+    /// An interlock is active.
+    #[error("interlock active: {keys:?}")]
+    InterlockActive {
+        /// Keys of the active interlock alarms.
+        keys: Vec<String>,
+    },
+    /// No protocol by that name.
+    #[error("unknown protocol `{0}`")]
+    UnknownProtocol(String),
+    /// A value outside its allowed range.
+    #[error("{name} = {value} is out of range {min}..={max}")]
+    OutOfRange {
+        /// Argument name.
+        name: String,
+        /// Value given.
+        value: f64,
+        /// Smallest allowed.
+        min: f64,
+        /// Largest allowed.
+        max: f64,
+    },
+    /// Any other invalid argument.
+    #[error("invalid argument {name}: {reason}")]
+    InvalidArgument {
+        /// Argument name.
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Not allowed in the current state.
+    #[error("{action} is not permitted while {state}")]
+    NotPermitted {
+        /// What was asked.
+        action: String,
+        /// Current state.
+        state: UnitState,
+    },
+    /// No alarm with that key is active.
+    #[error("no active alarm `{0}`")]
+    UnknownAlarm(String),
+    /// The daemon is shutting down.
+    #[error("the daemon is shutting down")]
+    ShuttingDown,
+}
+
+/// Service counters (BRIEF §4).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Counters {
+    /// Pump running time, seconds.
+    pub pump_seconds: f64,
+    /// Chiller running time, seconds.
+    pub chiller_seconds: f64,
+    /// Sessions started.
+    pub sessions: u64,
+    /// Sessions that started late after the laser.
+    pub late_sessions: u64,
+    /// Water changes recorded.
+    pub water_changes: u64,
+}
+
+/// The running session, as shown on the kiosk.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionProgress {
+    /// Opening record.
+    pub start: SessionStart,
+    /// Seconds since it started.
+    pub elapsed_s: f64,
+    /// Seconds of spraying left at most.
+    pub remaining_s: f64,
+    /// Prepare goal: whether the skin is inside the band now.
+    pub in_band: bool,
+    /// Hottest skin so far, °C.
+    pub peak_skin_c: Option<f64>,
+    /// Coldest skin so far, °C.
+    pub min_skin_c: Option<f64>,
+}
+
+/// A maintenance activity in progress.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum MaintenanceActivity {
+    /// Priming.
+    Prime,
+    /// Draining.
+    Drain,
+    /// Output test of one output.
+    TestOutput(Output),
+    /// Self-test running.
+    SelfTest,
+}
+
+/// Everything a reader needs to know about the unit, published after every control step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// Monotonic time of this snapshot.
+    pub at: Duration,
+    /// Current state.
+    pub state: UnitState,
+    /// When the state was entered.
+    pub state_since: Duration,
+    /// Ready to spray at once (state ready, nothing blocking).
+    pub ready: bool,
+    /// Last valid calibrated reading per sensor (index [`Sensor::index`]); `None` when stale,
+    /// faulty or not fitted.
+    pub readings: [Option<f64>; 5],
+    /// Flow through the meter, L/min.
+    pub flow_l_min: f64,
+    /// Output levels as driven (index [`Output::index`]).
+    pub outputs: [bool; 7],
+    /// Reservoir setpoint, °C.
+    pub setpoint_c: f64,
+    /// Alarms that are active or latched.
+    pub alarms: Vec<Alarm>,
+    /// Audio paused until this monotonic time.
+    pub audio_paused_until: Option<Duration>,
+    /// Protocol armed for auto-start.
+    pub armed: Option<String>,
+    /// Running session.
+    pub session: Option<SessionProgress>,
+    /// Maintenance activity in progress.
+    pub maintenance: Option<MaintenanceActivity>,
+    /// Laser emitting now.
+    pub laser_on: bool,
+    /// Service counters.
+    pub counters: Counters,
+    /// Chiller duty over the last 10 minutes, 0–1.
+    pub chiller_duty: f64,
+    /// Last self-test: monotonic time and whether it passed.
+    pub last_self_test: Option<(Duration, bool)>,
+}
+
+impl Snapshot {
+    /// The last valid reading of a sensor.
+    pub fn reading(&self, sensor: Sensor) -> Option<f64> {
+        self.readings[sensor.index()]
+    }
+
+    /// Whether an output is on.
+    pub fn output(&self, output: Output) -> bool {
+        self.outputs[output.index()]
+    }
+
+    /// Whether an alarm of this kind is active or latched.
+    pub fn has_alarm(&self, kind: AlarmKind) -> bool {
+        self.alarms.iter().any(|a| a.kind == kind)
+    }
+}
+
+/// Something that happened, in the order it happened. Durable events (see
+/// [`Event::is_durable`]) are persisted and flushed before anyone else sees them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Event {
+    /// The state changed.
+    StateChanged {
+        /// Monotonic time.
+        at: Duration,
+        /// Wall-clock time, ms since the Unix epoch.
+        unix_ms: i64,
+        /// Previous state.
+        from: UnitState,
+        /// New state.
+        to: UnitState,
+        /// Why.
+        reason: String,
+    },
+    /// An alarm was raised.
+    AlarmRaised(Alarm),
+    /// An alarm's condition went away (it may stay latched).
+    AlarmConditionCleared {
+        /// Which.
+        kind: AlarmKind,
+        /// Monotonic time.
+        at: Duration,
+        /// Wall-clock time, ms since the Unix epoch.
+        unix_ms: i64,
+    },
+    /// An alarm was acknowledged.
+    AlarmAcknowledged {
+        /// Which.
+        kind: AlarmKind,
+        /// Monotonic time.
+        at: Duration,
+        /// Wall-clock time, ms since the Unix epoch.
+        unix_ms: i64,
+    },
+    /// An alarm is gone (acknowledged if latching, and its condition cleared).
+    AlarmRemoved {
+        /// Which.
+        kind: AlarmKind,
+        /// Monotonic time.
+        at: Duration,
+        /// Wall-clock time, ms since the Unix epoch.
+        unix_ms: i64,
+    },
+    /// A session started.
+    SessionStarted(SessionStart),
+    /// A session ended.
+    SessionEnded(SessionRecord),
+    /// One 10 Hz curve point of the running session.
+    Sample(Sample),
+    /// A configuration or protocol change made through a command.
+    ConfigChanged {
+        /// Monotonic time.
+        at: Duration,
+        /// Wall-clock time, ms since the Unix epoch.
+        unix_ms: i64,
+        /// What changed, human-readable.
+        what: String,
+    },
+    /// Self-test finished.
+    SelfTestFinished {
+        /// Monotonic time.
+        at: Duration,
+        /// Passed.
+        passed: bool,
+        /// One line per check.
+        report: Vec<String>,
+    },
+}
+
+impl Event {
+    /// True for events that must be on disk before anyone is told: session open and close,
+    /// every high-priority alarm, state changes.
+    pub fn is_durable(&self) -> bool {
+        match self {
+            Event::SessionStarted(_) | Event::SessionEnded(_) | Event::StateChanged { .. } => true,
+            Event::AlarmRaised(a) => a.priority == crate::alarm::Priority::High,
+            _ => false,
+        }
+    }
+}
+
+impl Snapshot {
+    /// The snapshot of a unit that has just powered on: starting, every output off.
+    pub fn power_on(setpoint_c: f64) -> Snapshot {
+        Snapshot {
+            at: Duration::ZERO,
+            state: UnitState::Starting,
+            state_since: Duration::ZERO,
+            ready: false,
+            readings: [None; 5],
+            flow_l_min: 0.0,
+            outputs: [false; 7],
+            setpoint_c,
+            alarms: Vec::new(),
+            audio_paused_until: None,
+            armed: None,
+            session: None,
+            maintenance: None,
+            laser_on: false,
+            counters: Counters::default(),
+            chiller_duty: 0.0,
+            last_self_test: None,
+        }
+    }
+}

@@ -1,0 +1,18 @@
+//! # coldsprayd
+//!
+//! The ColdSpray control daemon as a library: the control core and safety layer, and the
+//! parts around them (treatment log, D-Bus API, metrics), with thin binaries in `src/bin/`.
+//! See `ARCHITECTURE.md` at the repository root for the tour.
+
+pub mod alarm;
+pub mod api;
+pub mod handle;
+pub mod protocol;
+pub mod session;
+pub mod state;
+pub mod store;
+pub mod telemetry;
+
+pub use api::{Command, CommandError, Event, Reply, Snapshot};
+pub use handle::ControlHandle;
+pub use state::UnitState;

@@ -1,0 +1,178 @@
+//! Treatment sessions: how one started, its quality indicators, how it ended, its curve.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::time::Duration;
+
+use crate::protocol::Goal;
+
+/// What started a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StartCause {
+    /// A start command (touchscreen, `coldsprayctl start`).
+    Command,
+    /// The foot pedal / handpiece trigger.
+    Trigger,
+    /// Auto-start: the end of laser emission while armed.
+    AutoStart,
+}
+
+impl StartCause {
+    /// Lower-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            StartCause::Command => "command",
+            StartCause::Trigger => "trigger",
+            StartCause::AutoStart => "auto_start",
+        }
+    }
+}
+
+/// How a session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Protect goal: the skin reached the target.
+    TargetReached,
+    /// Prepare goal: the skin held the band; ready for the repair dressing.
+    ReadyForDressing,
+    /// The protocol's spray time ran out (no skin sensor, or target not reached).
+    DurationElapsed,
+    /// The operator stopped it.
+    Stopped,
+    /// An interlock stopped it (the alarm is in the event log).
+    Interlock,
+    /// The daemon stopped (shutdown) while it ran.
+    Shutdown,
+    /// Found open after a crash or power loss and closed at the next start.
+    Aborted,
+}
+
+impl Outcome {
+    /// Every outcome.
+    pub const ALL: [Outcome; 7] = [
+        Outcome::TargetReached,
+        Outcome::ReadyForDressing,
+        Outcome::DurationElapsed,
+        Outcome::Stopped,
+        Outcome::Interlock,
+        Outcome::Shutdown,
+        Outcome::Aborted,
+    ];
+
+    /// Lower-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::TargetReached => "target_reached",
+            Outcome::ReadyForDressing => "ready_for_dressing",
+            Outcome::DurationElapsed => "duration_elapsed",
+            Outcome::Stopped => "stopped",
+            Outcome::Interlock => "interlock",
+            Outcome::Shutdown => "shutdown",
+            Outcome::Aborted => "aborted",
+        }
+    }
+
+    /// Looks an outcome up by name.
+    pub fn from_name(name: &str) -> Option<Outcome> {
+        Outcome::ALL.into_iter().find(|o| o.name() == name)
+    }
+
+    /// True when the session did its job (target reached, band held, or time completed).
+    pub fn is_completed(self) -> bool {
+        matches!(
+            self,
+            Outcome::TargetReached | Outcome::ReadyForDressing | Outcome::DurationElapsed
+        )
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The opening record of a session, persisted (flushed) before anyone is told it started.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionStart {
+    /// Unique, increasing session id.
+    pub id: u64,
+    /// Protocol name.
+    pub protocol: String,
+    /// Treatment goal of the protocol.
+    pub goal: Goal,
+    /// What started it.
+    pub cause: StartCause,
+    /// Monotonic start time.
+    pub started_at: Duration,
+    /// Wall-clock start, milliseconds since the Unix epoch.
+    pub started_unix_ms: i64,
+    /// Laser end → spray start, milliseconds, when a laser pass preceded the session.
+    pub laser_to_spray_ms: Option<f64>,
+    /// Whether the start was later than the late threshold after the laser stopped.
+    pub late: bool,
+    /// Skin target of this session, °C, if any.
+    pub skin_target_c: Option<f64>,
+    /// Skin floor of this session, °C.
+    pub skin_floor_c: f64,
+}
+
+/// The closing record of a session with its quality indicators (BRIEF §4).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionRecord {
+    /// The opening record.
+    pub start: SessionStart,
+    /// Monotonic end time.
+    pub ended_at: Duration,
+    /// Wall-clock end, milliseconds since the Unix epoch.
+    pub ended_unix_ms: i64,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// Hottest skin reading during the session, °C.
+    pub peak_skin_c: Option<f64>,
+    /// Coldest skin reading during the session, °C.
+    pub min_skin_c: Option<f64>,
+    /// Spray start → skin at or below target, milliseconds.
+    pub time_to_target_ms: Option<u64>,
+    /// Time the skin spent above 40 °C after the laser stopped, milliseconds.
+    pub above_40_ms: Option<u64>,
+    /// Total time the valve was open, milliseconds.
+    pub spray_ms: u64,
+    /// The alarm key that ended it, for `Outcome::Interlock`.
+    pub ended_by_alarm: Option<String>,
+}
+
+impl SessionRecord {
+    /// Session id.
+    pub fn id(&self) -> u64 {
+        self.start.id
+    }
+
+    /// Duration from start to end.
+    pub fn duration(&self) -> Duration {
+        self.ended_at.saturating_sub(self.start.started_at)
+    }
+}
+
+/// One point of a session's 10 Hz curve.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Sample {
+    /// Session this sample belongs to.
+    pub session_id: u64,
+    /// Milliseconds since the session started.
+    pub t_ms: u32,
+    /// Mist temperature, °C.
+    pub mist_c: Option<f64>,
+    /// Skin temperature, °C.
+    pub skin_c: Option<f64>,
+    /// Reservoir temperature, °C.
+    pub reservoir_c: Option<f64>,
+    /// Line pressure, bar.
+    pub pressure_bar: Option<f64>,
+    /// Pump on.
+    pub pump: bool,
+    /// Valve open.
+    pub valve: bool,
+}

@@ -1,0 +1,130 @@
+//! The ports a hardware backend implements, and the [`Board`] that bundles them.
+//!
+//! All levels are logical (see [`Input`]); active-low wiring is the backend's business.
+//! Every call is short and non-blocking except [`SensorPort::read`] and
+//! [`SensorPort::identify`], which may block on a bus and are therefore called from a
+//! dedicated sensor thread, never from the control loop.
+
+use crate::clock::Clock;
+use crate::reading::{ChipIdentity, SensorError};
+use crate::signal::{Input, Output, Sensor};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A failure of the GPIO side of a backend.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum HalError {
+    /// A line could not be found by name or offset.
+    #[error("line `{signal}` not found: {detail}")]
+    LineNotFound {
+        /// The signal name.
+        signal: String,
+        /// Where it was looked for.
+        detail: String,
+    },
+    /// The device exists but the process may not open it.
+    #[error("permission denied on {device}: {hint}")]
+    PermissionDenied {
+        /// The device path.
+        device: String,
+        /// What to do about it (e.g. which group to join).
+        hint: String,
+    },
+    /// A line request, read or write failed.
+    #[error("{signal}: {detail}")]
+    Io {
+        /// The signal name.
+        signal: String,
+        /// The OS error or driver message.
+        detail: String,
+    },
+    /// The operation is not available on this backend.
+    #[error("not supported by this backend: {0}")]
+    Unsupported(String),
+}
+
+/// One edge on an input line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InputEdge {
+    /// Which input changed.
+    pub input: Input,
+    /// Its logical level after the edge.
+    pub level: bool,
+    /// When it happened, on the board's [`Clock`] time line (kernel timestamp on Linux).
+    pub at: Duration,
+    /// Per-input sequence number; a gap means events were lost.
+    pub seqno: u64,
+}
+
+/// Where a backend delivers input edges. Called from the backend's own thread; must not block.
+pub type EdgeSink = Arc<dyn Fn(InputEdge) + Send + Sync>;
+
+/// Drives the digital outputs.
+pub trait OutputPort: Send {
+    /// Sets one output to a logical level (`false` = safe/off).
+    fn set(&mut self, output: Output, on: bool) -> Result<(), HalError>;
+
+    /// Sets the pump drive strength in percent (1–100) used while [`Output::Pump`] is on.
+    fn set_pump_duty(&mut self, percent: u8) -> Result<(), HalError>;
+
+    /// The level last commanded for `output`.
+    fn commanded(&self, output: Output) -> bool;
+
+    /// Drives every output to its safe state, trying all of them even if some fail; returns
+    /// the first error.
+    fn all_safe(&mut self) -> Result<(), HalError> {
+        let mut first = Ok(());
+        for output in Output::ALL {
+            if let Err(e) = self.set(output, false) {
+                if first.is_ok() {
+                    first = Err(e);
+                }
+            }
+        }
+        first
+    }
+}
+
+/// Reads the digital inputs and reports their edges.
+pub trait InputPort: Send {
+    /// The current logical level of an input.
+    fn level(&mut self, input: Input) -> Result<bool, HalError>;
+
+    /// Starts delivering edges of every input to `sink`. Called once, at start-up.
+    fn subscribe(&mut self, sink: EdgeSink) -> Result<(), HalError>;
+}
+
+/// Reads the analogue sensors. Calls may block on a bus: never call from the control loop.
+pub trait SensorPort: Send {
+    /// The sensors fitted to this unit.
+    fn fitted(&self) -> Vec<Sensor>;
+
+    /// One reading: °C for temperatures, bar for pressure. Calibration offsets are applied by
+    /// the caller, not here.
+    fn read(&mut self, sensor: Sensor) -> Result<f64, SensorError>;
+
+    /// Reads the chip's identity, for self-test.
+    fn identify(&mut self, sensor: Sensor) -> Result<ChipIdentity, SensorError>;
+}
+
+/// A complete unit: outputs, inputs, sensors and the clock their timestamps are on.
+pub struct Board {
+    /// Backend name for logs and `Features` (`"sim"`, `"linux"`).
+    pub backend: &'static str,
+    /// The outputs.
+    pub outputs: Box<dyn OutputPort>,
+    /// The inputs.
+    pub inputs: Box<dyn InputPort>,
+    /// The sensors.
+    pub sensors: Box<dyn SensorPort>,
+    /// The time line of every timestamp this board produces.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for Board {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Board")
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
+    }
+}

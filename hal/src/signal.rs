@@ -1,0 +1,259 @@
+//! The signals of the reference hardware (BRIEF §3), by their fixed names.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::ops::RangeInclusive;
+
+/// A digital output. Every output's safe state is *off* (logical `false`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Output {
+    /// 12 V diaphragm pump (via MOSFET).
+    Pump,
+    /// Normally-closed solenoid valve to the nozzle.
+    SprayValve,
+    /// Thermo-electric cooler or compressor relay.
+    Chiller,
+    /// Hot-side heatsink fan.
+    ChillerFan,
+    /// Piezo sounder for alarm patterns.
+    Buzzer,
+    /// Green "ready" lamp.
+    LampReady,
+    /// Red/yellow fault lamp.
+    LampFault,
+}
+
+impl Output {
+    /// Every output, in a fixed order.
+    pub const ALL: [Output; 7] = [
+        Output::Pump,
+        Output::SprayValve,
+        Output::Chiller,
+        Output::ChillerFan,
+        Output::Buzzer,
+        Output::LampReady,
+        Output::LampFault,
+    ];
+
+    /// The fixed signal name (also the GPIO line name on the reference board).
+    pub fn name(self) -> &'static str {
+        match self {
+            Output::Pump => "pump",
+            Output::SprayValve => "spray_valve",
+            Output::Chiller => "chiller",
+            Output::ChillerFan => "chiller_fan",
+            Output::Buzzer => "buzzer",
+            Output::LampReady => "lamp_ready",
+            Output::LampFault => "lamp_fault",
+        }
+    }
+
+    /// Looks an output up by its signal name.
+    pub fn from_name(name: &str) -> Option<Output> {
+        Output::ALL.into_iter().find(|o| o.name() == name)
+    }
+
+    /// True for outputs that move water or heat (pump, valve, chiller, fan); false for the
+    /// indicators (buzzer, lamps). Actuators are off in every safe state.
+    pub fn is_actuator(self) -> bool {
+        matches!(
+            self,
+            Output::Pump | Output::SprayValve | Output::Chiller | Output::ChillerFan
+        )
+    }
+
+    /// Position of this output in [`Output::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl fmt::Display for Output {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A digital input. Levels are *logical*: `true` means the condition named is present
+/// (E-stop pressed, trigger pressed, laser emitting, water low, flow pulse high), whatever
+/// the electrical polarity of the line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Input {
+    /// Mushroom E-stop (NC contact, active low): `true` = stop requested.
+    Estop,
+    /// Foot pedal / handpiece button: `true` = pressed.
+    Trigger,
+    /// The laser's emission output: `true` = emitting.
+    LaserEmission,
+    /// Reservoir float switch: `true` = water low.
+    WaterLow,
+    /// Hall flow meter, about 5880 pulses per litre.
+    FlowPulse,
+}
+
+impl Input {
+    /// Every input, in a fixed order.
+    pub const ALL: [Input; 5] = [
+        Input::Estop,
+        Input::Trigger,
+        Input::LaserEmission,
+        Input::WaterLow,
+        Input::FlowPulse,
+    ];
+
+    /// The fixed signal name (also the GPIO line name on the reference board).
+    pub fn name(self) -> &'static str {
+        match self {
+            Input::Estop => "estop",
+            Input::Trigger => "trigger",
+            Input::LaserEmission => "laser_emission",
+            Input::WaterLow => "water_low",
+            Input::FlowPulse => "flow_pulse",
+        }
+    }
+
+    /// Looks an input up by its signal name.
+    pub fn from_name(name: &str) -> Option<Input> {
+        Input::ALL.into_iter().find(|i| i.name() == name)
+    }
+
+    /// Position of this input in [`Input::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl fmt::Display for Input {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Pulses the reference flow meter gives per litre.
+pub const FLOW_PULSES_PER_LITRE: f64 = 5880.0;
+
+/// A measured quantity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Sensor {
+    /// Reservoir water temperature (TMP117 at 0x48), °C.
+    Reservoir,
+    /// Mist temperature at the nozzle (TMP117 at 0x49), °C.
+    Mist,
+    /// Chiller hot-side heatsink temperature (MCP9808 at 0x18), °C.
+    Heatsink,
+    /// Skin surface temperature by infrared (MLX90614 at 0x5A), °C. Optional on a unit.
+    Skin,
+    /// Line pressure (ADS1115 at 0x4A with a 0.5–4.5 V transducer), bar (gauge).
+    Pressure,
+}
+
+impl Sensor {
+    /// Every sensor, in a fixed order.
+    pub const ALL: [Sensor; 5] = [
+        Sensor::Reservoir,
+        Sensor::Mist,
+        Sensor::Heatsink,
+        Sensor::Skin,
+        Sensor::Pressure,
+    ];
+
+    /// The fixed sensor name (used in config, D-Bus and metric labels).
+    pub fn name(self) -> &'static str {
+        match self {
+            Sensor::Reservoir => "reservoir",
+            Sensor::Mist => "mist",
+            Sensor::Heatsink => "heatsink",
+            Sensor::Skin => "skin",
+            Sensor::Pressure => "pressure",
+        }
+    }
+
+    /// Looks a sensor up by its name.
+    pub fn from_name(name: &str) -> Option<Sensor> {
+        Sensor::ALL.into_iter().find(|s| s.name() == name)
+    }
+
+    /// Position of this sensor in [`Sensor::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// True for temperature sensors (readings in °C); false for pressure (bar).
+    pub fn is_temperature(self) -> bool {
+        !matches!(self, Sensor::Pressure)
+    }
+
+    /// The unit of this sensor's readings.
+    pub fn unit(self) -> &'static str {
+        if self.is_temperature() {
+            "°C"
+        } else {
+            "bar"
+        }
+    }
+
+    /// The range a healthy sensor can physically report on this unit. A reading outside it is
+    /// implausible (wiring fault, failed chip) and counts as no valid reading.
+    pub fn plausible_range(self) -> RangeInclusive<f64> {
+        match self {
+            // Water in the reservoir is liquid; anything far outside means a broken sensor.
+            Sensor::Reservoir | Sensor::Mist => -5.0..=60.0,
+            Sensor::Heatsink => -10.0..=110.0,
+            // MLX90614 object range is wider, but skin outside this is not skin.
+            Sensor::Skin => -5.0..=80.0,
+            // 0.5–4.5 V transducer, 0–10 bar gauge; slightly below 0 is offset noise.
+            Sensor::Pressure => -0.5..=10.0,
+        }
+    }
+
+    /// The I2C address of this sensor on the reference board.
+    pub fn reference_address(self) -> u8 {
+        match self {
+            Sensor::Reservoir => 0x48,
+            Sensor::Mist => 0x49,
+            Sensor::Heatsink => 0x18,
+            Sensor::Skin => 0x5A,
+            Sensor::Pressure => 0x4A,
+        }
+    }
+}
+
+impl fmt::Display for Sensor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for o in Output::ALL {
+            assert_eq!(Output::from_name(o.name()), Some(o));
+            assert_eq!(Output::ALL[o.index()], o);
+        }
+        for i in Input::ALL {
+            assert_eq!(Input::from_name(i.name()), Some(i));
+            assert_eq!(Input::ALL[i.index()], i);
+        }
+        for s in Sensor::ALL {
+            assert_eq!(Sensor::from_name(s.name()), Some(s));
+            assert_eq!(Sensor::ALL[s.index()], s);
+        }
+        assert_eq!(Output::from_name("laser"), None);
+    }
+
+    #[test]
+    fn indicators_are_not_actuators() {
+        let actuators: Vec<_> = Output::ALL.into_iter().filter(|o| o.is_actuator()).collect();
+        assert_eq!(
+            actuators,
+            vec![Output::Pump, Output::SprayValve, Output::Chiller, Output::ChillerFan]
+        );
+    }
+}
