@@ -6,8 +6,10 @@
 
 pub mod alarm;
 pub mod api;
+pub mod control;
 pub mod handle;
 pub mod protocol;
+pub mod safety;
 pub mod session;
 pub mod state;
 pub mod store;
