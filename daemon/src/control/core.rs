@@ -34,7 +34,7 @@ pub const TEST_OUTPUT_RANGE_S: std::ops::RangeInclusive<f64> = 0.1..=30.0;
 const SELF_TEST_FLOW_S: f64 = 3.0;
 
 /// Everything the core is configured with.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CoreConfig {
     /// Chiller thermostat.
     pub thermostat: ThermostatConfig,
@@ -42,6 +42,22 @@ pub struct CoreConfig {
     pub safety: SafetyConfig,
     /// Sessions.
     pub session: SessionConfig,
+    /// Protocol the foot pedal starts when nothing is armed.
+    pub default_protocol: String,
+    /// Arm auto-start with `default_protocol` at start.
+    pub arm_at_start: bool,
+}
+
+impl Default for CoreConfig {
+    fn default() -> Self {
+        Self {
+            thermostat: ThermostatConfig::default(),
+            safety: SafetyConfig::default(),
+            session: SessionConfig::default(),
+            default_protocol: "co2_fractional".into(),
+            arm_at_start: false,
+        }
+    }
 }
 
 /// What one step asks of the runtime.
@@ -112,6 +128,7 @@ pub fn expected_part(sensor: Sensor) -> &'static str {
 #[derive(Debug, Clone)]
 pub struct Core {
     session_cfg: SessionConfig,
+    default_protocol: String,
     thermostat: Thermostat,
     interlocks: Interlocks,
     alarms: AlarmManager,
@@ -188,14 +205,14 @@ impl Core {
         now: Duration,
     ) -> Self {
         let armed = config
-            .session
             .arm_at_start
-            .then(|| config.session.default_protocol.clone())
+            .then(|| config.default_protocol.clone())
             .filter(|name| protocols.iter().any(|p| &p.name == name));
         Self {
             thermostat: Thermostat::new(config.thermostat),
             interlocks: Interlocks::new(config.safety.clone()),
             session_cfg: config.session,
+            default_protocol: config.default_protocol,
             alarms: AlarmManager::new(),
             sensors: SensorTracker::new(fitted, now),
             flow: FlowMeter::default(),
@@ -280,6 +297,25 @@ impl Core {
         }
     }
 
+    /// Raises an alarm whose condition the runtime detects (treatment log unavailable,
+    /// service due); `present = false` clears its condition.
+    pub fn set_runtime_alarm(
+        &mut self,
+        kind: AlarmKind,
+        present: bool,
+        message: &str,
+        now: Duration,
+    ) {
+        let stamp = self.stamp(now);
+        self.alarms.set(
+            kind,
+            present,
+            || message.to_string(),
+            stamp,
+            &mut self.events,
+        );
+    }
+
     /// One sensor reading arrives (raw; calibration is applied here).
     pub fn on_sensor(&mut self, mut sample: SensorSample) {
         if let Ok(v) = &mut sample.value {
@@ -343,7 +379,7 @@ impl Core {
             let name = self
                 .armed
                 .clone()
-                .unwrap_or_else(|| self.session_cfg.default_protocol.clone());
+                .unwrap_or_else(|| self.default_protocol.clone());
             // A refused pedal press (interlock, unknown protocol) is visible in the snapshot.
             let _ = self.start_session(at, &name, &StartOptions::default(), StartCause::Trigger);
         }

@@ -125,10 +125,6 @@ pub struct SessionConfig {
     pub late_after_s: f64,
     /// A laser end this long before a start is still "its" laser pass, s.
     pub laser_association_s: f64,
-    /// Protocol the foot pedal starts (and auto-start uses when armed without a name).
-    pub default_protocol: String,
-    /// Arm auto-start with `default_protocol` when the daemon starts.
-    pub arm_at_start: bool,
     /// Margin above the skin floor at which closed-loop spraying pauses, °C.
     pub floor_margin_c: f64,
 }
@@ -138,8 +134,6 @@ impl Default for SessionConfig {
         Self {
             late_after_s: 10.0,
             laser_association_s: 300.0,
-            default_protocol: "co2_fractional".into(),
-            arm_at_start: false,
             floor_margin_c: 1.5,
         }
     }
