@@ -237,7 +237,10 @@ mod tests {
             s.step(1.0, &spray);
             assert!(s.min_c() >= 4.0 - 1e-9, "{}", s.min_c());
             assert!(s.peak_c() <= CORE_C + 1e-9, "{}", s.peak_c());
-            assert!(s.surface_c() <= last + 1e-9, "surface rose under steady mist");
+            assert!(
+                s.surface_c() <= last + 1e-9,
+                "surface rose under steady mist"
+            );
             last = s.surface_c();
         }
         assert!(last < 10.0, "{last}");

@@ -140,8 +140,11 @@ impl Thermal {
         // The line to the nozzle.
         let q = d.nozzle_flow_l_min;
         let (target, tau) = if q > 0.01 {
+            // Heat-exchanger effectiveness of the line (NTU method): the water can approach
+            // room temperature but never pass it, however slow the flow.
             let water_w_per_k = q / 60.0 * WATER_CP; // 1 L of water ≈ 1 kg
-            let pickup = LINE_UA * (ta - self.reservoir_c) / water_w_per_k;
+            let effectiveness = 1.0 - (-LINE_UA / water_w_per_k).exp();
+            let pickup = effectiveness * (ta - self.reservoir_c);
             (self.reservoir_c + pickup, MIST_TAU_FLOWING)
         } else {
             (ta, MIST_TAU_STANDING)
