@@ -774,3 +774,46 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn edges_stay_in_order_when_clones_are_driven_from_several_threads() {
+    let mut rig = cold_rig();
+    rig.spray(true);
+    let driver = rig.sim.clone();
+    let pedal = rig.sim.clone();
+    let advancing = std::thread::spawn(move || {
+        for _ in 0..2000 {
+            driver.advance(Duration::from_millis(7));
+        }
+    });
+    let pressing = std::thread::spawn(move || {
+        for i in 0..400 {
+            pedal.set_trigger(i % 2 == 0);
+            if i % 50 == 0 {
+                pedal.laser_pass(Duration::from_millis(30), 0.1);
+            }
+            std::thread::yield_now();
+        }
+    });
+    advancing.join().unwrap();
+    pressing.join().unwrap();
+    let edges = rig.take_edges();
+    assert!(
+        edges.windows(2).all(|w| w[0].at <= w[1].at),
+        "out of time order"
+    );
+    for input in Input::ALL {
+        let seq: Vec<u64> = edges
+            .iter()
+            .filter(|e| e.input == input)
+            .map(|e| e.seqno)
+            .collect();
+        assert!(
+            seq.iter().copied().eq(1..=seq.len() as u64),
+            "{input}: {seq:?}"
+        );
+    }
+    let triggers = edges.iter().filter(|e| e.input == Input::Trigger).count();
+    assert_eq!(triggers, 400);
+    assert!(edges.iter().filter(|e| e.input == Input::FlowPulse).count() > 1000);
+}
