@@ -98,12 +98,14 @@ impl PressureScale {
         if self.channel > 3 {
             return Err("[hardware.pressure] channel must be 0-3".to_owned());
         }
-        if !(self.max_volts > self.min_volts) || !(self.full_scale_bar > 0.0) {
+        let span_ok = self.max_volts > self.min_volts && self.full_scale_bar > 0.0;
+        if !span_ok {
             return Err(
                 "[hardware.pressure] needs max_volts > min_volts and full_scale_bar > 0".to_owned(),
             );
         }
-        if !(self.divider_ratio >= 1.0) || !(self.margin_volts >= 0.0) {
+        let divider_ok = self.divider_ratio >= 1.0 && self.margin_volts >= 0.0;
+        if !divider_ok {
             return Err(
                 "[hardware.pressure] needs divider_ratio >= 1 and margin_volts >= 0".to_owned(),
             );

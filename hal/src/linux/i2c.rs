@@ -123,6 +123,9 @@ impl SmbusI2c {
             [Operation::Write(w), Operation::Read(r)] if w.len() == 1 => {
                 let reg = w[0];
                 let n = r.len();
+                if !(1..=32).contains(&n) {
+                    return Err(unsupported(format!("write 1 + read {n}")));
+                }
                 let dev = self.device(addr)?;
                 match n {
                     1 => dev.smbus_read_byte_data(reg).map(|b| r[0] = b),
@@ -144,6 +147,9 @@ impl SmbusI2c {
             }
             [Operation::Write(w)] => {
                 let w: &[u8] = w;
+                if w.is_empty() || w.len() > 3 {
+                    return Err(unsupported(format!("write {}", w.len())));
+                }
                 let dev = self.device(addr)?;
                 match *w {
                     [reg] => dev.smbus_write_byte(reg),
