@@ -34,6 +34,10 @@ struct Cli {
     /// Check the configuration and exit.
     #[arg(long)]
     check_config: bool,
+    /// Drive every output line to its safe (off) state and exit: the systemd `ExecStopPost=`
+    /// helper. Uses only `[hardware]`: no D-Bus, no treatment log, no daemon state.
+    #[arg(long)]
+    safe_off: bool,
 }
 
 fn load_config(cli: &Cli) -> Result<Config, coldsprayd::config::ConfigError> {
@@ -84,7 +88,11 @@ fn open_board(config: &Config) -> anyhow::Result<(coldspray_hal::Board, Option<S
             let sim = SimUnit::new(config.sim.twin());
             Ok((sim.board(), Some(sim)))
         }
-        Backend::Linux => anyhow::bail!("the Linux backend is not built into this binary yet"),
+        Backend::Linux => {
+            let board = coldspray_hal::linux::open(&config.hardware)
+                .context("opening the GPIO lines and I2C bus of [hardware]")?;
+            Ok((board, None))
+        }
     }
 }
 
@@ -142,6 +150,25 @@ async fn serve(config: Config, cli: Cli) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The `ExecStopPost=` helper: every output line off, whatever state the daemon left.
+fn safe_off(config: &Config) -> ExitCode {
+    if config.unit.backend == Backend::Sim {
+        println!("coldsprayd --safe-off: simulated unit, no output lines to drive");
+        return ExitCode::SUCCESS;
+    }
+    match coldspray_hal::linux::force_safe(&config.hardware) {
+        Ok(()) => {
+            tracing::info!("safe-off: every output line driven off");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            tracing::error!("safe-off FAILED: {e}");
+            eprintln!("coldsprayd --safe-off: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
@@ -152,6 +179,9 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
+    if cli.safe_off {
+        return safe_off(&config);
+    }
     if cli.check_config {
         println!("{}: configuration OK", cli.config.display());
         return ExitCode::SUCCESS;
