@@ -476,11 +476,17 @@ mod tests {
 
     #[test]
     fn the_shipped_reference_wiring_parses() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../packaging/hardware/rpi-rev-a.toml");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../packaging/hardware/rpi-rev-a.toml"
+        );
         let c = Config::load(Path::new(path)).unwrap();
         assert_eq!(c.hardware.i2c_bus, PathBuf::from("/dev/i2c-1"));
         let e = Config::parse("[hardware]\nchip = 5\n", "c.toml").unwrap_err();
-        assert!(matches!(&e, ConfigError::Invalid { line: 2, key, .. } if key == "hardware.chip"), "{e:?}");
+        assert!(
+            matches!(&e, ConfigError::Invalid { line: 2, key, .. } if key == "hardware.chip"),
+            "{e:?}"
+        );
     }
 
     #[test]
