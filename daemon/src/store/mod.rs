@@ -40,6 +40,8 @@ mod codec;
 mod config;
 mod export;
 mod sled_store;
+#[cfg(test)]
+mod tests;
 
 pub use config::StoreConfig;
 pub use export::{ExportFormat, ExportSummary};

@@ -336,6 +336,20 @@ impl SledStore {
             .fetch_add(problems.len() as u64, Ordering::Relaxed);
     }
 
+    /// A raw tree, for tests that damage records on purpose.
+    #[cfg(test)]
+    pub(crate) fn raw_tree(&self, name: &str) -> sled::Tree {
+        let i = &self.inner;
+        match name {
+            "meta" => i.meta.clone(),
+            "sessions" => i.sessions.clone(),
+            "session_time" => i.session_time.clone(),
+            "open_sessions" => i.open_sessions.clone(),
+            "samples" => i.samples.clone(),
+            _ => i.events.clone(),
+        }
+    }
+
     /// Directory of the store.
     pub fn path(&self) -> &Path {
         &self.inner.path
