@@ -255,13 +255,26 @@ pub fn open(config: &StoreConfig, state_dir: &Path) -> Result<SledStore, StoreEr
         .map_err(|e| open_err(format!("invalid [store] configuration: {e}")))?;
     std::fs::create_dir_all(&path)
         .map_err(|e| open_err(format!("cannot create directory: {e}")))?;
-    let db = sled::Config::new()
+    let sled_config = sled::Config::new()
         .path(&path)
         .cache_capacity(config.cache_capacity_mb * 1024 * 1024)
         .flush_every_ms(Some(config.flush_every_ms))
-        .mode(sled::Mode::LowSpace)
-        .open()
-        .map_err(|e| open_err(format!("sled: {e}")))?;
+        .mode(sled::Mode::LowSpace);
+    // sled releases its file lock from a background thread after the last handle is dropped,
+    // and a previous daemon may still be exiting: retry a held lock for up to 2 s.
+    let mut attempts = 0;
+    let db = loop {
+        match sled_config.open() {
+            Ok(db) => break db,
+            Err(sled::Error::Io(e))
+                if e.to_string().contains("could not acquire lock") && attempts < 100 =>
+            {
+                attempts += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => return Err(open_err(format!("sled: {e}"))),
+        }
+    };
     let tree = |name: &str| {
         db.open_tree(name)
             .map_err(|e| open_err(format!("tree {name}: {e}")))
