@@ -239,6 +239,15 @@ pub(crate) fn decode_samples(session_id: u64, bytes: &[u8]) -> Result<Vec<Sample
     Ok(out)
 }
 
+/// Bytes a curve takes in the store when cut into chunks of `batch` samples (envelopes
+/// included, keys excluded): what the benchmark compares with JSON.
+pub fn encoded_curve_len(samples: &[Sample], batch: usize) -> usize {
+    samples
+        .chunks(batch.max(1))
+        .map(|c| seal(KIND_SAMPLES, &encode_samples(c)).len())
+        .sum()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

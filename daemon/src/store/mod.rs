@@ -43,6 +43,7 @@ mod sled_store;
 #[cfg(test)]
 mod tests;
 
+pub use codec::encoded_curve_len;
 pub use config::StoreConfig;
 pub use export::{ExportFormat, ExportSummary};
 pub use sled_store::{
