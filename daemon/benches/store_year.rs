@@ -57,7 +57,13 @@ struct Gen {
 }
 
 fn generate(id: u64, at: i64, rng: &mut Rng) -> Gen {
-    let delay = 150.0 + rng.unit() * 3000.0 + if rng.next() % 25 == 0 { 15_000.0 } else { 0.0 };
+    let delay = 150.0
+        + rng.unit() * 3000.0
+        + if rng.next().is_multiple_of(25) {
+            15_000.0
+        } else {
+            0.0
+        };
     let start = SessionStart {
         id,
         protocol: [
@@ -97,7 +103,7 @@ fn generate(id: u64, at: i64, rng: &mut Rng) -> Gen {
                 reservoir_c: Some(reservoir),
                 pressure_bar: Some(1.5 + (rng.unit() - 0.5) * 0.05),
                 pump: true,
-                valve: (i / 3) % 2 == 0,
+                valve: (i / 3).is_multiple_of(2),
             }
         })
         .collect();

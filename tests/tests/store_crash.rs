@@ -120,7 +120,7 @@ fn acknowledged_records_survive_sigkill_at_random_points() {
     for round in 0..kills {
         // Mostly 0–150 ms after the first acknowledged record (mid-run), sometimes 0–60 ms
         // after spawn (during start-up, open and the closing of the previous open session).
-        let after_first = rng.next() % 5 != 0;
+        let after_first = !rng.next().is_multiple_of(5);
         let delay_ms = if after_first {
             rng.next() % 150
         } else {

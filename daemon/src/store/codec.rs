@@ -262,7 +262,7 @@ mod tests {
             reservoir_c: Some(3.9),
             pressure_bar: Some(1.234),
             pump: true,
-            valve: t_ms % 200 == 0,
+            valve: t_ms.is_multiple_of(200),
         }
     }
 

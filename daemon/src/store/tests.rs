@@ -40,7 +40,7 @@ fn samples(id: u64, n: u32) -> Vec<Sample> {
             reservoir_c: if i % 10 == 3 { None } else { Some(3.8) },
             pressure_bar: Some(1.5),
             pump: true,
-            valve: i % 4 != 0,
+            valve: !i.is_multiple_of(4),
         })
         .collect()
 }
@@ -670,7 +670,7 @@ fn stats_count_days_late_starts_and_delays() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&config(), dir.path()).unwrap();
     // Delays 100·id ms; late above 10 s is never reached, so mark two late explicitly.
-    for (id, at) in [(1u64, T0), (2, T0 + 3600_000), (3, T0 + DAY + 5)] {
+    for (id, at) in [(1u64, T0), (2, T0 + 3_600_000), (3, T0 + DAY + 5)] {
         session(&store, id, at, "co2", 5, Outcome::TargetReached);
     }
     let mut late = start(4, T0 + DAY + 10, "pico", Some(15_000.0));

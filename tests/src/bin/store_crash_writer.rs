@@ -32,7 +32,7 @@ fn sample(id: u64, i: u32) -> Sample {
         reservoir_c: Some(3.5),
         pressure_bar: Some(1.2 + f64::from(i % 3) * 0.01),
         pump: true,
-        valve: i % 2 == 0,
+        valve: i.is_multiple_of(2),
     }
 }
 
@@ -58,7 +58,7 @@ fn main() -> anyhow::Result<()> {
             started_at: Duration::from_millis(id * 1000),
             started_unix_ms: t0,
             laser_to_spray_ms: Some(id as f64 * 1.5),
-            late: id % 7 == 0,
+            late: id.is_multiple_of(7),
             skin_target_c: Some(30.0),
             skin_floor_c: 10.0,
         };
