@@ -118,6 +118,8 @@ pub struct Config {
     pub session: SessionConfig,
     /// `[sim]`.
     pub sim: SimSection,
+    /// `[store]`: the treatment log.
+    pub store: crate::store::StoreConfig,
     /// `[hardware]`: GPIO lines, I2C bus and sensor addresses of a real board (see
     /// `packaging/hardware/rpi-rev-a.toml`).
     pub hardware: coldspray_hal::linux::HardwareConfig,
@@ -348,6 +350,9 @@ impl Config {
             40.0,
         )?;
         range("sim.water_litres", self.sim.water_litres, 0.0, 5.0)?;
+        self.store
+            .validate()
+            .map_err(|reason| ("store".to_string(), reason.to_string()))?;
         self.hardware
             .validate()
             .map_err(|reason| ("hardware".to_string(), reason))?;

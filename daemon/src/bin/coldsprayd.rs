@@ -8,6 +8,7 @@ use coldsprayd::runtime::{self, notify::Notifier, Parts};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Exit status for a bad configuration (sysexits EX_CONFIG).
@@ -98,11 +99,25 @@ fn open_board(config: &Config) -> anyhow::Result<(coldspray_hal::Board, Option<S
 
 async fn serve(config: Config, cli: Cli) -> anyhow::Result<()> {
     let (board, sim) = open_board(&config)?;
+    let state_dir = config.state_dir();
+    let (store, store_error) = match coldsprayd::store::open(&config.store, &state_dir) {
+        Ok(s) => (Some(Arc::new(s)), None),
+        Err(e) => {
+            // Degraded mode: the unit stays safe and serves status, with an alarm.
+            tracing::error!("{e}; running WITHOUT a treatment log");
+            (None, Some(e.to_string()))
+        }
+    };
+    let retention = store.as_ref().and_then(|s| {
+        s.spawn_retention(Arc::new(runtime::unix_ms_now))
+            .map_err(|e| tracing::error!("treatment-log retention not started: {e}"))
+            .ok()
+    });
     let parts = Parts {
         board: Some(board),
         sim,
-        store: None,
-        store_error: Some("no treatment log in this build".into()),
+        store: store.map(|s| s as Arc<dyn runtime::StateStore>),
+        store_error,
     };
     let daemon = runtime::start(&config, parts).context("starting the control loop")?;
     let handle = daemon.handle.clone();
@@ -146,6 +161,9 @@ async fn serve(config: Config, cli: Cli) -> anyhow::Result<()> {
         _ = stopped.changed() => {}
     }
     daemon.stop().await.context("control loop")?;
+    if let Some(r) = retention {
+        r.stop();
+    }
     tracing::info!("stopped; every output off");
     Ok(())
 }
