@@ -216,16 +216,16 @@ pub fn start(config: &Config, parts: Parts) -> Result<Daemon, RuntimeError> {
     let (identify_tx, identify_rx) = std_mpsc::channel();
     let sensor_mark = Arc::new(AtomicU64::new(nanos(now)));
     let control_mark = Arc::new(AtomicU64::new(nanos(now)));
-    let sensor_thread = sensors::spawn(
-        board.sensors,
-        clock.clone(),
-        Duration::from_millis(config.unit.sensor_period_ms),
-        speed,
-        sensor_tx,
-        identify_rx,
-        stop_threads.clone(),
-        sensor_mark.clone(),
-    )
+    let sensor_thread = sensors::spawn(sensors::SensorThread {
+        port: board.sensors,
+        clock: clock.clone(),
+        period: Duration::from_millis(config.unit.sensor_period_ms),
+        wall_scale: speed,
+        out: sensor_tx,
+        identify: identify_rx,
+        stop: stop_threads.clone(),
+        progress: sensor_mark.clone(),
+    })
     .map_err(|e| RuntimeError::Thread("sensor", e))?;
     let sim_thread = match &sim {
         Some(sim) => Some(spawn_sim_driver(
