@@ -495,6 +495,28 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_default_config_is_the_defaults() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../packaging/coldspray.toml");
+        let shipped = Config::load(Path::new(path)).unwrap();
+        assert_eq!(shipped, Config::default());
+        // Every commented default in the shipped file parses and equals the built-in default.
+        let text = std::fs::read_to_string(path).unwrap();
+        let uncommented: String = text
+            .lines()
+            .map(|l| {
+                l.strip_prefix("# ")
+                    .filter(|r| r.contains(" = "))
+                    .unwrap_or(l)
+            })
+            .map(|l| l.split("  #").next().unwrap_or(l).to_string() + "\n")
+            .collect();
+        let mut explicit = Config::parse(&uncommented, "uncommented").unwrap();
+        assert_eq!(explicit.state_dir(), Config::default().state_dir());
+        explicit.unit.state_dir = None;
+        assert_eq!(explicit, Config::default());
+    }
+
+    #[test]
     fn missing_file_is_a_read_error() {
         let e = Config::load(Path::new("/nonexistent/coldspray.toml")).unwrap_err();
         assert!(matches!(e, ConfigError::Read { .. }));
