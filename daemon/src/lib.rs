@@ -6,6 +6,7 @@
 
 pub mod alarm;
 pub mod api;
+pub mod dbus;
 pub mod handle;
 pub mod protocol;
 pub mod session;
