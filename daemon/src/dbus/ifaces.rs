@@ -39,6 +39,7 @@ impl Unit {
     /// skin_target_c (d, 12..36 C), pump_percent (u, 20..100). Returns the new session id.
     /// Errors: NotReady, InterlockActive, UnknownProtocol, OutOfRange, InvalidArgument,
     /// NotPermitted.
+    #[zbus(out_args("session_id"))]
     async fn start(
         &self,
         protocol: String,

@@ -164,15 +164,18 @@ pub async fn start(
             )
             .map_err(serve)?;
     }
-    let conn = builder
-        .name(NAME)
-        .map_err(serve)?
-        .build()
+    let conn = builder.build().await.map_err(connect)?;
+    // Own the name without queueing: a second daemon must fail, not wait in line.
+    let reply = conn
+        .request_name_with_flags(NAME, zbus::fdo::RequestNameFlags::DoNotQueue.into())
         .await
-        .map_err(|e| match e {
-            e @ (zbus::Error::NameTaken | zbus::Error::FDO(_)) => serve(e),
-            e => connect(e),
-        })?;
+        .map_err(serve)?;
+    if !matches!(
+        reply,
+        zbus::fdo::RequestNameReply::PrimaryOwner | zbus::fdo::RequestNameReply::AlreadyOwner
+    ) {
+        return Err(serve(zbus::Error::NameTaken));
+    }
     let server = conn.object_server();
     let unit = server
         .interface::<_, ifaces::Unit>(PATH)
