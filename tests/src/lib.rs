@@ -172,7 +172,11 @@ impl PrivateBus {
             .arg(format!("--config-file={}", config_path.display()))
             .args(["--nofork", "--nopidfile", "--print-address=1"])
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(
+                std::fs::File::create(dir.path().join("bus.log"))
+                    .map(Stdio::from)
+                    .unwrap_or_else(|_| Stdio::null()),
+            )
             .spawn()
             .context("starting dbus-daemon (Debian package `dbus`)")?;
         let stdout = child.stdout.take().context("dbus-daemon stdout")?;
