@@ -17,7 +17,7 @@ pub mod validate;
 use crate::api::{Event, Snapshot};
 use crate::handle::ControlHandle;
 use crate::session::{Outcome, SessionRecord};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -46,7 +46,7 @@ pub const VALUE_EPSILON: f64 = 0.01;
 pub const CHANGE_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Which bus to serve on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum BusChoice {
     /// System bus on hardware, session bus on the simulated unit.
@@ -61,7 +61,7 @@ pub enum BusChoice {
 }
 
 /// The `[dbus]` section of the daemon's configuration.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DbusConfig {
     /// `"auto"` (default: system bus on hardware, session bus on the sim), `"system"`,
