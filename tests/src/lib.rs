@@ -148,9 +148,14 @@ pub struct PrivateBus {
 impl PrivateBus {
     /// Starts a bus whose ColdSpray name may be owned by `owner` (a user name).
     pub fn start(owner: &str) -> Result<PrivateBus> {
+        PrivateBus::start_with_policy(&adapted_policy(owner)?)
+    }
+
+    /// Starts a bus with the Debian defaults and this ColdSpray policy file text.
+    pub fn start_with_policy(policy: &str) -> Result<PrivateBus> {
         let dir = TempDir::new("bus")?;
         let policy_path = dir.path().join("coldspray.conf");
-        std::fs::write(&policy_path, adapted_policy(owner)?)?;
+        std::fs::write(&policy_path, policy)?;
         let socket = dir.path().join("bus.sock");
         let config = format!(
             r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"

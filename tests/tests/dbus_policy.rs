@@ -217,3 +217,73 @@ async fn policy_denies_outsiders_and_separates_operator_from_admin() {
     assert!(cmds.contains(&Command::EnterMaintenance));
     assert!(!cmds.contains(&Command::SelfTest));
 }
+
+/// A bus policy that lets everyone call everything (misconfigured or missing file): the
+/// daemon's own credential check still refuses with PermissionDenied.
+const LOOSE_POLICY: &str = r#"<busconfig>
+  <policy context="default">
+    <allow own="org.coldspray.ColdSpray1"/>
+    <allow send_destination="org.coldspray.ColdSpray1"/>
+  </policy>
+</busconfig>
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daemon_refuses_by_itself_when_the_policy_is_loosened() {
+    if !is_root() {
+        println!("SKIPPED: needs root to create test accounts and switch uid (CI runs as root)");
+        return;
+    }
+    let ctl = binary("coldsprayctl").expect("coldsprayctl built");
+    let (op_uid, op_gid) =
+        ensure_user("cs-test-operator", &["coldspray-operator"]).expect("operator account");
+    let bus = PrivateBus::start_with_policy(LOOSE_POLICY).expect("private bus");
+    let addr = bus.address().to_string();
+    let core = FakeCore::start(None);
+    let config = DbusConfig {
+        bus: BusChoice::System,
+        address: Some(addr.clone()),
+    };
+    let _server = dbus::start(core.handle.clone(), &config, false)
+        .await
+        .expect("serve")
+        .expect("some");
+    let o = run(busctl(
+        65534,
+        65534,
+        false,
+        &addr,
+        &["call", NAME, PATH, "org.coldspray.ColdSpray1.Unit", "Stop"],
+    ))
+    .await;
+    assert!(
+        !o.status.success() && String::from_utf8_lossy(&o.stderr).contains("needs membership of coldspray-operator"),
+        "{}",
+        text(&o)
+    );
+    let mut c = as_uid(65534, 65534, false, &ctl);
+    c.args(["--address", &addr, "disarm"]);
+    let o = run(c).await;
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("PermissionDenied: "),
+        "{}",
+        text(&o)
+    );
+    let as_op = |args: &[&str]| {
+        let mut c = as_uid(op_uid, op_gid, true, &ctl);
+        c.args(["--address", &addr]).args(args);
+        c
+    };
+    let o = run(as_op(&["disarm"])).await;
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = run(as_op(&["maintenance", "enter"])).await;
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("coldspray-admin"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(core.commands(), vec![Command::Disarm]);
+    assert_eq!(core.handle.telemetry.dbus_calls()["Unit.Stop"], (1, 1));
+}

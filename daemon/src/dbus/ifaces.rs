@@ -31,6 +31,7 @@ async fn send(h: &ControlHandle, c: Command) -> Result<Reply, Error> {
 /// `org.coldspray.ColdSpray1.Unit`: unit state and treatment control.
 pub struct Unit {
     pub(crate) h: ControlHandle,
+    pub(crate) access: super::access::Access,
 }
 
 #[interface(name = "org.coldspray.ColdSpray1.Unit")]
@@ -42,9 +43,14 @@ impl Unit {
     #[zbus(out_args("session_id"))]
     async fn start(
         &self,
+        #[zbus(header)] hdr: zbus::message::Header<'_>,
+        #[zbus(connection)] conn: &zbus::Connection,
         protocol: String,
         options: HashMap<String, OwnedValue>,
     ) -> Result<u64, Error> {
+        if let Err(e) = self.access.check(conn, &hdr, "Unit.Start").await {
+            return counted(&self.h, "Unit.Start", Err(e));
+        }
         let r = async {
             v::known_protocol(&protocol, &self.h.protocols())?;
             let options = v::start_options(&options)?;
@@ -58,14 +64,29 @@ impl Unit {
     }
 
     /// Stop: stop the running session. Errors: NotPermitted (nothing running).
-    async fn stop(&self) -> Result<(), Error> {
+    async fn stop(
+        &self,
+        #[zbus(header)] hdr: zbus::message::Header<'_>,
+        #[zbus(connection)] conn: &zbus::Connection,
+    ) -> Result<(), Error> {
+        if let Err(e) = self.access.check(conn, &hdr, "Unit.Stop").await {
+            return counted(&self.h, "Unit.Stop", Err(e));
+        }
         let r = send(&self.h, Command::StopSession).await.map(drop);
         counted(&self.h, "Unit.Stop", r)
     }
 
     /// Arm: arm auto-start; the next end of laser emission starts a session with this
     /// protocol. Errors: UnknownProtocol, InvalidArgument, NotPermitted.
-    async fn arm(&self, protocol: String) -> Result<(), Error> {
+    async fn arm(
+        &self,
+        #[zbus(header)] hdr: zbus::message::Header<'_>,
+        #[zbus(connection)] conn: &zbus::Connection,
+        protocol: String,
+    ) -> Result<(), Error> {
+        if let Err(e) = self.access.check(conn, &hdr, "Unit.Arm").await {
+            return counted(&self.h, "Unit.Arm", Err(e));
+        }
         let r = async {
             v::known_protocol(&protocol, &self.h.protocols())?;
             send(&self.h, Command::Arm { protocol }).await.map(drop)
@@ -75,14 +96,29 @@ impl Unit {
     }
 
     /// Disarm: disarm auto-start.
-    async fn disarm(&self) -> Result<(), Error> {
+    async fn disarm(
+        &self,
+        #[zbus(header)] hdr: zbus::message::Header<'_>,
+        #[zbus(connection)] conn: &zbus::Connection,
+    ) -> Result<(), Error> {
+        if let Err(e) = self.access.check(conn, &hdr, "Unit.Disarm").await {
+            return counted(&self.h, "Unit.Disarm", Err(e));
+        }
         let r = send(&self.h, Command::Disarm).await.map(drop);
         counted(&self.h, "Unit.Disarm", r)
     }
 
     /// Acknowledge: acknowledge one alarm by key (as in ActiveAlarms, e.g. "estop",
     /// "sensor_stale:skin"), or every alarm with "". Errors: InvalidArgument, UnknownAlarm.
-    async fn acknowledge(&self, key: String) -> Result<(), Error> {
+    async fn acknowledge(
+        &self,
+        #[zbus(header)] hdr: zbus::message::Header<'_>,
+        #[zbus(connection)] conn: &zbus::Connection,
+        key: String,
+    ) -> Result<(), Error> {
+        if let Err(e) = self.access.check(conn, &hdr, "Unit.Acknowledge").await {
+            return counted(&self.h, "Unit.Acknowledge", Err(e));
+        }
         let r = async {
             let key = v::alarm_key(&key)?;
             send(&self.h, Command::Acknowledge { key }).await.map(drop)
@@ -93,13 +129,28 @@ impl Unit {
 
     /// AudioPause: silence the buzzer for the audio-pause time (120 s); a new alarm still
     /// sounds.
-    async fn audio_pause(&self) -> Result<(), Error> {
+    async fn audio_pause(
+        &self,
+        #[zbus(header)] hdr: zbus::message::Header<'_>,
+        #[zbus(connection)] conn: &zbus::Connection,
+    ) -> Result<(), Error> {
+        if let Err(e) = self.access.check(conn, &hdr, "Unit.AudioPause").await {
+            return counted(&self.h, "Unit.AudioPause", Err(e));
+        }
         let r = send(&self.h, Command::AudioPause).await.map(drop);
         counted(&self.h, "Unit.AudioPause", r)
     }
 
     /// SetSetpoint: change the reservoir setpoint, degrees C, 2..15. Errors: OutOfRange.
-    async fn set_setpoint(&self, celsius: f64) -> Result<(), Error> {
+    async fn set_setpoint(
+        &self,
+        #[zbus(header)] hdr: zbus::message::Header<'_>,
+        #[zbus(connection)] conn: &zbus::Connection,
+        celsius: f64,
+    ) -> Result<(), Error> {
+        if let Err(e) = self.access.check(conn, &hdr, "Unit.SetSetpoint").await {
+            return counted(&self.h, "Unit.SetSetpoint", Err(e));
+        }
         let r = async {
             let celsius = v::range("celsius", celsius, v::SETPOINT_C)?;
             send(&self.h, Command::SetSetpoint { celsius })
@@ -258,6 +309,7 @@ impl Unit {
 /// `org.coldspray.ColdSpray1.Protocols`: spray protocols.
 pub struct Protocols {
     pub(crate) h: ControlHandle,
+    pub(crate) access: super::access::Access,
 }
 
 #[interface(name = "org.coldspray.ColdSpray1.Protocols")]
@@ -265,14 +317,29 @@ impl Protocols {
     /// List: every protocol as a dictionary: name s, title s, goal s (protect|prepare),
     /// spray_s d, pattern s (continuous|pulsed), on_ms u, off_ms u (pulsed only),
     /// pump_percent u, skin_target_c d (absent when none), skin_floor_c d, band_c d, hold_s d.
-    async fn list(&self) -> Result<Vec<Dict>, Error> {
+    async fn list(
+        &self,
+        #[zbus(header)] hdr: zbus::message::Header<'_>,
+        #[zbus(connection)] conn: &zbus::Connection,
+    ) -> Result<Vec<Dict>, Error> {
+        if let Err(e) = self.access.check(conn, &hdr, "Protocols.List").await {
+            return counted(&self.h, "Protocols.List", Err(e));
+        }
         let r = Ok(self.h.protocols().iter().map(convert::protocol).collect());
         counted(&self.h, "Protocols.List", r)
     }
 
     /// Get: one protocol by name (dictionary as in List). Errors: UnknownProtocol,
     /// InvalidArgument.
-    async fn get(&self, name: String) -> Result<Dict, Error> {
+    async fn get(
+        &self,
+        #[zbus(header)] hdr: zbus::message::Header<'_>,
+        #[zbus(connection)] conn: &zbus::Connection,
+        name: String,
+    ) -> Result<Dict, Error> {
+        if let Err(e) = self.access.check(conn, &hdr, "Protocols.Get").await {
+            return counted(&self.h, "Protocols.Get", Err(e));
+        }
         let r = (|| {
             v::protocol_name(&name)?;
             self.h
@@ -288,7 +355,15 @@ impl Protocols {
     /// Create (admin): add a protocol. Required keys: name, title, goal, spray_s; defaults:
     /// pattern continuous, pump_percent 100, no skin target, skin_floor_c 10, band_c 1,
     /// hold_s 10. Errors: InvalidArgument (also when the name exists), OutOfRange.
-    async fn create(&self, protocol: HashMap<String, OwnedValue>) -> Result<(), Error> {
+    async fn create(
+        &self,
+        #[zbus(header)] hdr: zbus::message::Header<'_>,
+        #[zbus(connection)] conn: &zbus::Connection,
+        protocol: HashMap<String, OwnedValue>,
+    ) -> Result<(), Error> {
+        if let Err(e) = self.access.check(conn, &hdr, "Protocols.Create").await {
+            return counted(&self.h, "Protocols.Create", Err(e));
+        }
         let r = async {
             let p = v::protocol_create(&protocol)?;
             if self.h.protocols().iter().any(|x| x.name == p.name) {
@@ -310,9 +385,14 @@ impl Protocols {
     /// OutOfRange.
     async fn update(
         &self,
+        #[zbus(header)] hdr: zbus::message::Header<'_>,
+        #[zbus(connection)] conn: &zbus::Connection,
         name: String,
         changes: HashMap<String, OwnedValue>,
     ) -> Result<(), Error> {
+        if let Err(e) = self.access.check(conn, &hdr, "Protocols.Update").await {
+            return counted(&self.h, "Protocols.Update", Err(e));
+        }
         let r = async {
             v::known_protocol(&name, &self.h.protocols())?;
             let all = self.h.protocols();
@@ -331,7 +411,15 @@ impl Protocols {
 
     /// Delete (admin): delete a protocol (factory protocols cannot be deleted).
     /// Errors: UnknownProtocol, NotPermitted.
-    async fn delete(&self, name: String) -> Result<(), Error> {
+    async fn delete(
+        &self,
+        #[zbus(header)] hdr: zbus::message::Header<'_>,
+        #[zbus(connection)] conn: &zbus::Connection,
+        name: String,
+    ) -> Result<(), Error> {
+        if let Err(e) = self.access.check(conn, &hdr, "Protocols.Delete").await {
+            return counted(&self.h, "Protocols.Delete", Err(e));
+        }
         let r = async {
             v::known_protocol(&name, &self.h.protocols())?;
             send(&self.h, Command::DeleteProtocol { name })
@@ -352,6 +440,7 @@ impl Protocols {
 /// `org.coldspray.ColdSpray1.Sessions`: the treatment log.
 pub struct Sessions {
     pub(crate) h: ControlHandle,
+    pub(crate) access: super::access::Access,
 }
 
 impl Sessions {
@@ -383,7 +472,15 @@ impl Sessions {
     /// skin_floor_c d, peak_skin_c d, min_skin_c d, time_to_target_ms t, above_40_ms t,
     /// spray_ms t, ended_by_alarm s (absent keys: unknown). Errors: InvalidArgument,
     /// StoreUnavailable.
-    async fn list(&self, filter: HashMap<String, OwnedValue>) -> Result<Vec<Dict>, Error> {
+    async fn list(
+        &self,
+        #[zbus(header)] hdr: zbus::message::Header<'_>,
+        #[zbus(connection)] conn: &zbus::Connection,
+        filter: HashMap<String, OwnedValue>,
+    ) -> Result<Vec<Dict>, Error> {
+        if let Err(e) = self.access.check(conn, &hdr, "Sessions.List").await {
+            return counted(&self.h, "Sessions.List", Err(e));
+        }
         let r = self
             .query(&filter)
             .await
@@ -395,7 +492,15 @@ impl Sessions {
     /// pressure_bar, pump, valve); a missing reading is NaN. Errors: UnknownSession,
     /// StoreUnavailable.
     #[zbus(out_args("session", "curve"))]
-    async fn get(&self, id: u64) -> Result<(Dict, Vec<CurvePoint>), Error> {
+    async fn get(
+        &self,
+        #[zbus(header)] hdr: zbus::message::Header<'_>,
+        #[zbus(connection)] conn: &zbus::Connection,
+        id: u64,
+    ) -> Result<(Dict, Vec<CurvePoint>), Error> {
+        if let Err(e) = self.access.check(conn, &hdr, "Sessions.Get").await {
+            return counted(&self.h, "Sessions.Get", Err(e));
+        }
         let r = async {
             let store = self.store()?;
             let detail = tokio::task::spawn_blocking(move || store.session(id))
@@ -416,9 +521,14 @@ impl Sessions {
     /// Errors: InvalidArgument, StoreUnavailable.
     async fn export(
         &self,
+        #[zbus(header)] hdr: zbus::message::Header<'_>,
+        #[zbus(connection)] conn: &zbus::Connection,
         filter: HashMap<String, OwnedValue>,
         format: String,
     ) -> Result<String, Error> {
+        if let Err(e) = self.access.check(conn, &hdr, "Sessions.Export").await {
+            return counted(&self.h, "Sessions.Export", Err(e));
+        }
         let r = async {
             if format != "csv" && format != "json" {
                 return Err(Error::InvalidArgument(format!(
@@ -440,7 +550,15 @@ impl Sessions {
     /// Stats: figures over the sessions matching filter: count t, completed t, late t,
     /// by_outcome a{st}, mean_laser_to_spray_ms d, max_laser_to_spray_ms d, mean_spray_s d,
     /// max_peak_skin_c d (absent when no data). Errors: InvalidArgument, StoreUnavailable.
-    async fn stats(&self, filter: HashMap<String, OwnedValue>) -> Result<Dict, Error> {
+    async fn stats(
+        &self,
+        #[zbus(header)] hdr: zbus::message::Header<'_>,
+        #[zbus(connection)] conn: &zbus::Connection,
+        filter: HashMap<String, OwnedValue>,
+    ) -> Result<Dict, Error> {
+        if let Err(e) = self.access.check(conn, &hdr, "Sessions.Stats").await {
+            return counted(&self.h, "Sessions.Stats", Err(e));
+        }
         let r = self.query(&filter).await.map(|v| super::stats(&v));
         counted(&self.h, "Sessions.Stats", r)
     }
@@ -449,25 +567,48 @@ impl Sessions {
 /// `org.coldspray.ColdSpray1.Maintenance`: technician functions and service counters.
 pub struct Maintenance {
     pub(crate) h: ControlHandle,
+    pub(crate) access: super::access::Access,
 }
 
 #[interface(name = "org.coldspray.ColdSpray1.Maintenance")]
 impl Maintenance {
     /// Enter: enter maintenance mode (from ready, precooling or fault). Errors: NotPermitted.
-    async fn enter(&self) -> Result<(), Error> {
+    async fn enter(
+        &self,
+        #[zbus(header)] hdr: zbus::message::Header<'_>,
+        #[zbus(connection)] conn: &zbus::Connection,
+    ) -> Result<(), Error> {
+        if let Err(e) = self.access.check(conn, &hdr, "Maintenance.Enter").await {
+            return counted(&self.h, "Maintenance.Enter", Err(e));
+        }
         let r = send(&self.h, Command::EnterMaintenance).await.map(drop);
         counted(&self.h, "Maintenance.Enter", r)
     }
 
     /// Exit: leave maintenance mode (back to precooling). Errors: NotPermitted.
-    async fn exit(&self) -> Result<(), Error> {
+    async fn exit(
+        &self,
+        #[zbus(header)] hdr: zbus::message::Header<'_>,
+        #[zbus(connection)] conn: &zbus::Connection,
+    ) -> Result<(), Error> {
+        if let Err(e) = self.access.check(conn, &hdr, "Maintenance.Exit").await {
+            return counted(&self.h, "Maintenance.Exit", Err(e));
+        }
         let r = send(&self.h, Command::ExitMaintenance).await.map(drop);
         counted(&self.h, "Maintenance.Exit", r)
     }
 
     /// Prime: run pump and valve to fill the line, seconds 1..60. Errors: OutOfRange,
     /// NotPermitted (not in maintenance), InterlockActive.
-    async fn prime(&self, seconds: f64) -> Result<(), Error> {
+    async fn prime(
+        &self,
+        #[zbus(header)] hdr: zbus::message::Header<'_>,
+        #[zbus(connection)] conn: &zbus::Connection,
+        seconds: f64,
+    ) -> Result<(), Error> {
+        if let Err(e) = self.access.check(conn, &hdr, "Maintenance.Prime").await {
+            return counted(&self.h, "Maintenance.Prime", Err(e));
+        }
         let r = async {
             let seconds = v::range("seconds", seconds, v::PRIME_S)?;
             send(&self.h, Command::Prime { seconds }).await.map(drop)
@@ -478,7 +619,15 @@ impl Maintenance {
 
     /// Drain: run the pump with the valve open to empty the reservoir, seconds 1..300.
     /// Errors: OutOfRange, NotPermitted, InterlockActive.
-    async fn drain(&self, seconds: f64) -> Result<(), Error> {
+    async fn drain(
+        &self,
+        #[zbus(header)] hdr: zbus::message::Header<'_>,
+        #[zbus(connection)] conn: &zbus::Connection,
+        seconds: f64,
+    ) -> Result<(), Error> {
+        if let Err(e) = self.access.check(conn, &hdr, "Maintenance.Drain").await {
+            return counted(&self.h, "Maintenance.Drain", Err(e));
+        }
         let r = async {
             let seconds = v::range("seconds", seconds, v::DRAIN_S)?;
             send(&self.h, Command::Drain { seconds }).await.map(drop)
@@ -490,7 +639,20 @@ impl Maintenance {
     /// TestOutput: switch one output on for 0.1..30 seconds (interlocks still apply). output:
     /// pump, spray_valve, chiller, chiller_fan, buzzer, lamp_ready, lamp_fault.
     /// Errors: InvalidArgument, OutOfRange, NotPermitted, InterlockActive.
-    async fn test_output(&self, output: String, seconds: f64) -> Result<(), Error> {
+    async fn test_output(
+        &self,
+        #[zbus(header)] hdr: zbus::message::Header<'_>,
+        #[zbus(connection)] conn: &zbus::Connection,
+        output: String,
+        seconds: f64,
+    ) -> Result<(), Error> {
+        if let Err(e) = self
+            .access
+            .check(conn, &hdr, "Maintenance.TestOutput")
+            .await
+        {
+            return counted(&self.h, "Maintenance.TestOutput", Err(e));
+        }
         let r = async {
             let output = v::output(&output)?;
             let seconds = v::range("seconds", seconds, v::TEST_OUTPUT_S)?;
@@ -504,7 +666,14 @@ impl Maintenance {
 
     /// SelfTest: run the self-test (from ready, precooling or maintenance); the result comes
     /// in SelfTestFinished and LastSelfTest. Errors: NotPermitted.
-    async fn self_test(&self) -> Result<(), Error> {
+    async fn self_test(
+        &self,
+        #[zbus(header)] hdr: zbus::message::Header<'_>,
+        #[zbus(connection)] conn: &zbus::Connection,
+    ) -> Result<(), Error> {
+        if let Err(e) = self.access.check(conn, &hdr, "Maintenance.SelfTest").await {
+            return counted(&self.h, "Maintenance.SelfTest", Err(e));
+        }
         let r = send(&self.h, Command::SelfTest).await.map(drop);
         counted(&self.h, "Maintenance.SelfTest", r)
     }
@@ -512,7 +681,20 @@ impl Maintenance {
     /// SetCalibration: set a sensor's calibration offset (added to every raw reading), in the
     /// sensor's unit (degrees C, bar for pressure), -5..5. sensor: reservoir, mist, heatsink,
     /// skin, pressure. Errors: InvalidArgument, OutOfRange.
-    async fn set_calibration(&self, sensor: String, offset: f64) -> Result<(), Error> {
+    async fn set_calibration(
+        &self,
+        #[zbus(header)] hdr: zbus::message::Header<'_>,
+        #[zbus(connection)] conn: &zbus::Connection,
+        sensor: String,
+        offset: f64,
+    ) -> Result<(), Error> {
+        if let Err(e) = self
+            .access
+            .check(conn, &hdr, "Maintenance.SetCalibration")
+            .await
+        {
+            return counted(&self.h, "Maintenance.SetCalibration", Err(e));
+        }
         let r = async {
             let sensor = v::sensor(&sensor)?;
             let offset = v::range("offset", offset, v::CALIBRATION)?;
@@ -525,7 +707,18 @@ impl Maintenance {
     }
 
     /// RecordWaterChange: count a water change.
-    async fn record_water_change(&self) -> Result<(), Error> {
+    async fn record_water_change(
+        &self,
+        #[zbus(header)] hdr: zbus::message::Header<'_>,
+        #[zbus(connection)] conn: &zbus::Connection,
+    ) -> Result<(), Error> {
+        if let Err(e) = self
+            .access
+            .check(conn, &hdr, "Maintenance.RecordWaterChange")
+            .await
+        {
+            return counted(&self.h, "Maintenance.RecordWaterChange", Err(e));
+        }
         let r = send(&self.h, Command::RecordWaterChange).await.map(drop);
         counted(&self.h, "Maintenance.RecordWaterChange", r)
     }
@@ -596,6 +789,7 @@ impl Maintenance {
 /// `org.coldspray.ColdSpray1.Simulator`: drives the simulated unit (served only on the sim).
 pub struct Simulator {
     pub(crate) h: ControlHandle,
+    pub(crate) access: super::access::Access,
     pub(crate) sim: coldspray_hal::sim::SimUnit,
 }
 
@@ -651,7 +845,16 @@ pub fn parse_fault(kind: &str, sensor: &str) -> Result<coldspray_hal::sim::Fault
 impl Simulator {
     /// LaserPass: a laser pass now: emission for 0.1..60 seconds, relative fluence 0..5
     /// (1.0 = a typical fractional CO2 pass). Errors: OutOfRange.
-    async fn laser_pass(&self, seconds: f64, fluence: f64) -> Result<(), Error> {
+    async fn laser_pass(
+        &self,
+        #[zbus(header)] hdr: zbus::message::Header<'_>,
+        #[zbus(connection)] conn: &zbus::Connection,
+        seconds: f64,
+        fluence: f64,
+    ) -> Result<(), Error> {
+        if let Err(e) = self.access.check(conn, &hdr, "Simulator.LaserPass").await {
+            return counted(&self.h, "Simulator.LaserPass", Err(e));
+        }
         let r = (|| {
             let s = v::range("seconds", seconds, v::LASER_S)?;
             let f = v::range("fluence", fluence, v::FLUENCE)?;
@@ -664,44 +867,106 @@ impl Simulator {
     /// InjectFault: inject a fault. kind: sensor_silent, sensor_stuck, sensor_out_of_range
     /// (these need sensor), chiller_dead, pump_dead, nozzle_blocked, leak, water_low, estop,
     /// fan_dead (sensor ""). Errors: InvalidArgument.
-    async fn inject_fault(&self, kind: String, sensor: String) -> Result<(), Error> {
+    async fn inject_fault(
+        &self,
+        #[zbus(header)] hdr: zbus::message::Header<'_>,
+        #[zbus(connection)] conn: &zbus::Connection,
+        kind: String,
+        sensor: String,
+    ) -> Result<(), Error> {
+        if let Err(e) = self.access.check(conn, &hdr, "Simulator.InjectFault").await {
+            return counted(&self.h, "Simulator.InjectFault", Err(e));
+        }
         let r = parse_fault(&kind, &sensor).map(|f| self.sim.inject(f));
         counted(&self.h, "Simulator.InjectFault", r)
     }
 
     /// ClearFault: clear one injected fault (arguments as InjectFault).
-    async fn clear_fault(&self, kind: String, sensor: String) -> Result<(), Error> {
+    async fn clear_fault(
+        &self,
+        #[zbus(header)] hdr: zbus::message::Header<'_>,
+        #[zbus(connection)] conn: &zbus::Connection,
+        kind: String,
+        sensor: String,
+    ) -> Result<(), Error> {
+        if let Err(e) = self.access.check(conn, &hdr, "Simulator.ClearFault").await {
+            return counted(&self.h, "Simulator.ClearFault", Err(e));
+        }
         let r = parse_fault(&kind, &sensor).map(|f| self.sim.clear(f));
         counted(&self.h, "Simulator.ClearFault", r)
     }
 
     /// ClearAllFaults: clear every injected fault.
-    async fn clear_all_faults(&self) -> Result<(), Error> {
+    async fn clear_all_faults(
+        &self,
+        #[zbus(header)] hdr: zbus::message::Header<'_>,
+        #[zbus(connection)] conn: &zbus::Connection,
+    ) -> Result<(), Error> {
+        if let Err(e) = self
+            .access
+            .check(conn, &hdr, "Simulator.ClearAllFaults")
+            .await
+        {
+            return counted(&self.h, "Simulator.ClearAllFaults", Err(e));
+        }
         self.sim.clear_all();
         counted(&self.h, "Simulator.ClearAllFaults", Ok(()))
     }
 
     /// SetEstop: press (true) or release (false) the E-stop.
-    async fn set_estop(&self, pressed: bool) -> Result<(), Error> {
+    async fn set_estop(
+        &self,
+        #[zbus(header)] hdr: zbus::message::Header<'_>,
+        #[zbus(connection)] conn: &zbus::Connection,
+        pressed: bool,
+    ) -> Result<(), Error> {
+        if let Err(e) = self.access.check(conn, &hdr, "Simulator.SetEstop").await {
+            return counted(&self.h, "Simulator.SetEstop", Err(e));
+        }
         self.sim.set_estop(pressed);
         counted(&self.h, "Simulator.SetEstop", Ok(()))
     }
 
     /// SetTrigger: press (true) or release (false) the foot pedal.
-    async fn set_trigger(&self, pressed: bool) -> Result<(), Error> {
+    async fn set_trigger(
+        &self,
+        #[zbus(header)] hdr: zbus::message::Header<'_>,
+        #[zbus(connection)] conn: &zbus::Connection,
+        pressed: bool,
+    ) -> Result<(), Error> {
+        if let Err(e) = self.access.check(conn, &hdr, "Simulator.SetTrigger").await {
+            return counted(&self.h, "Simulator.SetTrigger", Err(e));
+        }
         self.sim.set_trigger(pressed);
         counted(&self.h, "Simulator.SetTrigger", Ok(()))
     }
 
     /// SetAmbient: room temperature, degrees C, -10..45. Errors: OutOfRange.
-    async fn set_ambient(&self, celsius: f64) -> Result<(), Error> {
+    async fn set_ambient(
+        &self,
+        #[zbus(header)] hdr: zbus::message::Header<'_>,
+        #[zbus(connection)] conn: &zbus::Connection,
+        celsius: f64,
+    ) -> Result<(), Error> {
+        if let Err(e) = self.access.check(conn, &hdr, "Simulator.SetAmbient").await {
+            return counted(&self.h, "Simulator.SetAmbient", Err(e));
+        }
         let r = v::range("celsius", celsius, v::AMBIENT_C).map(|c| self.sim.set_ambient(c));
         counted(&self.h, "Simulator.SetAmbient", r)
     }
 
     /// Refill: fill the reservoir with litres (0.1..5) of water at celsius (0.5..40).
     /// Errors: OutOfRange.
-    async fn refill(&self, litres: f64, celsius: f64) -> Result<(), Error> {
+    async fn refill(
+        &self,
+        #[zbus(header)] hdr: zbus::message::Header<'_>,
+        #[zbus(connection)] conn: &zbus::Connection,
+        litres: f64,
+        celsius: f64,
+    ) -> Result<(), Error> {
+        if let Err(e) = self.access.check(conn, &hdr, "Simulator.Refill").await {
+            return counted(&self.h, "Simulator.Refill", Err(e));
+        }
         let r = (|| {
             let l = v::range("litres", litres, v::REFILL_L)?;
             let c = v::range("celsius", celsius, v::REFILL_C)?;

@@ -9,6 +9,7 @@
 //! * Every argument is checked in [`validate`] before it reaches the controller; refusals are
 //!   the typed errors of [`error`].
 
+pub mod access;
 pub mod convert;
 pub mod error;
 pub mod ifaces;
@@ -147,11 +148,47 @@ pub async fn start(
         source,
     };
     let builder = builder.map_err(connect)?;
+    // The session bus is one user's; everywhere else check callers behind the bus policy.
+    let access = if bus == "session" {
+        access::Access::open()
+    } else {
+        access::Access::enforcing()
+    };
     let mut builder = builder
-        .serve_at(PATH, ifaces::Unit { h: handle.clone() })
-        .and_then(|b| b.serve_at(PATH, ifaces::Protocols { h: handle.clone() }))
-        .and_then(|b| b.serve_at(PATH, ifaces::Sessions { h: handle.clone() }))
-        .and_then(|b| b.serve_at(PATH, ifaces::Maintenance { h: handle.clone() }))
+        .serve_at(
+            PATH,
+            ifaces::Unit {
+                h: handle.clone(),
+                access: access.clone(),
+            },
+        )
+        .and_then(|b| {
+            b.serve_at(
+                PATH,
+                ifaces::Protocols {
+                    h: handle.clone(),
+                    access: access.clone(),
+                },
+            )
+        })
+        .and_then(|b| {
+            b.serve_at(
+                PATH,
+                ifaces::Sessions {
+                    h: handle.clone(),
+                    access: access.clone(),
+                },
+            )
+        })
+        .and_then(|b| {
+            b.serve_at(
+                PATH,
+                ifaces::Maintenance {
+                    h: handle.clone(),
+                    access: access.clone(),
+                },
+            )
+        })
         .map_err(serve)?;
     if let Some(sim) = handle.sim.clone() {
         builder = builder
@@ -159,6 +196,7 @@ pub async fn start(
                 PATH,
                 ifaces::Simulator {
                     h: handle.clone(),
+                    access: access.clone(),
                     sim,
                 },
             )
