@@ -5,6 +5,7 @@ use coldspray_e2e::fake_core::FakeCore;
 use coldspray_e2e::introspect::{self, NAME, PATH};
 use coldspray_e2e::PrivateBus;
 use coldsprayd::api::{Command, Event};
+use coldsprayd::dbus::convert::CurvePoint;
 use coldsprayd::dbus::{self, BusChoice, DbusConfig, DbusServer};
 use coldsprayd::session::{Outcome, Sample, SessionRecord, SessionStart, StartCause};
 use coldsprayd::store::{LogStore, SessionDetail, SessionQuery, StoreError};
@@ -670,15 +671,13 @@ async fn sessions_list_get_export_stats() {
         .map(|d| u64::try_from(&d["id"]).unwrap())
         .collect();
     assert_eq!(ids, vec![3, 1]);
-    let (rec, curve): (
-        HashMap<String, OwnedValue>,
-        Vec<(u32, f64, f64, f64, f64, bool, bool)>,
-    ) = call(c, SESSIONS, "Get", &(2u64,))
-        .await
-        .unwrap()
-        .body()
-        .deserialize()
-        .unwrap();
+    let (rec, curve): (HashMap<String, OwnedValue>, Vec<CurvePoint>) =
+        call(c, SESSIONS, "Get", &(2u64,))
+            .await
+            .unwrap()
+            .body()
+            .deserialize()
+            .unwrap();
     assert_eq!(
         String::try_from(rec["outcome"].try_clone().unwrap()).unwrap(),
         "stopped"

@@ -257,7 +257,9 @@ async fn daemon_refuses_by_itself_when_the_policy_is_loosened() {
     ))
     .await;
     assert!(
-        !o.status.success() && String::from_utf8_lossy(&o.stderr).contains("needs membership of coldspray-operator"),
+        !o.status.success()
+            && String::from_utf8_lossy(&o.stderr)
+                .contains("needs membership of coldspray-operator"),
         "{}",
         text(&o)
     );
