@@ -221,9 +221,24 @@ fn real_daemon_driven_by_coldsprayctl_busctl_and_gdbus() {
             "InvalidArgument",
         ),
         (vec!["maintenance", "prime", "5"], "NotPermitted"),
-        (vec!["sessions", "list"], "StoreUnavailable"),
         (vec!["sim", "laser", "0", "--fluence", "1"], "OutOfRange"),
         (vec!["sim", "fault", "meteor"], "InvalidArgument"),
+        (vec!["sim", "fault", "sensor_silent"], "InvalidArgument"),
+        (vec!["sim", "fault", "estop", "skin"], "InvalidArgument"),
+        (
+            vec!["sim", "fault", "sensor_stuck", "thermocouple"],
+            "InvalidArgument",
+        ),
+        (vec!["sim", "laser", "5", "--fluence", "9"], "OutOfRange"),
+        (vec!["sim", "ambient", "NaN"], "OutOfRange"),
+        (vec!["sim", "refill", "0", "20"], "OutOfRange"),
+        (vec!["sim", "refill", "1", "inf"], "OutOfRange"),
+        (vec!["ack", "no_such_alarm"], "InvalidArgument"),
+        (
+            vec!["sessions", "list", "--outcome", "exploded"],
+            "InvalidArgument",
+        ),
+        (vec!["maintenance", "calibrate", "skin", "9"], "OutOfRange"),
         (
             vec![
                 "protocols",
@@ -242,6 +257,43 @@ fn real_daemon_driven_by_coldsprayctl_busctl_and_gdbus() {
         assert!(err.contains(&format!("{name}: ")), "{args:?}: {}", show(&o));
         assert!(!err.contains("MethodError"), "{args:?}: debug dump: {err}");
     }
+
+    // The treatment log answers when this build has one, else StoreUnavailable.
+    let has_store = status_json(&bus)["unit"]["Features"]
+        .as_array()
+        .is_some_and(|f| f.iter().any(|x| x == "log_store"));
+    let o = ctl(&bus, &["sessions", "list"]);
+    if has_store {
+        assert!(o.status.success(), "{}", show(&o));
+    } else {
+        assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("StoreUnavailable: "),
+            "{}",
+            show(&o)
+        );
+    }
+
+    // A live view: `status --watch --json` prints a line per change.
+    let mut watch = Command::new(binary("coldsprayctl").unwrap())
+        .args(["--address", bus.address(), "--json", "status", "--watch"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = std::io::BufRead::lines(std::io::BufReader::new(watch.stdout.take().unwrap()));
+    let o = ctl(&bus, &["setpoint", "7"]);
+    assert!(o.status.success(), "{}", show(&o));
+    let mut seen = false;
+    for line in lines.take(2000) {
+        let v: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
+        if v["unit"]["Setpoint"] == 7.0 {
+            seen = true;
+            break;
+        }
+    }
+    let _ = watch.kill();
+    let _ = watch.wait();
+    assert!(seen, "status --watch never showed the new setpoint");
 
     // A session: start, watch it spray, stop.
     let o = ctl(
