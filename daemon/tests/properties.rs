@@ -84,24 +84,32 @@ impl Checker {
         } else {
             self.valve_without_pump = 0;
         }
-        prop_assert!(self.valve_without_pump <= 1, "valve open without the pump for 2 steps");
+        prop_assert!(
+            self.valve_without_pump <= 1,
+            "valve open without the pump for 2 steps"
+        );
         Ok(())
     }
 }
 
 fn estop_pressed(u: &Lockstep) -> bool {
     u.snapshot().has_alarm(coldsprayd::alarm::AlarmKind::Estop)
-        && u
-            .snapshot()
+        && u.snapshot()
             .alarms
             .iter()
             .any(|a| a.kind == coldsprayd::alarm::AlarmKind::Estop && a.condition_present)
 }
 
-const PROTOCOLS: [&str; 5] = ["pico", "nd_yag", "co2_fractional", "hifu", "rf_microneedling"];
+const PROTOCOLS: [&str; 5] = [
+    "pico",
+    "nd_yag",
+    "co2_fractional",
+    "hifu",
+    "rf_microneedling",
+];
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, max_shrink_iters: 200, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 64, max_shrink_iters: 200, ..ProptestConfig::default() })]
 
     #[test]
     fn outputs_are_safe_whatever_happens(actions in prop::collection::vec(action(), 1..60)) {

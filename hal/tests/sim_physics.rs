@@ -179,7 +179,7 @@ fn dead_chiller_neither_cools_the_water_nor_warms_the_heatsink() {
 
 #[test]
 fn spraying_gives_flow_pulses_at_the_expected_rate_and_pressure_in_range() {
-    for (duty, nominal_l_min, p_range) in [(100u8, 0.8, 2.2..=2.6), (1, 0.4, 1.35..=1.65)] {
+    for (duty, nominal_l_min, p_range) in [(100u8, 0.2, 2.2..=2.6), (1, 0.1, 1.35..=1.65)] {
         let mut rig = cold_rig();
         rig.board.outputs.set_pump_duty(duty).unwrap();
         rig.spray(true);
@@ -235,7 +235,7 @@ fn blocked_nozzle_dead_heads_with_the_valve_open() {
     assert!((3.3..=3.7).contains(&p), "blocked pressure {p}");
     rig.sim.clear(Fault::NozzleBlocked);
     rig.run(1.0);
-    assert!(rig.pulses_over(1.0) > 60);
+    assert!(rig.pulses_over(1.0) > 15);
 }
 
 #[test]
@@ -245,11 +245,11 @@ fn leak_drops_pressure_while_flow_continues() {
     rig.spray(true);
     rig.run(1.0);
     let pulses = rig.pulses_over(10.0) as f64;
-    assert!(pulses > 0.9 * 784.0, "{pulses}");
+    assert!(pulses > 0.9 * 196.0, "{pulses}");
     let p = rig.read(Sensor::Pressure).unwrap();
     assert!(p < 0.4 && p > 0.05, "leak pressure {p}");
     let t = rig.truth();
-    assert!(t.flow_l_min > 0.7);
+    assert!(t.flow_l_min > 0.175);
     // Nothing reaches the nozzle: the line warms towards the room as if standing.
     assert!(t.mist_c > 20.0, "{}", t.mist_c);
 }
@@ -289,7 +289,7 @@ fn spraying_empties_the_tank_until_the_float_trips_and_the_pump_runs_dry() {
     let mut rig = cold_rig();
     rig.spray(true);
     let mut float_at = None;
-    for _ in 0..200 {
+    for _ in 0..600 {
         rig.run(1.0);
         if let Some(e) = rig
             .take_edges()
@@ -306,12 +306,13 @@ fn spraying_empties_the_tank_until_the_float_trips_and_the_pump_runs_dry() {
         float_at.as_secs_f64()
     );
     assert!(rig.truth().water_litres < 0.25);
-    // 1.25 L at 0.8 L/min is ~94 s.
+    // 1.25 L at 0.2 L/min is ~375 s.
     assert!(
-        (85.0..=105.0).contains(&float_at.as_secs_f64()),
+        (340.0..=410.0).contains(&float_at.as_secs_f64()),
         "{float_at:?}"
     );
-    rig.run(30.0);
+    // 0.17 L from the float to the pick-up at 0.2 L/min: ~51 s.
+    rig.run(90.0);
     assert_eq!(
         rig.pulses_over(5.0),
         0,
@@ -321,7 +322,7 @@ fn spraying_empties_the_tank_until_the_float_trips_and_the_pump_runs_dry() {
     rig.sim.refill(1.5, 4.0);
     assert!(!rig.board.inputs.level(Input::WaterLow).unwrap());
     rig.run(1.0);
-    assert!(rig.pulses_over(1.0) > 60);
+    assert!(rig.pulses_over(1.0) > 15);
 }
 
 #[test]
@@ -380,7 +381,7 @@ fn skin_never_falls_below_zero() {
     rig.set(Output::ChillerFan, true);
     rig.spray(true);
     let mut coldest = f64::MAX;
-    for _ in 0..200 {
+    for _ in 0..600 {
         rig.run(1.0);
         coldest = coldest.min(rig.truth().skin_min_c);
     }
@@ -762,7 +763,7 @@ proptest! {
             // this only guards against blow-up.
             prop_assert!(t.skin_peak_c < 300.0, "{t:?}");
             prop_assert!(t.pressure_bar >= 0.0 && t.pressure_bar <= 3.5 + 1e-9, "{t:?}");
-            prop_assert!(t.flow_l_min >= 0.0 && t.flow_l_min <= 0.8 + 1e-9, "{t:?}");
+            prop_assert!(t.flow_l_min >= 0.0 && t.flow_l_min <= 0.2 + 1e-9, "{t:?}");
             prop_assert!(t.water_litres >= 0.0 && t.water_litres <= water_left + 1e-12, "{t:?}");
             water_left = t.water_litres;
         }
@@ -815,5 +816,5 @@ fn edges_stay_in_order_when_clones_are_driven_from_several_threads() {
     }
     let triggers = edges.iter().filter(|e| e.input == Input::Trigger).count();
     assert_eq!(triggers, 400);
-    assert!(edges.iter().filter(|e| e.input == Input::FlowPulse).count() > 1000);
+    assert!(edges.iter().filter(|e| e.input == Input::FlowPulse).count() > 250);
 }

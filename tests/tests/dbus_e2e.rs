@@ -262,6 +262,7 @@ fn real_daemon_driven_by_coldsprayctl_busctl_and_gdbus() {
     let has_store = status_json(&bus)["unit"]["Features"]
         .as_array()
         .is_some_and(|f| f.iter().any(|x| x == "log_store"));
+    println!("treatment log in this build: {has_store}");
     let o = ctl(&bus, &["sessions", "list"]);
     if has_store {
         assert!(o.status.success(), "{}", show(&o));
@@ -327,6 +328,47 @@ fn real_daemon_driven_by_coldsprayctl_busctl_and_gdbus() {
             .as_object()
             .is_some_and(|m| m.is_empty())
     });
+
+    // The closed session is in the treatment log, with its curve, export and stats.
+    if has_store {
+        let o = ctl(&bus, &["--json", "sessions", "list"]);
+        assert!(o.status.success(), "{}", show(&o));
+        let list: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert!(
+            list.as_array()
+                .unwrap()
+                .iter()
+                .any(|x| x["id"].as_u64() == Some(id)),
+            "{list}"
+        );
+        let o = ctl(&bus, &["--json", "sessions", "show", &id.to_string()]);
+        assert!(o.status.success(), "{}", show(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(v["session"]["protocol"], "co2_fractional");
+        assert!(!v["curve"].as_array().unwrap().is_empty(), "{v}");
+        let o = ctl(&bus, &["sessions", "export", "--format", "json"]);
+        let exported: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert!(!exported.as_array().unwrap().is_empty());
+        let o = ctl(
+            &bus,
+            &[
+                "--json",
+                "sessions",
+                "stats",
+                "--protocol",
+                "co2_fractional",
+            ],
+        );
+        let stats: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert!(stats["count"].as_u64() >= Some(1), "{stats}");
+        let o = ctl(&bus, &["sessions", "show", "999999"]);
+        assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("UnknownSession: "),
+            "{}",
+            show(&o)
+        );
+    }
 
     // gdbus drives it too.
     let o = Command::new("gdbus")

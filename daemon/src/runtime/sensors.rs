@@ -4,7 +4,7 @@
 
 use crate::control::SensorSample;
 use coldspray_hal::{ChipIdentity, Clock, Sensor, SensorError, SensorPort};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -29,6 +29,7 @@ pub fn spawn(
     out: UnboundedSender<SensorMessage>,
     identify: mpsc::Receiver<()>,
     stop: Arc<AtomicBool>,
+    progress: Arc<AtomicU64>,
 ) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("coldspray-sensors".into())
@@ -57,6 +58,7 @@ pub fn spawn(
                         return;
                     }
                 }
+                progress.store(super::nanos(clock.now()), Ordering::Relaxed);
                 std::thread::sleep(wall_period);
             }
         })

@@ -12,7 +12,7 @@
 
 /// Pump delivery at 100 % duty with a free outlet, L/min (a small 12 V diaphragm pump
 /// throttled for misting).
-pub(crate) const PUMP_FLOW_FULL_L_MIN: f64 = 0.8;
+pub(crate) const PUMP_FLOW_FULL_L_MIN: f64 = 0.2;
 
 /// Pump speed at 1 % duty as a fraction of full speed: PWM below about half voltage stalls a
 /// small DC motor, so the driver maps 1–100 % onto 50–100 % speed.
@@ -25,12 +25,12 @@ pub(crate) const BYPASS_BAR: f64 = 3.5;
 const NOZZLE_CRACK_BAR: f64 = 1.2;
 
 /// Nozzle orifice coefficient above cracking: Q = C·√(P − Pcrack), L/min/√bar. With the
-/// check valve this gives 0.8 L/min at 2.4 bar and 0.4 L/min at 1.5 bar.
-const NOZZLE_C: f64 = 0.73;
+/// check valve this gives 0.2 L/min at 2.4 bar and 0.1 L/min at 1.5 bar.
+const NOZZLE_C: f64 = 0.1825;
 
-/// Leak coefficient under `Leak`: Q = C·√P, L/min/√bar (a split fitting; 0.8 L/min escapes at
+/// Leak coefficient under `Leak`: Q = C·√P, L/min/√bar (a split fitting; 0.2 L/min escapes at
 /// 0.25 bar).
-const LEAK_C: f64 = 1.6;
+const LEAK_C: f64 = 0.4;
 
 /// Pressure a pump running dry (sucking air) produces, bar.
 const DRY_BAR: f64 = 0.05;
@@ -197,9 +197,9 @@ mod tests {
     fn spraying_operating_point_scales_with_duty() {
         let full = operating_point(&drive());
         let low = operating_point(&HydraulicDrive { duty: 1, ..drive() });
-        assert!((full.meter_l_min - 0.8).abs() < 1e-9);
+        assert!((full.meter_l_min - 0.2).abs() < 1e-9);
         assert!((full.pressure_bar - 2.4).abs() < 0.02, "{full:?}");
-        assert!((low.meter_l_min - 0.4).abs() < 1e-9);
+        assert!((low.meter_l_min - 0.1).abs() < 1e-9);
         assert!((low.pressure_bar - 1.5).abs() < 0.02, "{low:?}");
         assert!((full.nozzle_l_min - full.meter_l_min).abs() < 1e-6);
     }
@@ -211,7 +211,7 @@ mod tests {
             ..drive()
         });
         assert!(p.pressure_bar < 0.4, "{p:?}");
-        assert!((p.meter_l_min - 0.8).abs() < 1e-9);
+        assert!((p.meter_l_min - 0.2).abs() < 1e-9);
         assert_eq!(p.nozzle_l_min, 0.0);
     }
 }

@@ -15,7 +15,7 @@
 //! Nominal figures (22 °C room, defaults; asserted by `hal/tests/sim_physics.rs`):
 //! cold start 22 → 4 °C with chiller and fan on in about 24 simulated minutes, heatsink
 //! ≤ ~54 °C meanwhile (fan dead: past 70 °C within ~2 minutes); spraying at 100 % duty
-//! 0.8 L/min at 2.4 bar (1 % duty: 0.4 L/min at 1.5 bar), so 1.5 L lasts ~110 s of spraying;
+//! 0.2 L/min at 2.4 bar (1 % duty: 0.1 L/min at 1.5 bar), so 1.5 L lasts ~7 min of spraying;
 //! dead-head 3.5 bar; leak < 0.3 bar; resting skin surface 32.4 °C; a 2 s pass at fluence
 //! 1.0 peaks the surface at ~52 °C; 4 °C mist at full flow pulls it below 26 °C in ~1 s and
 //! below 10 °C in ~7 s.

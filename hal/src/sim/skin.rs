@@ -36,7 +36,7 @@ const R_SUBCUTIS: f64 = 0.035;
 /// radiation of a resting patient's face or forearm).
 const H_AIR: f64 = 10.0;
 
-/// Mist film coefficient at the nominal 0.8 L/min, W/(m²·K) (low-flux spray cooling,
+/// Mist film coefficient at the nominal 0.2 L/min, W/(m²·K) (low-flux spray cooling,
 /// brief: 1500–3000); it scales with √flow, so 0.4 L/min gives ~1400. Note that any film
 /// coefficient above a few hundred pulls the *surface* of a laser-heated patch below 26 °C
 /// within seconds (skin's thermal effusivity is only ~1100 W·s^½/m²·K): with this value a
@@ -44,7 +44,7 @@ const H_AIR: f64 = 10.0;
 const H_MIST_NOMINAL: f64 = 2000.0;
 
 /// Nozzle flow at which [`H_MIST_NOMINAL`] applies, L/min.
-const MIST_NOMINAL_L_MIN: f64 = 0.8;
+const MIST_NOMINAL_L_MIN: f64 = 0.2;
 
 /// Upper bound of the mist film coefficient, W/(m²·K).
 const H_MIST_MAX: f64 = 3000.0;
@@ -228,7 +228,7 @@ mod tests {
         let mut s = Skin::new(22.0);
         let spray = SkinDrive {
             ambient_c: 22.0,
-            mist_l_min: 0.8,
+            mist_l_min: 0.2,
             mist_c: 4.0,
             laser_w_m2: 0.0,
         };

@@ -52,9 +52,10 @@ const MIST_TAU_FLOWING: f64 = 2.5;
 /// (brief: 60–120 s).
 const MIST_TAU_STANDING: f64 = 90.0;
 
-/// Heat picked up by the line from the room while flowing, W/K. At 0.8 L/min (55.8 W/K of
-/// water flow) and 18 K between room and water this gives the brief's ~0.5 °C pickup.
-const LINE_UA: f64 = 1.55;
+/// Heat picked up by the line from the room while flowing, W/K. At 0.2 L/min (14 W/K of
+/// water flow) and 18 K between room and water the mist arrives ~0.5 °C warmer than the
+/// reservoir (an insulated line).
+const LINE_UA: f64 = 0.39;
 
 /// What drives the thermal model during one step.
 #[derive(Debug, Clone, Copy)]
