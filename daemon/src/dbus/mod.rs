@@ -534,3 +534,77 @@ pub fn stats(records: &[SessionRecord]) -> convert::Dict {
     }
     d
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::Goal;
+    use crate::session::{SessionStart, StartCause};
+
+    fn rec(id: u64, protocol: &str, alarm: Option<&str>) -> SessionRecord {
+        SessionRecord {
+            start: SessionStart {
+                id,
+                protocol: protocol.into(),
+                goal: Goal::Protect,
+                cause: StartCause::Trigger,
+                started_at: Duration::from_secs(1),
+                started_unix_ms: 1000,
+                laser_to_spray_ms: Some(12.5),
+                late: false,
+                skin_target_c: None,
+                skin_floor_c: 10.0,
+            },
+            ended_at: Duration::from_secs(3),
+            ended_unix_ms: 3000,
+            outcome: Outcome::Interlock,
+            peak_skin_c: None,
+            min_skin_c: None,
+            time_to_target_ms: None,
+            above_40_ms: Some(10),
+            spray_ms: 2000,
+            ended_by_alarm: alarm.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn csv_has_a_header_and_quotes_awkward_cells() {
+        let csv = export_csv(&[rec(7, "pico", Some("a,\"b\""))]);
+        let lines: Vec<_> = csv.lines().collect();
+        assert_eq!(lines[0].split(',').count(), CSV_COLUMNS.len());
+        assert!(lines[1].starts_with(
+            "7,pico,protect,trigger,1000,3000,2.000,interlock,false,12.500,,10.000,,,,10,2000,"
+        ));
+        assert!(lines[1].ends_with("\"a,\"\"b\"\"\""), "{}", lines[1]);
+    }
+
+    #[test]
+    fn stats_of_nothing_and_of_something() {
+        let d = stats(&[]);
+        assert_eq!(u64::try_from(&d["count"]).ok(), Some(0));
+        assert!(!d.contains_key("mean_spray_s"));
+        let d = stats(&[rec(1, "a", None), rec(2, "b", Some("estop"))]);
+        assert_eq!(u64::try_from(&d["count"]).ok(), Some(2));
+        assert_eq!(u64::try_from(&d["completed"]).ok(), Some(0));
+        assert_eq!(f64::try_from(&d["mean_spray_s"]).ok(), Some(2.0));
+        assert_eq!(f64::try_from(&d["mean_laser_to_spray_ms"]).ok(), Some(12.5));
+    }
+
+    #[test]
+    fn change_detection_thresholds() {
+        assert!(!moved(Some(4.0), Some(4.04), TEMP_EPSILON_C));
+        assert!(moved(Some(4.0), Some(4.06), TEMP_EPSILON_C));
+        assert!(moved(None, Some(4.0), TEMP_EPSILON_C));
+        assert!(!moved(None, None, TEMP_EPSILON_C));
+    }
+
+    #[test]
+    fn dbus_section_parses() {
+        let c: DbusConfig = toml::from_str("bus = \"none\"").unwrap();
+        assert_eq!(c.bus, BusChoice::None);
+        let c: DbusConfig = toml::from_str("address = \"unix:path=/tmp/x\"").unwrap();
+        assert_eq!(c.bus, BusChoice::Auto);
+        assert!(toml::from_str::<DbusConfig>("bus = \"carrier-pigeon\"").is_err());
+        assert!(toml::from_str::<DbusConfig>("port = 1").is_err());
+    }
+}
