@@ -118,6 +118,8 @@ pub struct Config {
     pub session: SessionConfig,
     /// `[sim]`.
     pub sim: SimSection,
+    /// `[dbus]`: which bus the D-Bus API serves on (see [`crate::dbus::DbusConfig`]).
+    pub dbus: crate::dbus::DbusConfig,
     /// `[store]`: the treatment log.
     pub store: crate::store::StoreConfig,
     /// `[hardware]`: GPIO lines, I2C bus and sensor addresses of a real board (see

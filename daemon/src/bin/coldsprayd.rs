@@ -121,6 +121,14 @@ async fn serve(config: Config, cli: Cli) -> anyhow::Result<()> {
     };
     let daemon = runtime::start(&config, parts).context("starting the control loop")?;
     let handle = daemon.handle.clone();
+    let on_sim = config.unit.backend == Backend::Sim;
+    let dbus = match coldsprayd::dbus::start(handle.clone(), &config.dbus, on_sim).await {
+        Ok(server) => server,
+        Err(e) => {
+            let _ = daemon.stop().await;
+            return Err(e).context("starting the D-Bus API");
+        }
+    };
     Notifier::from_env().ready(&runtime::status_line(&handle.snapshot()));
     tracing::info!(
         "coldsprayd {} running on the {} backend",
@@ -159,6 +167,9 @@ async fn serve(config: Config, cli: Cli) -> anyhow::Result<()> {
         _ = tokio::signal::ctrl_c() => tracing::info!("interrupted: stopping"),
         _ = term.recv() => tracing::info!("SIGTERM: stopping"),
         _ = stopped.changed() => {}
+    }
+    if let Some(server) = dbus {
+        server.shutdown().await;
     }
     daemon.stop().await.context("control loop")?;
     if let Some(r) = retention {
