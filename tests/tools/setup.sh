@@ -9,6 +9,7 @@ command -v dbus-daemon >/dev/null || need+=(dbus)
 command -v busctl >/dev/null || need+=(systemd)
 command -v gdbus >/dev/null || need+=(libglib2.0-bin)
 command -v setpriv >/dev/null || need+=(util-linux)
+command -v useradd >/dev/null || need+=(passwd)
 if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null

@@ -124,6 +124,16 @@ async fn serve(config: Config, cli: Cli) -> anyhow::Result<()> {
     let on_sim = config.unit.backend == Backend::Sim;
     let dbus = match coldsprayd::dbus::start(handle.clone(), &config.dbus, on_sim).await {
         Ok(server) => server,
+        // On a developer laptop without a session bus the simulated unit still runs (live
+        // view, demo, metrics); a configured bus, or the real unit, must have its API.
+        Err(e)
+            if on_sim
+                && config.dbus.bus == coldsprayd::dbus::BusChoice::Auto
+                && config.dbus.address.is_none() =>
+        {
+            tracing::warn!("no D-Bus API on this machine ({e}); running without it");
+            None
+        }
         Err(e) => {
             let _ = daemon.stop().await;
             return Err(e).context("starting the D-Bus API");
@@ -162,11 +172,13 @@ async fn serve(config: Config, cli: Cli) -> anyhow::Result<()> {
     }
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    let mut stopped = daemon.shutdown_signal();
+    // The snapshot channel closes when the control loop ends on its own (a panic).
+    let mut snapshots = handle.watch();
+    let loop_ended = async move { while snapshots.changed().await.is_ok() {} };
     tokio::select! {
         _ = tokio::signal::ctrl_c() => tracing::info!("interrupted: stopping"),
         _ = term.recv() => tracing::info!("SIGTERM: stopping"),
-        _ = stopped.changed() => {}
+        _ = loop_ended => tracing::error!("the control loop ended: stopping"),
     }
     if let Some(server) = dbus {
         server.shutdown().await;
