@@ -7,6 +7,7 @@
 pub mod alarm;
 pub mod api;
 pub mod handle;
+pub mod metrics;
 pub mod protocol;
 pub mod session;
 pub mod state;
