@@ -11,7 +11,7 @@ use crate::session::{Outcome, StartCause};
 use coldspray_hal::Sensor;
 use prometheus::{Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts, Registry};
 use std::sync::atomic::Ordering;
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::{self, error::RecvError};
 
 /// Laser end → spray start buckets, seconds: milliseconds matter, 10 s is "late".
 const DELAY_BUCKETS_S: [f64; 12] = [
@@ -238,13 +238,14 @@ impl EventMetrics {
     }
 }
 
-/// Feeds `metrics` from the handle's events until shutdown or until the loop goes away.
+/// Feeds `metrics` from `events` (subscribed by the caller, so no event published after
+/// [`super::start`] returns is missed) until shutdown or until the loop goes away.
 pub(crate) async fn feed(
     handle: ControlHandle,
+    mut events: broadcast::Receiver<Event>,
     metrics: std::sync::Arc<EventMetrics>,
     mut shutdown: ShutdownSignal,
 ) {
-    let mut events = handle.events();
     loop {
         tokio::select! {
             changed = shutdown.changed() => {

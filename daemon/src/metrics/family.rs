@@ -99,8 +99,11 @@ impl Family {
     }
 }
 
+/// Label pairs sorted by name, as the registry's own metrics are.
 fn label_pairs(labels: &[(&str, &str)]) -> Vec<LabelPair> {
-    labels
+    let mut sorted = labels.to_vec();
+    sorted.sort_by(|a, b| a.0.cmp(b.0));
+    sorted
         .iter()
         .map(|(name, value)| {
             let mut pair = LabelPair::default();

@@ -59,6 +59,7 @@ pub(super) async fn serve(
     let mut tasks = JoinSet::new();
     tasks.spawn(events::feed(
         exporter.handle.clone(),
+        exporter.handle.events(),
         exporter.events.clone(),
         stopped.clone(),
     ));

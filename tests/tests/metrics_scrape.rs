@@ -1,0 +1,526 @@
+//! The metrics endpoint over real HTTP, with the control loop played by the test through
+//! `HandleEnds`, linted by the real `promtool check metrics`.
+
+use coldspray_e2e::{http_get, prometheus_tool, sample_names, HttpResponse};
+use coldspray_hal::{Output, Sensor};
+use coldsprayd::alarm::{Alarm, AlarmKind};
+use coldsprayd::api::{Event, SessionProgress, Snapshot};
+use coldsprayd::handle::{ControlHandle, HandleEnds, UnitInfo};
+use coldsprayd::metrics::{self, MetricsConfig, MetricsServer};
+use coldsprayd::protocol::Goal;
+use coldsprayd::session::{Outcome, SessionRecord, SessionStart, StartCause};
+use coldsprayd::store::{LogStore, SessionDetail, SessionQuery, StoreError};
+use coldsprayd::UnitState;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A log store that stores nothing and reports a fixed size: only its size reaches metrics.
+struct SizedStore;
+
+impl LogStore for SizedStore {
+    fn record(&self, _event: &Event) -> Result<(), StoreError> {
+        Ok(())
+    }
+    fn sessions(&self, _query: &SessionQuery) -> Result<Vec<SessionRecord>, StoreError> {
+        Ok(Vec::new())
+    }
+    fn session(&self, _id: u64) -> Result<Option<SessionDetail>, StoreError> {
+        Ok(None)
+    }
+    fn size_on_disk(&self) -> Option<u64> {
+        Some(123_456)
+    }
+}
+
+fn alarm(kind: AlarmKind, at_s: u64) -> Alarm {
+    Alarm {
+        kind,
+        priority: kind.priority(),
+        message: kind.describe(),
+        raised_at: Duration::from_secs(at_s),
+        raised_unix_ms: 1_700_000_000_000,
+        condition_present: true,
+        acknowledged: false,
+    }
+}
+
+fn session_start(
+    id: u64,
+    cause: StartCause,
+    delay_ms: Option<f64>,
+    late: bool,
+    at_s: u64,
+) -> SessionStart {
+    SessionStart {
+        id,
+        protocol: "co2_fractional".into(),
+        goal: Goal::Protect,
+        cause,
+        started_at: Duration::from_secs(at_s),
+        started_unix_ms: 1_700_000_000_000 + at_s as i64 * 1000,
+        laser_to_spray_ms: delay_ms,
+        late,
+        skin_target_c: Some(20.0),
+        skin_floor_c: 10.0,
+    }
+}
+
+fn ended(start: SessionStart, secs: u64, outcome: Outcome, min_skin: Option<f64>) -> SessionRecord {
+    SessionRecord {
+        ended_at: start.started_at + Duration::from_secs(secs),
+        ended_unix_ms: start.started_unix_ms + secs as i64 * 1000,
+        start,
+        outcome,
+        peak_skin_c: Some(44.0),
+        min_skin_c: min_skin,
+        time_to_target_ms: Some(8_000),
+        above_40_ms: Some(1_500),
+        spray_ms: secs * 1000,
+        ended_by_alarm: None,
+    }
+}
+
+/// A spraying unit with every sensor valid, two outputs on, one alarm and a session running.
+pub fn busy_snapshot() -> Snapshot {
+    let mut s = Snapshot::power_on(4.0);
+    s.at = Duration::from_secs(500);
+    s.state = UnitState::Spraying;
+    s.state_since = Duration::from_secs(490);
+    s.readings = [Some(4.2), Some(5.1), Some(31.0), Some(28.5), Some(1.8)];
+    s.flow_l_min = 0.6;
+    s.outputs[Output::Pump.index()] = true;
+    s.outputs[Output::SprayValve.index()] = true;
+    s.outputs[Output::Chiller.index()] = true;
+    s.alarms = vec![alarm(AlarmKind::ServiceDue, 100)];
+    s.session = Some(SessionProgress {
+        start: session_start(3, StartCause::AutoStart, Some(9.0), false, 490),
+        elapsed_s: 10.0,
+        remaining_s: 20.0,
+        in_band: false,
+        peak_skin_c: Some(41.0),
+        min_skin_c: Some(21.0),
+    });
+    s.counters.pump_seconds = 7200.5;
+    s.counters.chiller_seconds = 36000.0;
+    s.counters.sessions = 42;
+    s.counters.water_changes = 3;
+    s.chiller_duty = 0.4;
+    s.last_self_test = Some((Duration::from_secs(5), true));
+    s
+}
+
+/// A handle on a simulated-looking unit with a store, as the lead's runtime would build it.
+pub fn handle() -> (ControlHandle, HandleEnds) {
+    let info = UnitInfo {
+        version: "0.1.0-test".into(),
+        backend: "sim".into(),
+        features: vec!["sim".into(), "metrics".into()],
+    };
+    let store: Arc<dyn LogStore> = Arc::new(SizedStore);
+    ControlHandle::new(info, Snapshot::power_on(4.0), Vec::new(), Some(store), None)
+}
+
+/// Parses an exposition into `name{labels}` → value (labels as written by the encoder).
+fn samples(body: &str) -> BTreeMap<String, f64> {
+    body.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .filter_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            Some((series.to_string(), value.parse().ok()?))
+        })
+        .collect()
+}
+
+fn value(map: &BTreeMap<String, f64>, series: &str) -> f64 {
+    *map.get(series).unwrap_or_else(|| {
+        panic!(
+            "no series {series} in {:#?}",
+            map.keys().collect::<Vec<_>>()
+        )
+    })
+}
+
+fn scrape(addr: SocketAddr) -> HttpResponse {
+    let r = http_get(addr, "/metrics", &[]).expect("scrape /metrics");
+    assert_eq!(r.status, 200, "{}", r.body);
+    r
+}
+
+fn start(rt: &tokio::runtime::Runtime, handle: &ControlHandle) -> MetricsServer {
+    let config = MetricsConfig {
+        enabled: true,
+        listen: "127.0.0.1:0".parse().unwrap(),
+    };
+    rt.block_on(metrics::start(handle.clone(), &config))
+        .expect("start metrics server")
+}
+
+/// Runs `promtool check metrics` on an exposition; returns (success, everything it printed).
+fn promtool_check(body: &str) -> (bool, String) {
+    let promtool = prometheus_tool("promtool").unwrap_or_else(|e| panic!("{e:#}"));
+    let mut child = Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run promtool");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), printed)
+}
+
+#[test]
+fn scrape_over_http_reflects_snapshot_and_events_and_passes_promtool() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (handle, ends) = handle();
+    let server = start(&rt, &handle);
+    let addr = server.local_addr();
+    assert_eq!(addr.ip().to_string(), "127.0.0.1");
+
+    // Play the control loop: a snapshot, some steps, D-Bus calls and a few events.
+    ends.snapshot.send(Arc::new(busy_snapshot())).unwrap();
+    handle
+        .telemetry
+        .record_step(Duration::from_micros(7), false);
+    handle
+        .telemetry
+        .record_step(Duration::from_micros(300), false);
+    handle
+        .telemetry
+        .record_step(Duration::from_millis(20), true);
+    handle.telemetry.record_dbus_call("Start", false);
+    handle.telemetry.record_dbus_call("Start", true);
+    let s1 = session_start(1, StartCause::AutoStart, Some(12.0), false, 100);
+    let s2 = session_start(2, StartCause::Trigger, Some(12_500.0), true, 200);
+    let events = [
+        Event::SessionStarted(s1.clone()),
+        Event::SessionEnded(ended(s1, 30, Outcome::TargetReached, Some(14.5))),
+        Event::SessionStarted(s2.clone()),
+        Event::AlarmRaised(alarm(AlarmKind::SensorStale(Sensor::Skin), 210)),
+        Event::SessionEnded(ended(s2, 15, Outcome::Interlock, None)),
+        Event::AlarmRaised(alarm(AlarmKind::DryRun, 300)),
+    ];
+    for e in events {
+        ends.events.send(e).unwrap();
+    }
+
+    // The event task runs concurrently: scrape until it has seen the last event.
+    let body = coldspray_e2e::wait_for(Duration::from_secs(10), || {
+        let r = scrape(addr);
+        let m = samples(&r.body);
+        Ok(
+            (m.get("coldspray_interlock_trips_total{cause=\"dry_run\",sensor=\"\"}") == Some(&1.0))
+                .then_some(r),
+        )
+    })
+    .expect("event metrics never updated");
+    assert_eq!(
+        body.header("content-type"),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
+    let m = samples(&body.body);
+
+    // Scrape-time values from the snapshot.
+    assert_eq!(
+        value(
+            &m,
+            "coldspray_build_info{backend=\"sim\",version=\"0.1.0-test\"}"
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(&m, "coldspray_temperature_celsius{sensor=\"reservoir\"}"),
+        4.2
+    );
+    assert_eq!(
+        value(&m, "coldspray_temperature_celsius{sensor=\"skin\"}"),
+        28.5
+    );
+    assert!(!m.contains_key("coldspray_temperature_celsius{sensor=\"pressure\"}"));
+    assert_eq!(value(&m, "coldspray_line_pressure_pascals"), 180_000.0);
+    assert!((value(&m, "coldspray_flow_cubic_meters_per_second") - 0.00001).abs() < 1e-12);
+    assert_eq!(value(&m, "coldspray_state{state=\"spraying\"}"), 1.0);
+    let states_on: f64 = UnitState::ALL
+        .iter()
+        .map(|s| value(&m, &format!("coldspray_state{{state=\"{}\"}}", s.name())))
+        .sum();
+    assert_eq!(states_on, 1.0, "exactly one state series is 1");
+    assert_eq!(value(&m, "coldspray_ready"), 0.0);
+    assert_eq!(value(&m, "coldspray_output_on{output=\"pump\"}"), 1.0);
+    assert_eq!(value(&m, "coldspray_output_on{output=\"buzzer\"}"), 0.0);
+    assert_eq!(value(&m, "coldspray_state_duration_seconds"), 10.0);
+    assert_eq!(
+        value(
+            &m,
+            "coldspray_alarms_active{kind=\"service_due\",priority=\"low\"}"
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &m,
+            "coldspray_alarms_active{kind=\"estop\",priority=\"high\"}"
+        ),
+        0.0
+    );
+    assert_eq!(value(&m, "coldspray_session_active"), 1.0);
+    assert_eq!(value(&m, "coldspray_session_skin_min_so_far_celsius"), 21.0);
+    assert_eq!(value(&m, "coldspray_chiller_duty_ratio"), 0.4);
+    assert_eq!(value(&m, "coldspray_pump_running_seconds_total"), 7200.5);
+    assert_eq!(
+        value(&m, "coldspray_chiller_running_seconds_total"),
+        36000.0
+    );
+    assert_eq!(value(&m, "coldspray_log_store_size_bytes"), 123_456.0);
+    assert_eq!(value(&m, "coldspray_log_store_available"), 1.0);
+    assert_eq!(value(&m, "coldspray_self_test_passed"), 1.0);
+
+    // Telemetry.
+    assert_eq!(
+        value(&m, "coldspray_control_step_duration_seconds_count"),
+        3.0
+    );
+    assert_eq!(
+        value(
+            &m,
+            "coldspray_control_step_duration_seconds_bucket{le=\"0.00001\"}"
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &m,
+            "coldspray_control_step_duration_seconds_bucket{le=\"0.01\"}"
+        ),
+        2.0
+    );
+    assert_eq!(
+        value(
+            &m,
+            "coldspray_control_step_duration_seconds_bucket{le=\"+Inf\"}"
+        ),
+        3.0
+    );
+    assert_eq!(value(&m, "coldspray_control_step_overruns_total"), 1.0);
+    assert_eq!(
+        value(&m, "coldspray_dbus_calls_total{method=\"Start\"}"),
+        2.0
+    );
+    assert_eq!(
+        value(&m, "coldspray_dbus_call_errors_total{method=\"Start\"}"),
+        1.0
+    );
+
+    // Event-fed counters and histograms.
+    assert_eq!(
+        value(&m, "coldspray_sessions_started_total{cause=\"auto_start\"}"),
+        1.0
+    );
+    assert_eq!(
+        value(&m, "coldspray_sessions_started_total{cause=\"trigger\"}"),
+        1.0
+    );
+    assert_eq!(
+        value(&m, "coldspray_sessions_started_total{cause=\"command\"}"),
+        0.0
+    );
+    assert_eq!(value(&m, "coldspray_sessions_completed_total"), 1.0);
+    assert_eq!(value(&m, "coldspray_sessions_aborted_total"), 1.0);
+    assert_eq!(value(&m, "coldspray_sessions_late_total"), 1.0);
+    assert_eq!(
+        value(
+            &m,
+            "coldspray_sessions_ended_total{outcome=\"target_reached\"}"
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(&m, "coldspray_sessions_ended_total{outcome=\"interlock\"}"),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &m,
+            "coldspray_laser_to_spray_delay_seconds_bucket{le=\"0.01\"}"
+        ),
+        0.0
+    );
+    assert_eq!(
+        value(
+            &m,
+            "coldspray_laser_to_spray_delay_seconds_bucket{le=\"0.025\"}"
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &m,
+            "coldspray_laser_to_spray_delay_seconds_bucket{le=\"10\"}"
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &m,
+            "coldspray_laser_to_spray_delay_seconds_bucket{le=\"30\"}"
+        ),
+        2.0
+    );
+    assert_eq!(value(&m, "coldspray_session_duration_seconds_count"), 2.0);
+    assert_eq!(value(&m, "coldspray_session_duration_seconds_sum"), 45.0);
+    assert_eq!(value(&m, "coldspray_session_skin_min_celsius_count"), 1.0);
+    assert_eq!(value(&m, "coldspray_last_session_skin_min_celsius"), 14.5);
+    assert_eq!(
+        value(
+            &m,
+            "coldspray_interlock_trips_total{cause=\"sensor_stale\",sensor=\"skin\"}"
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &m,
+            "coldspray_interlock_trips_total{cause=\"sensor_stale\",sensor=\"mist\"}"
+        ),
+        0.0
+    );
+    assert_eq!(
+        value(
+            &m,
+            "coldspray_alarms_raised_total{kind=\"dry_run\",priority=\"high\"}"
+        ),
+        1.0
+    );
+    assert!(
+        !sample_names(&body.body)
+            .iter()
+            .any(|n| n.contains("session_id")),
+        "no session ids"
+    );
+    #[cfg(target_os = "linux")]
+    assert!(m.contains_key("process_resident_memory_bytes"));
+
+    // A new snapshot shows at the next scrape: values are read at scrape time.
+    let mut next = busy_snapshot();
+    next.state = UnitState::Ready;
+    next.ready = true;
+    next.readings[Sensor::Reservoir.index()] = Some(3.9);
+    next.readings[Sensor::Skin.index()] = None;
+    ends.snapshot.send(Arc::new(next)).unwrap();
+    let m2 = samples(&scrape(addr).body);
+    assert_eq!(value(&m2, "coldspray_state{state=\"ready\"}"), 1.0);
+    assert_eq!(value(&m2, "coldspray_state{state=\"spraying\"}"), 0.0);
+    assert_eq!(value(&m2, "coldspray_ready"), 1.0);
+    assert_eq!(
+        value(&m2, "coldspray_temperature_celsius{sensor=\"reservoir\"}"),
+        3.9
+    );
+    assert!(!m2.contains_key("coldspray_temperature_celsius{sensor=\"skin\"}"));
+    assert_eq!(value(&m2, "coldspray_sensor_valid{sensor=\"skin\"}"), 0.0);
+
+    // The real promtool lints both expositions without a word.
+    for exposition in [&body.body, &scrape(addr).body] {
+        let (ok, printed) = promtool_check(exposition);
+        assert!(
+            ok && printed.trim().is_empty(),
+            "promtool check metrics:\n{printed}"
+        );
+    }
+
+    rt.block_on(server.shutdown());
+    assert!(
+        http_get(addr, "/metrics", &[]).is_err(),
+        "server still answering after shutdown"
+    );
+}
+
+#[test]
+fn promtool_flags_a_bad_exposition() {
+    // Proves the lint above can fail: a counter without `_total` and a missing HELP.
+    let (ok, printed) = promtool_check("# TYPE coldspray_bad counter\ncoldspray_bad 1\n");
+    assert!(
+        !ok || !printed.trim().is_empty(),
+        "promtool accepted a bad exposition"
+    );
+}
+
+#[test]
+fn landing_page_errors_and_openmetrics_accept() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (handle, _ends) = handle();
+    let server = start(&rt, &handle);
+    let addr = server.local_addr();
+
+    let root = http_get(addr, "/", &[]).unwrap();
+    assert_eq!(root.status, 200);
+    assert!(root
+        .header("content-type")
+        .unwrap()
+        .starts_with("text/html"));
+    assert!(root.body.contains("href=\"metrics\""));
+
+    assert_eq!(http_get(addr, "/nope", &[]).unwrap().status, 404);
+
+    // The crate writes only the classic format; a scraper preferring OpenMetrics gets it.
+    let om = http_get(
+        addr,
+        "/metrics",
+        &[(
+            "Accept",
+            "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5",
+        )],
+    )
+    .unwrap();
+    assert_eq!(om.status, 200);
+    assert_eq!(om.header("content-type"), Some(metrics::CONTENT_TYPE));
+    assert!(om.body.contains("coldspray_state{state=\"starting\"} 1"));
+
+    // A fresh unit: power-on snapshot, no readings.
+    let m = samples(&om.body);
+    assert_eq!(
+        value(&m, "coldspray_sensor_valid{sensor=\"reservoir\"}"),
+        0.0
+    );
+    assert!(!m.contains_key("coldspray_temperature_celsius{sensor=\"reservoir\"}"));
+    rt.block_on(server.shutdown());
+}
+
+#[test]
+fn binding_a_taken_port_fails_before_returning() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (handle, _ends) = handle();
+    let first = start(&rt, &handle);
+    let config = MetricsConfig {
+        enabled: true,
+        listen: first.local_addr(),
+    };
+    let err = rt
+        .block_on(metrics::start(handle.clone(), &config))
+        .err()
+        .expect("second bind on the same port must fail");
+    assert!(matches!(err, metrics::MetricsError::Bind { .. }), "{err}");
+    let disabled = MetricsConfig {
+        enabled: false,
+        ..config
+    };
+    assert!(matches!(
+        rt.block_on(metrics::start(handle, &disabled)),
+        Err(metrics::MetricsError::Disabled)
+    ));
+    rt.block_on(first.shutdown());
+}
