@@ -1,5 +1,7 @@
 //! Shared helpers for the end-to-end tests: locating the built binaries and starting them.
 
+pub mod metrics_fixtures;
+
 use anyhow::{anyhow, bail, Context, Result};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
