@@ -417,3 +417,57 @@ fn binding_a_taken_port_fails_before_returning() {
     ));
     rt.block_on(first.shutdown());
 }
+
+#[test]
+fn hung_scrapers_neither_block_the_publisher_nor_other_scrapes() {
+    use std::io::Write as _;
+    use std::net::TcpStream;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (handle, ends) = handle();
+    let server = start(&rt, &handle);
+    let addr = server.local_addr();
+
+    // 16 clients that never finish their request headers, 8 that send a request and never
+    // read the answer.
+    let mut hung = Vec::new();
+    for i in 0..24 {
+        let mut s = TcpStream::connect(addr).unwrap();
+        if i < 16 {
+            s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+                .unwrap();
+        } else {
+            s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+                .unwrap();
+        }
+        hung.push(s);
+    }
+
+    // The "control loop" publishes many snapshots and a burst of events past the broadcast
+    // capacity while those clients hang; each send returns without waiting for any reader.
+    let mut last = busy_snapshot();
+    for i in 0..5_000u64 {
+        last.at = std::time::Duration::from_millis(500_000 + i * 10);
+        last.readings[Sensor::Reservoir.index()] = Some(4.0 + (i % 100) as f64 / 100.0);
+        ends.snapshot.send(Arc::new(last.clone())).unwrap();
+        let s = session_start(i, StartCause::Command, None, false, i);
+        ends.events.send(Event::SessionStarted(s)).unwrap();
+    }
+
+    // A well-behaved scraper still gets an answer showing the last snapshot.
+    let m = samples(&scrape(addr).body);
+    assert_eq!(
+        value(&m, "coldspray_temperature_celsius{sensor=\"reservoir\"}"),
+        last.readings[Sensor::Reservoir.index()].unwrap()
+    );
+    // Events: every one either counted or reported as missed, none waited for.
+    let counted = coldspray_e2e::wait_for(std::time::Duration::from_secs(10), || {
+        let m = samples(&scrape(addr).body);
+        let n = value(&m, "coldspray_sessions_started_total{cause=\"command\"}")
+            + value(&m, "coldspray_events_lagged_total");
+        Ok((n == 5_000.0).then_some(n))
+    })
+    .expect("counted + lagged events never reached 5000");
+    assert_eq!(counted, 5_000.0);
+    drop(hung);
+    rt.block_on(server.shutdown());
+}

@@ -143,3 +143,28 @@ pub async fn start(
     let exporter = Arc::new(Exporter::new(handle)?);
     http::serve(exporter, config.listen).await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_defaults_and_parses_from_toml() {
+        let empty: MetricsConfig = toml::from_str("").unwrap();
+        assert_eq!(empty, MetricsConfig::default());
+        assert!(empty.enabled);
+        assert_eq!(empty.listen.to_string(), "127.0.0.1:12653");
+        let set: MetricsConfig =
+            toml::from_str("enabled = false\nlisten = \"[::1]:9999\"").unwrap();
+        assert!(!set.enabled);
+        assert_eq!(set.listen.port(), 9999);
+        assert!(toml::from_str::<MetricsConfig>("port = 1").is_err());
+        assert!(toml::from_str::<MetricsConfig>("listen = \"nowhere\"").is_err());
+    }
+
+    #[test]
+    fn default_port_is_outside_the_exporter_range_and_ephemeral_range() {
+        assert!(!(9100..=9999).contains(&DEFAULT_PORT));
+        assert!(DEFAULT_PORT < 32768);
+    }
+}
