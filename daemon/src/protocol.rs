@@ -335,16 +335,28 @@ mod tests {
         let good = Protocol::factory_defaults().remove(2);
         let mut p = good.clone();
         p.spray_s = f64::NAN;
-        assert!(matches!(p.validate(), Err(ProtocolError::OutOfRange { field: "spray_s", .. })));
+        assert!(matches!(
+            p.validate(),
+            Err(ProtocolError::OutOfRange {
+                field: "spray_s",
+                ..
+            })
+        ));
         let mut p = good.clone();
         p.spray_s = 121.0;
         assert!(p.validate().is_err());
         let mut p = good.clone();
         p.skin_floor_c = 25.0;
-        assert!(matches!(p.validate(), Err(ProtocolError::FloorAboveTarget { .. })));
+        assert!(matches!(
+            p.validate(),
+            Err(ProtocolError::FloorAboveTarget { .. })
+        ));
         let mut p = good.clone();
         p.name = "CO2!".into();
-        assert!(matches!(p.validate(), Err(ProtocolError::BadText { field: "name", .. })));
+        assert!(matches!(
+            p.validate(),
+            Err(ProtocolError::BadText { field: "name", .. })
+        ));
         let mut p = good;
         p.goal = Goal::Prepare;
         p.skin_target_c = None;
