@@ -118,8 +118,9 @@ fn prometheus_scrapes_the_demo_daemon() {
     let prom = PrometheusServer::start(&prom_dir, &[target]).unwrap_or_else(|e| panic!("{e:#}"));
     let inst = format!("instance=\"{target}\"");
 
-    // The demo's session completes within a couple of simulated minutes (20x speed).
-    let completed = wait_for(Duration::from_secs(150), || {
+    // The demo's auto-started session completes within a few simulated minutes (20x speed);
+    // its second session ends in an over-pressure interlock.
+    let completed = wait_for(Duration::from_secs(180), || {
         child.check_running()?;
         Ok(prom
             .query_one(&format!("coldspray_sessions_completed_total{{{inst}}}"))?
@@ -137,8 +138,21 @@ fn prometheus_scrapes_the_demo_daemon() {
     );
     let started = prom
         .query_one(&format!("sum(coldspray_sessions_started_total{{{inst}}})"))
+        .unwrap()
+        .expect("sessions started");
+    assert!((1.0..=2.0).contains(&started), "{started} sessions started");
+    let auto = prom
+        .query_one(&format!(
+            "coldspray_sessions_started_total{{{inst},cause=\"auto_start\"}}"
+        ))
         .unwrap();
-    assert_eq!(started, Some(1.0));
+    assert_eq!(auto, Some(1.0), "the completed session was auto-started");
+    let delays = prom
+        .query_one(&format!(
+            "coldspray_laser_to_spray_delay_seconds_count{{{inst}}}"
+        ))
+        .unwrap();
+    assert_eq!(delays, Some(1.0), "one laser-to-spray delay recorded");
 
     // The reservoir temperature is a live sim value: plausible for chilled water, and what
     // the daemon itself serves (within what a few simulated seconds can change).

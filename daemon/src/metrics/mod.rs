@@ -35,7 +35,7 @@ pub use http::MetricsServer;
 
 use crate::handle::ControlHandle;
 use prometheus::{Encoder, TextEncoder};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::Arc;
 
@@ -49,7 +49,7 @@ const _: () = assert!((DEFAULT_PORT < 9100 || DEFAULT_PORT > 9999) && DEFAULT_PO
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// The `[metrics]` section of the daemon configuration.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MetricsConfig {
     /// Serve the metrics endpoint at all. Default `true`.
