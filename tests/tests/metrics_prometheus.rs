@@ -119,7 +119,7 @@ fn prometheus_scrapes_the_demo_daemon() {
     let inst = format!("instance=\"{target}\"");
 
     // The demo's auto-started session completes within a few simulated minutes (20x speed);
-    // its second session ends in an over-pressure interlock.
+    // it then plays a second, command-started session.
     let completed = wait_for(Duration::from_secs(180), || {
         child.check_running()?;
         Ok(prom
@@ -132,15 +132,15 @@ fn prometheus_scrapes_the_demo_daemon() {
             daemon_log()
         )
     });
-    assert_eq!(
-        completed, 1.0,
-        "the demo plays exactly one completed session"
-    );
+    assert!(completed >= 1.0, "{completed}");
     let started = prom
         .query_one(&format!("sum(coldspray_sessions_started_total{{{inst}}})"))
         .unwrap()
         .expect("sessions started");
-    assert!((1.0..=2.0).contains(&started), "{started} sessions started");
+    assert!(
+        started >= completed,
+        "{started} started, {completed} completed"
+    );
     let auto = prom
         .query_one(&format!(
             "coldspray_sessions_started_total{{{inst},cause=\"auto_start\"}}"
