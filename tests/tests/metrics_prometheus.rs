@@ -4,7 +4,8 @@
 
 use coldspray_e2e::metrics_fixtures::{busy_snapshot, ended, handle, session_start};
 use coldspray_e2e::{
-    build_daemon, free_port, http_get, wait_for, ChildGuard, PrometheusServer, TempDir,
+    build_daemon, free_port, http_get, prometheus_tool, wait_for, ChildGuard, PrometheusServer,
+    TempDir,
 };
 use coldsprayd::api::Event;
 use coldsprayd::metrics::{self, MetricsConfig};
@@ -172,6 +173,29 @@ fn prometheus_scrapes_the_demo_daemon() {
     assert!(
         (live - stored).abs() < 2.0,
         "stored {stored} vs live {live}"
+    );
+
+    // The real daemon's exposition passes the real promtool lint without a word.
+    let lint = Command::new(prometheus_tool("promtool").unwrap())
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write as _;
+            c.stdin.take().unwrap().write_all(direct.as_bytes())?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&lint.stdout),
+        String::from_utf8_lossy(&lint.stderr)
+    );
+    assert!(
+        lint.status.success() && printed.trim().is_empty(),
+        "promtool check metrics on the daemon:\n{printed}"
     );
 
     // Exactly one state is on, and it is a known state.
