@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{oneshot, watch, Semaphore};
 use tokio::task::JoinSet;
 
 /// A client must send its request headers within this time.
@@ -25,11 +25,11 @@ const CONNECTION_LIFETIME: Duration = Duration::from_secs(120);
 /// Connections served at once; more wait in the kernel's accept queue.
 const MAX_CONNECTIONS: usize = 32;
 
-/// The running metrics endpoint.
+/// The running metrics endpoint. Dropping it stops the server too, without waiting.
 pub struct MetricsServer {
     local_addr: SocketAddr,
     stop: watch::Sender<bool>,
-    tasks: JoinSet<()>,
+    done: oneshot::Receiver<()>,
 }
 
 impl MetricsServer {
@@ -38,37 +38,73 @@ impl MetricsServer {
         self.local_addr
     }
 
-    /// Stops accepting, closes every connection and ends the event task.
-    pub async fn shutdown(mut self) {
+    /// Stops accepting, closes every connection, ends the event task and waits for the
+    /// metrics thread to finish.
+    pub async fn shutdown(self) {
         let _ = self.stop.send(true);
-        while self.tasks.join_next().await.is_some() {}
+        let _ = self.done.await;
     }
 }
 
+/// Starts the metrics thread: its own single-threaded tokio runtime, so HTTP parsing, slow or
+/// hung clients and rendering never occupy the executor threads the control loop runs on.
 pub(super) async fn serve(
     exporter: Arc<Exporter>,
     addr: SocketAddr,
 ) -> Result<MetricsServer, MetricsError> {
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|source| MetricsError::Bind { addr, source })?;
-    let local_addr = listener
-        .local_addr()
-        .map_err(|source| MetricsError::Bind { addr, source })?;
+    // Subscribe here, before returning, so no event published after start() is missed.
+    let events = exporter.handle.events();
     let (stop, stopped) = watch::channel(false);
-    let mut tasks = JoinSet::new();
-    tasks.spawn(events::feed(
-        exporter.handle.clone(),
-        exporter.handle.events(),
-        exporter.events.clone(),
-        stopped.clone(),
-    ));
-    tasks.spawn(accept_loop(listener, exporter, stopped));
-    tracing::info!(%local_addr, "serving metrics");
+    let (ready_tx, ready_rx) = oneshot::channel::<Result<SocketAddr, MetricsError>>();
+    let (done_tx, done_rx) = oneshot::channel();
+    std::thread::Builder::new()
+        .name("coldspray-metrics".into())
+        .spawn(move || {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    let _ = ready_tx.send(Err(MetricsError::Thread(e)));
+                    return;
+                }
+            };
+            rt.block_on(async move {
+                let bound = TcpListener::bind(addr)
+                    .await
+                    .and_then(|l| l.local_addr().map(|a| (l, a)));
+                let (listener, local_addr) = match bound {
+                    Ok(b) => b,
+                    Err(source) => {
+                        let _ = ready_tx.send(Err(MetricsError::Bind { addr, source }));
+                        return;
+                    }
+                };
+                let mut tasks = JoinSet::new();
+                tasks.spawn(events::feed(
+                    exporter.handle.clone(),
+                    events,
+                    exporter.events.clone(),
+                    stopped.clone(),
+                ));
+                tasks.spawn(accept_loop(listener, exporter, stopped));
+                tracing::info!(%local_addr, "serving metrics");
+                let _ = ready_tx.send(Ok(local_addr));
+                while tasks.join_next().await.is_some() {}
+            });
+            let _ = done_tx.send(());
+        })
+        .map_err(MetricsError::Thread)?;
+    let local_addr = ready_rx.await.map_err(|_| {
+        MetricsError::Thread(std::io::Error::other(
+            "the metrics thread ended while starting",
+        ))
+    })??;
     Ok(MetricsServer {
         local_addr,
         stop,
-        tasks,
+        done: done_rx,
     })
 }
 
@@ -154,11 +190,11 @@ async fn answer(
     }
     let response = match req.uri().path() {
         "/metrics" => {
-            // Rendering reads process statistics and the store size from disk: keep it off
-            // the executor threads the control loop may share.
-            match tokio::task::spawn_blocking(move || exporter.render()).await {
-                Ok(Ok(body)) => text(StatusCode::OK, CONTENT_TYPE, body),
-                Ok(Err(e)) => {
+            // Rendered on the metrics thread (process statistics and the store size may touch
+            // the disk); one scrape at a time, which also bounds what scrapers can cost.
+            match exporter.render() {
+                Ok(body) => text(StatusCode::OK, CONTENT_TYPE, body),
+                Err(e) => {
                     tracing::error!(error = %e, "cannot render metrics");
                     text(
                         StatusCode::INTERNAL_SERVER_ERROR,
@@ -166,11 +202,6 @@ async fn answer(
                         format!("cannot render metrics: {e}\n"),
                     )
                 }
-                Err(e) => text(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "text/plain; charset=utf-8",
-                    format!("metrics task failed: {e}\n"),
-                ),
             }
         }
         "/" => text(StatusCode::OK, "text/html; charset=utf-8", LANDING),

@@ -10,9 +10,10 @@
 //!
 //! Neither can slow the control loop: the loop never waits for this module (snapshots are
 //! published through a watch channel, events through a broadcast channel that drops events for
-//! a lagging reader), a scrape renders on the blocking pool from a cloned `Arc`, and each HTTP
-//! connection has a header-read timeout and a lifetime limit so a hung scraper only holds
-//! its own socket.
+//! a lagging reader); the server, the event task and rendering run on a thread of their own
+//! with its own single-threaded runtime, so they never occupy the control loop's executor; a
+//! scrape reads a cloned `Arc<Snapshot>`; each HTTP connection has a header-read timeout and a
+//! lifetime limit, and at most 32 are served at once, so a hung scraper only holds its socket.
 //!
 //! **Port**: the default listen address is `127.0.0.1:12653`. The Prometheus project's
 //! default-port-allocations list gives exporters 9100–9999, and that range has been fully
@@ -80,6 +81,9 @@ pub enum MetricsError {
         #[source]
         source: std::io::Error,
     },
+    /// The metrics thread or its runtime could not be started.
+    #[error("cannot start the metrics thread: {0}")]
+    Thread(#[source] std::io::Error),
     /// The `[metrics]` section says `enabled = false`.
     #[error("the metrics endpoint is disabled in the configuration")]
     Disabled,
@@ -115,7 +119,7 @@ impl Exporter {
     }
 
     /// Renders every metric in the Prometheus text format. May do blocking I/O (process
-    /// statistics, log store size): call it off the async executor.
+    /// statistics, log store size): keep it off the control loop's executor.
     pub fn render(&self) -> Result<String, MetricsError> {
         let mut families = self.events.registry.gather();
         snapshot::collect(&self.handle, &mut families);
