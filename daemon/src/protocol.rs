@@ -59,9 +59,11 @@ pub struct Protocol {
     pub skin_target_c: Option<f64>,
     /// Skin floor, °C (5–25, below the target): spraying never takes the skin below it.
     pub skin_floor_c: f64,
-    /// Prepare only: half-width of the hold band around the target, °C (0.5–5).
+    /// Prepare: half-width of the hold band around the target. Protect: the mist pauses this
+    /// far below the target. °C (0.5–5).
     pub band_c: f64,
-    /// Prepare only: how long the skin must stay in the band before it is ready, seconds.
+    /// Prepare: how long the skin must stay in the band before it is ready. Protect: how long
+    /// it must stay at or below the target before the session ends (no rebound). Seconds.
     pub hold_s: f64,
 }
 

@@ -109,7 +109,7 @@ const PROTOCOLS: [&str; 5] = [
 ];
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, max_shrink_iters: 200, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 64, max_shrink_iters: 200, ..ProptestConfig::default() })]
 
     #[test]
     fn outputs_are_safe_whatever_happens(actions in prop::collection::vec(action(), 1..60)) {

@@ -151,10 +151,11 @@ fn an_untargeted_session_holds_above_the_floor_until_its_time_runs_out() {
     println!("untargeted 120 s session: coldest surface {min_surface:.2} °C (floor 10 °C)");
     assert!(min_surface > 10.0);
     let last = u.events.iter().rev().find_map(|e| match e {
-        Event::SessionEnded(r) => Some(r.outcome),
+        Event::SessionEnded(r) => Some(r.clone()),
         _ => None,
     });
-    assert_eq!(last, Some(Outcome::DurationElapsed));
+    let last = last.expect("session record");
+    assert_eq!(last.outcome, Outcome::DurationElapsed, "{last:?}");
 }
 
 #[test]

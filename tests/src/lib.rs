@@ -1,362 +1,84 @@
-//! Shared helpers for the end-to-end tests: locating the built binaries and starting them.
+//! Shared helpers for the end-to-end tests: locating the built binaries and starting them,
+//! a private `dbus-daemon` running the shipped bus policy, test accounts, and a control
+//! loop played by the test for in-process D-Bus tests.
 
+pub mod fake_core;
+pub mod introspect;
 pub mod metrics_fixtures;
+pub mod metrics_support;
 
-use anyhow::{anyhow, bail, Context, Result};
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use anyhow::{bail, Context, Result};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::sync::OnceLock;
 
-/// The workspace root (parent of this crate's manifest directory).
-pub fn workspace_dir() -> PathBuf {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest.parent().unwrap_or(manifest).to_path_buf()
+/// Root of the repository (parent of `tests/`).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
 }
 
-/// Cargo's target directory: `CARGO_TARGET_DIR` when set (relative to the workspace), else
-/// `<workspace>/target`.
-pub fn target_dir() -> PathBuf {
-    match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) => {
-            let dir = PathBuf::from(dir);
-            if dir.is_absolute() {
-                dir
-            } else {
-                workspace_dir().join(dir)
-            }
+/// The target directory the test binary runs from (`.../target/debug`).
+fn target_profile_dir() -> PathBuf {
+    if let Ok(exe) = std::env::current_exe() {
+        // .../target/debug/deps/test-xxxx -> .../target/debug
+        if let Some(dir) = exe.parent().and_then(Path::parent) {
+            return dir.to_path_buf();
         }
-        None => workspace_dir().join("target"),
     }
+    repo_root().join("target").join("debug")
 }
 
-/// Builds the `coldsprayd` binary (debug profile) and returns its path. Cargo's lock makes
-/// concurrent calls from parallel tests safe; an up-to-date build takes well under a second.
-pub fn build_daemon() -> Result<PathBuf> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let status = Command::new(cargo)
-        .args([
-            "build",
-            "--quiet",
-            "-p",
-            "coldsprayd",
-            "--bin",
-            "coldsprayd",
-        ])
-        .current_dir(workspace_dir())
-        .status()
-        .context("running cargo build -p coldsprayd")?;
-    if !status.success() {
-        bail!("cargo build -p coldsprayd --bin coldsprayd failed: {status}");
+/// Builds the daemon's binaries once per test process (`cargo build -p coldsprayd --bins`)
+/// and returns the path of `name` (`coldsprayd` or `coldsprayctl`).
+pub fn binary(name: &str) -> Result<PathBuf> {
+    static BUILT: OnceLock<std::result::Result<(), String>> = OnceLock::new();
+    let built = BUILT.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "-p", "coldsprayd", "--bins"])
+            .current_dir(repo_root())
+            .status()
+            .map_err(|e| e.to_string())?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!("cargo build failed: {status}"))
+        }
+    });
+    if let Err(e) = built {
+        bail!("{e}");
     }
-    let bin = target_dir().join("debug").join("coldsprayd");
-    if !bin.is_file() {
-        bail!("built coldsprayd but cannot find it at {}", bin.display());
-    }
-    Ok(bin)
-}
-
-/// The folder made by `tests/tools/fetch-prometheus.sh`, from `COLDSPRAY_PROMETHEUS_DIR`.
-pub fn prometheus_dir() -> Result<PathBuf> {
-    let dir = std::env::var_os("COLDSPRAY_PROMETHEUS_DIR").ok_or_else(|| {
-        anyhow!(
-            "COLDSPRAY_PROMETHEUS_DIR is not set: run `tests/tools/fetch-prometheus.sh DIR` \
-             (Debian's prometheus and prometheus-node-exporter, unpacked, not installed) and \
-             export COLDSPRAY_PROMETHEUS_DIR=DIR"
-        )
-    })?;
-    Ok(PathBuf::from(dir))
-}
-
-/// One of the binaries in `$COLDSPRAY_PROMETHEUS_DIR/bin` (`promtool`, `prometheus`,
-/// `prometheus-node-exporter`).
-pub fn prometheus_tool(name: &str) -> Result<PathBuf> {
-    let path = prometheus_dir()?.join("bin").join(name);
+    let path = target_profile_dir().join(name);
     if !path.exists() {
-        bail!(
-            "{} is missing: run `tests/tools/fetch-prometheus.sh $COLDSPRAY_PROMETHEUS_DIR`",
-            path.display()
-        );
+        bail!("{} not found after build", path.display());
     }
     Ok(path)
 }
 
-/// A loopback port that was free a moment ago.
-pub fn free_port() -> Result<u16> {
-    let l = TcpListener::bind("127.0.0.1:0")?;
-    Ok(l.local_addr()?.port())
-}
-
-/// A child process killed (and reaped) when dropped.
-pub struct ChildGuard {
-    /// The process.
-    pub child: Child,
-    /// What it is, for messages.
-    pub name: String,
-}
-
-impl ChildGuard {
-    /// Starts `cmd` with stdout/stderr going to `log` (a file) and guards it.
-    pub fn spawn(name: &str, cmd: &mut Command, log: &Path) -> Result<ChildGuard> {
-        let out = std::fs::File::create(log)?;
-        let err = out.try_clone()?;
-        let child = cmd
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .with_context(|| format!("starting {name}"))?;
-        Ok(ChildGuard {
-            child,
-            name: name.to_string(),
-        })
-    }
-
-    /// Fails if the process has exited.
-    pub fn check_running(&mut self) -> Result<()> {
-        if let Some(status) = self.child.try_wait()? {
-            bail!("{} exited early: {status}", self.name);
-        }
-        Ok(())
-    }
-}
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// An HTTP answer.
-#[derive(Debug)]
-pub struct HttpResponse {
-    /// Status code.
-    pub status: u16,
-    /// Header lines (`name: value`), names lower-cased.
-    pub headers: Vec<(String, String)>,
-    /// Body (de-chunked).
-    pub body: String,
-}
-
-impl HttpResponse {
-    /// The first header with this (lower-case) name.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// A plain HTTP/1.1 GET over a real TCP connection (`Connection: close`).
-pub fn http_get(
-    addr: SocketAddr,
-    path_and_query: &str,
-    extra_headers: &[(&str, &str)],
-) -> Result<HttpResponse> {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
-    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-    let mut req = format!("GET {path_and_query} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    for (n, v) in extra_headers {
-        req.push_str(&format!("{n}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    stream.write_all(req.as_bytes())?;
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw)?;
-    parse_response(&raw)
-}
-
-fn parse_response(raw: &[u8]) -> Result<HttpResponse> {
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| anyhow!("no end of headers in {} bytes", raw.len()))?;
-    let head = std::str::from_utf8(&raw[..split])?;
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().unwrap_or_default();
-    let status: u16 = status_line
-        .split_whitespace()
-        .nth(1)
-        .ok_or_else(|| anyhow!("bad status line {status_line:?}"))?
-        .parse()?;
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    let mut body = raw[split + 4..].to_vec();
-    let chunked = headers
-        .iter()
-        .any(|(n, v)| n == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
-    if chunked {
-        body = dechunk(&body)?;
-    }
-    Ok(HttpResponse {
-        status,
-        headers,
-        body: String::from_utf8(body)?,
-    })
-}
-
-fn dechunk(mut data: &[u8]) -> Result<Vec<u8>> {
-    let mut out = Vec::new();
-    loop {
-        let eol = data
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .ok_or_else(|| anyhow!("bad chunk"))?;
-        let size = usize::from_str_radix(std::str::from_utf8(&data[..eol])?.trim(), 16)?;
-        data = &data[eol + 2..];
-        if size == 0 {
-            return Ok(out);
-        }
-        out.extend_from_slice(data.get(..size).ok_or_else(|| anyhow!("short chunk"))?);
-        data = data.get(size + 2..).ok_or_else(|| anyhow!("short chunk"))?;
-    }
-}
-
-/// Percent-encodes a query-string value.
-pub fn url_encode(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-/// Polls `f` until it returns `Ok(Some(_))` or `timeout` passes; returns the last error.
-pub fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Result<Option<T>>) -> Result<T> {
-    let deadline = Instant::now() + timeout;
-    let mut last = anyhow!("timed out after {timeout:?}");
-    loop {
-        match f() {
-            Ok(Some(v)) => return Ok(v),
-            Ok(None) => {}
-            Err(e) => last = e,
-        }
-        if Instant::now() >= deadline {
-            return Err(last.context(format!("still not there after {timeout:?}")));
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-/// A real Prometheus server (Debian's, from `COLDSPRAY_PROMETHEUS_DIR`) on loopback, with a
-/// temporary storage folder, scraping the given targets every second.
-pub struct PrometheusServer {
-    /// Its address.
-    pub addr: SocketAddr,
-    /// The process.
-    pub process: ChildGuard,
-}
-
-impl PrometheusServer {
-    /// Starts Prometheus in `dir` scraping `targets` (host:port) as job `coldspray`, and
-    /// waits until it is ready.
-    pub fn start(dir: &Path, targets: &[SocketAddr]) -> Result<PrometheusServer> {
-        let bin = prometheus_tool("prometheus")?;
-        let targets: Vec<String> = targets.iter().map(|t| format!("'{t}'")).collect();
-        let config = format!(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
-             scrape_configs:\n  - job_name: coldspray\n    scrape_interval: 1s\n    \
-             scrape_timeout: 1s\n    static_configs:\n      - targets: [{}]\n",
-            targets.join(", ")
-        );
-        let config_path = dir.join("prometheus.yml");
-        std::fs::write(&config_path, config)?;
-        let port = free_port()?;
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
-        let mut cmd = Command::new(bin);
-        cmd.arg(format!("--config.file={}", config_path.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("data").display()
-            ))
-            .arg(format!("--web.listen-address={addr}"))
-            .arg("--log.level=warn");
-        let mut process = ChildGuard::spawn("prometheus", &mut cmd, &dir.join("prometheus.log"))?;
-        wait_for(Duration::from_secs(30), || {
-            process.check_running()?;
-            Ok(http_get(addr, "/-/ready", &[])
-                .ok()
-                .filter(|r| r.status == 200)
-                .map(|_| ()))
-        })
-        .with_context(|| {
-            format!(
-                "prometheus not ready; log:\n{}",
-                std::fs::read_to_string(dir.join("prometheus.log")).unwrap_or_default()
-            )
-        })?;
-        Ok(PrometheusServer { addr, process })
-    }
-
-    /// Runs an instant query and returns `(labels, value)` per result series.
-    pub fn query(&self, expr: &str) -> Result<Vec<(serde_json::Value, f64)>> {
-        let r = http_get(
-            self.addr,
-            &format!("/api/v1/query?query={}", url_encode(expr)),
-            &[],
-        )?;
-        if r.status != 200 {
-            bail!("query {expr:?}: HTTP {}: {}", r.status, r.body);
-        }
-        let v: serde_json::Value = serde_json::from_str(&r.body)?;
-        let results = v["data"]["result"]
-            .as_array()
-            .ok_or_else(|| anyhow!("no result array in {}", r.body))?;
-        results
-            .iter()
-            .map(|s| {
-                let value = s["value"][1]
-                    .as_str()
-                    .ok_or_else(|| anyhow!("no value in {s}"))?
-                    .parse::<f64>()?;
-                Ok((s["metric"].clone(), value))
-            })
-            .collect()
-    }
-
-    /// Runs an instant query expected to give exactly one series and returns its value.
-    pub fn query_one(&self, expr: &str) -> Result<Option<f64>> {
-        let r = self.query(expr)?;
-        match r.len() {
-            0 => Ok(None),
-            1 => Ok(Some(r[0].1)),
-            n => bail!("{expr:?} gave {n} series: {r:?}"),
-        }
-    }
-}
-
-/// Metric names of the samples in a Prometheus text exposition (histogram series keep their
-/// `_bucket`/`_sum`/`_count` suffixes).
-pub fn sample_names(exposition: &str) -> std::collections::BTreeSet<String> {
-    exposition
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-        .filter_map(|l| l.split(['{', ' ']).next())
-        .map(str::to_string)
-        .collect()
-}
-
-/// A temporary folder removed when dropped.
-pub struct TempDir(pub PathBuf);
+/// A scratch directory removed on drop, readable by every uid (so a second uid can reach
+/// the bus socket inside it).
+pub struct TempDir(PathBuf);
 
 impl TempDir {
-    /// Creates `$TMPDIR/<prefix>-<pid>-<n>`.
-    pub fn new(prefix: &str) -> Result<TempDir> {
+    /// Creates a fresh directory under the system temp dir.
+    pub fn new(tag: &str) -> Result<TempDir> {
+        use std::os::unix::fs::PermissionsExt;
         static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("{prefix}-{}-{n}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("coldspray-{tag}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir)?;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755))?;
         Ok(TempDir(dir))
+    }
+
+    /// Its path.
+    pub fn path(&self) -> &Path {
+        &self.0
     }
 }
 
@@ -364,4 +86,191 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+/// The name of the user running the tests.
+pub fn current_user() -> String {
+    let out = Command::new("id").arg("-un").output();
+    match out {
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).trim().to_string(),
+        _ => std::env::var("USER").unwrap_or_else(|_| "root".into()),
+    }
+}
+
+/// True when the tests run as root (CI does).
+pub fn is_root() -> bool {
+    current_user() == "root"
+}
+
+/// The shipped bus policy, adapted for a private bus: `_coldspray` (owner) becomes the user
+/// running the daemon, and `root` becomes the test user when the tests do not run as root.
+pub fn adapted_policy(owner: &str) -> Result<String> {
+    let shipped =
+        std::fs::read_to_string(repo_root().join("packaging/dbus/org.coldspray.ColdSpray1.conf"))
+            .context("reading the shipped policy")?;
+    let mut policy = shipped.replace("user=\"_coldspray\"", &format!("user=\"{owner}\""));
+    if !is_root() {
+        policy = policy.replace("user=\"root\"", &format!("user=\"{}\"", current_user()));
+    }
+    Ok(policy)
+}
+
+/// The bus-wide defaults of Debian's `/usr/share/dbus-1/system.conf` (deny owning and method
+/// calls, allow replies and signals, allow talking to the bus): without the reply rules every
+/// client hangs.
+pub const SYSTEM_DEFAULTS: &str = r#"
+  <policy context="default">
+    <allow user="*"/>
+    <deny own="*"/>
+    <deny send_type="method_call"/>
+    <allow send_type="signal"/>
+    <allow send_requested_reply="true" send_type="method_return"/>
+    <allow send_requested_reply="true" send_type="error"/>
+    <allow receive_type="method_call"/>
+    <allow receive_type="method_return"/>
+    <allow receive_type="error"/>
+    <allow receive_type="signal"/>
+    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
+    <allow send_destination="org.freedesktop.DBus"
+           send_interface="org.freedesktop.DBus.Introspectable"/>
+    <allow send_destination="org.freedesktop.DBus"
+           send_interface="org.freedesktop.DBus.Properties"/>
+    <deny send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"
+          send_member="UpdateActivationEnvironment"/>
+  </policy>
+"#;
+
+/// A private `dbus-daemon` with system-bus semantics and the shipped ColdSpray policy.
+pub struct PrivateBus {
+    child: Child,
+    address: String,
+    _dir: TempDir,
+}
+
+impl PrivateBus {
+    /// Starts a bus whose ColdSpray name may be owned by `owner` (a user name).
+    pub fn start(owner: &str) -> Result<PrivateBus> {
+        PrivateBus::start_with_policy(&adapted_policy(owner)?)
+    }
+
+    /// Starts a bus with the Debian defaults and this ColdSpray policy file text.
+    pub fn start_with_policy(policy: &str) -> Result<PrivateBus> {
+        let dir = TempDir::new("bus")?;
+        let policy_path = dir.path().join("coldspray.conf");
+        std::fs::write(&policy_path, policy)?;
+        let socket = dir.path().join("bus.sock");
+        let config = format!(
+            r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>system</type>
+  <listen>unix:path={socket}</listen>
+  <auth>EXTERNAL</auth>
+{SYSTEM_DEFAULTS}
+  <include>{policy}</include>
+</busconfig>
+"#,
+            socket = socket.display(),
+            policy = policy_path.display()
+        );
+        let config_path = dir.path().join("bus.conf");
+        std::fs::write(&config_path, config)?;
+        let mut child = Command::new("dbus-daemon")
+            .arg(format!("--config-file={}", config_path.display()))
+            .args(["--nofork", "--nopidfile", "--print-address=1"])
+            .stdout(Stdio::piped())
+            .stderr(
+                std::fs::File::create(dir.path().join("bus.log"))
+                    .map(Stdio::from)
+                    .unwrap_or_else(|_| Stdio::null()),
+            )
+            .spawn()
+            .context("starting dbus-daemon (Debian package `dbus`)")?;
+        let stdout = child.stdout.take().context("dbus-daemon stdout")?;
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line)?;
+        let address = line.trim().to_string();
+        if address.is_empty() {
+            let _ = child.kill();
+            bail!("dbus-daemon printed no address");
+        }
+        // Let every uid reach the socket (the policy, not file modes, decides).
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o777));
+        Ok(PrivateBus {
+            child,
+            address,
+            _dir: dir,
+        })
+    }
+
+    /// The bus address (`unix:path=...,guid=...`).
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// A new client connection to this bus.
+    pub async fn connect(&self) -> Result<zbus::Connection> {
+        Ok(zbus::connection::Builder::address(self.address.as_str())?
+            .build()
+            .await?)
+    }
+}
+
+impl Drop for PrivateBus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A test account created (once) when running as root: `(uid, gid)`.
+pub fn ensure_user(name: &str, groups: &[&str]) -> Result<(u32, u32)> {
+    if !is_root() {
+        bail!("creating test users needs root");
+    }
+    for g in groups {
+        let _ = Command::new("groupadd").args(["-f", g]).status()?;
+    }
+    let exists = Command::new("id").arg(name).output()?.status.success();
+    if !exists {
+        let mut c = Command::new("useradd");
+        c.args([
+            "--no-create-home",
+            "--shell",
+            "/usr/sbin/nologin",
+            "--user-group",
+        ]);
+        if !groups.is_empty() {
+            c.args(["--groups", &groups.join(",")]);
+        }
+        let st = c.arg(name).status()?;
+        if !st.success() {
+            bail!("useradd {name} failed");
+        }
+    } else if !groups.is_empty() {
+        let _ = Command::new("usermod")
+            .args(["-a", "-G", &groups.join(","), name])
+            .status()?;
+    }
+    let id = |flag: &str| -> Result<u32> {
+        let o = Command::new("id").args([flag, name]).output()?;
+        Ok(String::from_utf8_lossy(&o.stdout).trim().parse()?)
+    };
+    Ok((id("-u")?, id("-g")?))
+}
+
+/// A command that runs `program` as another uid via `setpriv`: with the account's groups
+/// (`init_groups`) or with no supplementary group at all.
+pub fn as_uid(uid: u32, gid: u32, init_groups: bool, program: &Path) -> Command {
+    let mut c = Command::new("setpriv");
+    c.arg(format!("--reuid={uid}"))
+        .arg(format!("--regid={gid}"));
+    if init_groups {
+        c.arg("--init-groups");
+    } else {
+        c.arg("--clear-groups");
+    }
+    c.arg("--").arg(program);
+    c
 }

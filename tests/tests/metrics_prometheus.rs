@@ -3,10 +3,10 @@
 //! Prometheus's HTTP query API.
 
 use coldspray_e2e::metrics_fixtures::{busy_snapshot, ended, handle, session_start};
-use coldspray_e2e::{
+use coldspray_e2e::metrics_support::{
     build_daemon, free_port, http_get, prometheus_tool, wait_for, ChildGuard, PrometheusServer,
-    TempDir,
 };
+use coldspray_e2e::TempDir;
 use coldsprayd::api::Event;
 use coldsprayd::metrics::{self, MetricsConfig};
 use coldsprayd::session::{Outcome, StartCause};
@@ -46,7 +46,7 @@ fn prometheus_stores_what_the_exporter_serves() {
         )))
         .unwrap();
 
-    let prom = PrometheusServer::start(&tmp.0, &[target]).unwrap_or_else(|e| panic!("{e:#}"));
+    let prom = PrometheusServer::start(&tmp.path(), &[target]).unwrap_or_else(|e| panic!("{e:#}"));
     let inst = format!("instance=\"{target}\"");
     let completed = wait_for(Duration::from_secs(30), || {
         prom.query_one(&format!("coldspray_sessions_completed_total{{{inst}}}"))
@@ -89,9 +89,9 @@ fn prometheus_scrapes_the_demo_daemon() {
     let daemon = build_daemon().unwrap_or_else(|e| panic!("{e:#}"));
     let port = free_port().unwrap();
     let target: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let state_dir = tmp.0.join("state");
+    let state_dir = tmp.path().join("state");
     std::fs::create_dir_all(&state_dir).unwrap();
-    let config = tmp.0.join("coldspray.toml");
+    let config = tmp.path().join("coldspray.toml");
     std::fs::write(
         &config,
         format!(
@@ -103,7 +103,7 @@ fn prometheus_scrapes_the_demo_daemon() {
     .unwrap();
     let mut cmd = Command::new(&daemon);
     cmd.arg("--config").arg(&config).arg("--demo");
-    let log = tmp.0.join("coldsprayd.log");
+    let log = tmp.path().join("coldsprayd.log");
     let mut child = ChildGuard::spawn("coldsprayd", &mut cmd, &log).unwrap();
     let daemon_log = || std::fs::read_to_string(&log).unwrap_or_default();
     wait_for(Duration::from_secs(30), || {
@@ -114,7 +114,7 @@ fn prometheus_scrapes_the_demo_daemon() {
     })
     .unwrap_or_else(|e| panic!("daemon metrics never answered: {e:#}\n{}", daemon_log()));
 
-    let prom_dir = tmp.0.join("prometheus");
+    let prom_dir = tmp.path().join("prometheus");
     std::fs::create_dir_all(&prom_dir).unwrap();
     let prom = PrometheusServer::start(&prom_dir, &[target]).unwrap_or_else(|e| panic!("{e:#}"));
     let inst = format!("instance=\"{target}\"");

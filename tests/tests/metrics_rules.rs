@@ -2,7 +2,8 @@
 //! `promtool`, and every metric they name must be one the daemon exports.
 
 use coldspray_e2e::metrics_fixtures::{busy_snapshot, handle};
-use coldspray_e2e::{prometheus_tool, sample_names, workspace_dir};
+use coldspray_e2e::metrics_support::{prometheus_tool, sample_names};
+use coldspray_e2e::repo_root;
 use coldsprayd::metrics;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -11,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 fn packaging(path: &str) -> PathBuf {
-    workspace_dir().join("packaging").join(path)
+    repo_root().join("packaging").join(path)
 }
 
 fn promtool(args: &[&str]) -> (bool, String) {

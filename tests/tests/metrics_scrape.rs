@@ -2,7 +2,7 @@
 //! `HandleEnds`, linted by the real `promtool check metrics`.
 
 use coldspray_e2e::metrics_fixtures::{alarm, busy_snapshot, ended, handle, session_start};
-use coldspray_e2e::{http_get, prometheus_tool, sample_names, HttpResponse};
+use coldspray_e2e::metrics_support::{http_get, prometheus_tool, sample_names, HttpResponse};
 use coldspray_hal::Sensor;
 use coldsprayd::alarm::AlarmKind;
 use coldsprayd::api::Event;
@@ -113,7 +113,7 @@ fn scrape_over_http_reflects_snapshot_and_events_and_passes_promtool() {
     }
 
     // The event task runs concurrently: scrape until it has seen the last event.
-    let body = coldspray_e2e::wait_for(Duration::from_secs(10), || {
+    let body = coldspray_e2e::metrics_support::wait_for(Duration::from_secs(10), || {
         let r = scrape(addr);
         let m = samples(&r.body);
         Ok(
@@ -460,13 +460,14 @@ fn hung_scrapers_neither_block_the_publisher_nor_other_scrapes() {
         last.readings[Sensor::Reservoir.index()].unwrap()
     );
     // Events: every one either counted or reported as missed, none waited for.
-    let counted = coldspray_e2e::wait_for(std::time::Duration::from_secs(10), || {
-        let m = samples(&scrape(addr).body);
-        let n = value(&m, "coldspray_sessions_started_total{cause=\"command\"}")
-            + value(&m, "coldspray_events_lagged_total");
-        Ok((n == 5_000.0).then_some(n))
-    })
-    .expect("counted + lagged events never reached 5000");
+    let counted =
+        coldspray_e2e::metrics_support::wait_for(std::time::Duration::from_secs(10), || {
+            let m = samples(&scrape(addr).body);
+            let n = value(&m, "coldspray_sessions_started_total{cause=\"command\"}")
+                + value(&m, "coldspray_events_lagged_total");
+            Ok((n == 5_000.0).then_some(n))
+        })
+        .expect("counted + lagged events never reached 5000");
     assert_eq!(counted, 5_000.0);
     drop(hung);
     rt.block_on(server.shutdown());

@@ -8,6 +8,13 @@ use std::time::Duration;
 /// Skin temperature above which heat keeps doing damage after the laser, °C.
 pub const DAMAGE_THRESHOLD_C: f64 = 40.0;
 
+/// How far ahead the floor guard extrapolates the skin's fall: one sensor period plus the time
+/// mist already in flight keeps cooling after the valve closes.
+const FLOOR_LOOKAHEAD_S: f64 = 0.5;
+
+/// Once paused at the floor, the mist resumes only this much above the pause threshold, °C.
+const FLOOR_RESUME_C: f64 = 1.0;
+
 /// What the session wants this step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SessionDrive {
@@ -34,10 +41,16 @@ pub struct ActiveSession {
     pub time_to_target: Option<Duration>,
     /// Valve-open time.
     pub spray_time: Duration,
-    /// Prepare: in the band since.
+    /// Prepare: in the band since. Protect: at or below the target since.
     pub in_band_since: Option<Duration>,
     floor_margin_c: f64,
     last_update: Duration,
+    /// Previous distinct skin reading, for the fall rate.
+    prev_skin: Option<(Duration, f64)>,
+    /// Skin fall rate, °C/s (negative while cooling).
+    skin_rate: f64,
+    /// The floor guard is holding the valve shut.
+    floor_hold: bool,
 }
 
 impl ActiveSession {
@@ -54,6 +67,9 @@ impl ActiveSession {
             in_band_since: None,
             floor_margin_c,
             last_update,
+            prev_skin: None,
+            skin_rate: 0.0,
+            floor_hold: false,
         }
     }
 
@@ -92,6 +108,17 @@ impl ActiveSession {
         }
         let elapsed = self.elapsed(now);
         if let Some(s) = skin_c {
+            match self.prev_skin {
+                Some((t, prev)) if s != prev => {
+                    let dt_s = now.saturating_sub(t).as_secs_f64();
+                    if dt_s > 0.0 {
+                        self.skin_rate = (s - prev) / dt_s;
+                    }
+                    self.prev_skin = Some((now, s));
+                }
+                None => self.prev_skin = Some((now, s)),
+                _ => {}
+            }
             self.peak_skin_c = Some(self.peak_skin_c.map_or(s, |p| p.max(s)));
             self.min_skin_c = Some(self.min_skin_c.map_or(s, |m| m.min(s)));
         }
@@ -104,8 +131,18 @@ impl ActiveSession {
             }
             match self.protocol.goal {
                 Goal::Protect => {
+                    // Cool hard to the target, then keep it there for hold_s so heat rising
+                    // from the dermis cannot re-warm the surface the moment the mist stops.
                     if skin <= target {
-                        end = Some(Outcome::TargetReached);
+                        let since = *self.in_band_since.get_or_insert(now);
+                        if now.saturating_sub(since).as_secs_f64() >= self.protocol.hold_s {
+                            end = Some(Outcome::TargetReached);
+                        }
+                    } else {
+                        self.in_band_since = None;
+                    }
+                    if skin <= target - self.protocol.band_c {
+                        valve = false;
                     }
                 }
                 Goal::Prepare => {
@@ -125,9 +162,19 @@ impl ActiveSession {
                 }
             }
         }
-        // Never drive the skin to the floor: pause the mist short of it, target or not.
-        if skin_c.is_some_and(|skin| skin <= self.protocol.skin_floor_c + self.floor_margin_c) {
-            valve = false;
+        // Never drive the skin to the floor: pause the mist short of it, target or not, looking
+        // ahead along the current fall (mist cools fast), and resume only with some room.
+        if let Some(skin) = skin_c {
+            let pause_at = self.protocol.skin_floor_c + self.floor_margin_c;
+            let predicted = skin + self.skin_rate.min(0.0) * FLOOR_LOOKAHEAD_S;
+            if predicted <= pause_at {
+                self.floor_hold = true;
+            } else if skin > pause_at + FLOOR_RESUME_C {
+                self.floor_hold = false;
+            }
+            if self.floor_hold {
+                valve = false;
+            }
         }
         if end.is_none() && elapsed.as_secs_f64() >= self.protocol.spray_s {
             end = Some(Outcome::DurationElapsed);
@@ -158,7 +205,7 @@ impl ActiveSession {
             outcome,
             peak_skin_c: self.peak_skin_c,
             min_skin_c: self.min_skin_c,
-            time_to_target_ms: self.time_to_target.map(|d| millis(d)),
+            time_to_target_ms: self.time_to_target.map(millis),
             above_40_ms: above_40.map(millis),
             spray_ms: millis(self.spray_time),
             ended_by_alarm,
@@ -205,11 +252,18 @@ mod tests {
         let d = s.update(at(10.0), Some(48.0), false);
         assert!(d.pump && d.valve && d.end.is_none());
         let d = s.update(at(25.0), Some(25.9), true);
+        assert!(d.end.is_none() && d.valve, "at the target: hold it there");
+        let d = s.update(at(30.0), Some(24.5), true);
+        assert!(
+            !d.valve && d.pump,
+            "a band below the target the mist pauses"
+        );
+        let d = s.update(at(35.0), Some(25.5), false);
         assert_eq!(d.end, Some(Outcome::TargetReached));
         assert!(!d.pump && !d.valve);
-        let r = s.finish(at(25.0), 0, Outcome::TargetReached, None, None);
+        let r = s.finish(at(35.0), 0, Outcome::TargetReached, None, None);
         assert_eq!(r.time_to_target_ms, Some(15_000));
-        assert_eq!(r.spray_ms, 15_000);
+        assert_eq!(r.spray_ms, 20_000);
         assert_eq!(r.peak_skin_c, Some(48.0));
     }
 

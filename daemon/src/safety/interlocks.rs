@@ -174,7 +174,8 @@ impl Interlocks {
         if x.in_session {
             if let Some(since) = x.pump_on_since {
                 let spraying = x.now.saturating_sub(since);
-                if spraying >= secs(cfg.max_spray_s) {
+                // Strictly longer than the cap: a protocol may use all of it.
+                if spraying > secs(cfg.max_spray_s) {
                     found.push((
                         AlarmKind::MaxSprayTime,
                         format!("continuous spray {:.0} s", spraying.as_secs_f64()),
