@@ -6,7 +6,7 @@
 #
 # Afterwards DIR/bin holds `prometheus`, `promtool` and `prometheus-node-exporter`; point the
 # tests at it with COLDSPRAY_PROMETHEUS_DIR=DIR. Idempotent: does nothing when the binaries are
-# already there. Needs apt package lists (`apt-get update` once on a fresh machine).
+# already there. Needs apt package lists; as root it runs `apt-get update` when they are missing.
 set -eu
 
 if [ $# -ne 1 ]; then
@@ -26,8 +26,13 @@ dir=$(cd "$dir" && pwd)
 cd "$dir/debs"
 # apt-get download drops privileges to _apt when it can; a root-owned folder only warns.
 if ! apt-get download $packages; then
-    echo "fetch-prometheus: 'apt-get download $packages' failed; run 'apt-get update' first" >&2
-    exit 1
+    # A fresh machine may have no package lists yet: refresh them once when we may.
+    if [ "$(id -u)" -eq 0 ] && apt-get update -qq && apt-get download $packages; then
+        :
+    else
+        echo "fetch-prometheus: 'apt-get download $packages' failed; run 'apt-get update' first" >&2
+        exit 1
+    fi
 fi
 for deb in "$dir"/debs/*.deb; do
     dpkg-deb -x "$deb" "$dir/root"
