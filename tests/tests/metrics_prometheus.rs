@@ -46,7 +46,7 @@ fn prometheus_stores_what_the_exporter_serves() {
         )))
         .unwrap();
 
-    let prom = PrometheusServer::start(&tmp.path(), &[target]).unwrap_or_else(|e| panic!("{e:#}"));
+    let prom = PrometheusServer::start(tmp.path(), &[target]).unwrap_or_else(|e| panic!("{e:#}"));
     let inst = format!("instance=\"{target}\"");
     let completed = wait_for(Duration::from_secs(30), || {
         prom.query_one(&format!("coldspray_sessions_completed_total{{{inst}}}"))
