@@ -4,6 +4,8 @@
 
 pub mod fake_core;
 pub mod introspect;
+pub mod metrics_fixtures;
+pub mod metrics_support;
 
 use anyhow::{bail, Context, Result};
 use std::io::{BufRead, BufReader};
