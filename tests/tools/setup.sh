@@ -15,3 +15,6 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
+# promtool, prometheus and node_exporter from Debian's packages, unpacked (not installed: the
+# packages would start servers on all interfaces).
+bash "$(dirname "$0")/fetch-prometheus.sh" "$(dirname "$0")/../../target/prometheus-tools"

@@ -419,6 +419,14 @@ impl ControlLoop {
                 }
                 _ = tick.tick() => {}
             }
+            // Whatever woke the loop, take every reading and edge already queued: under a flood
+            // of edges (flow pulses) the biased select would otherwise starve the sensors.
+            while let Ok(msg) = sensors.try_recv() {
+                self.take_sensor(msg);
+            }
+            while let Ok(e) = edges.try_recv() {
+                self.core.on_edge(e);
+            }
             let started = Instant::now();
             let now = self.clock.now();
             let unix = unix_ms_now();
