@@ -43,10 +43,13 @@ DEV=$(cat $G/dev_name); CHIP=$(cat $G/bank0/chip_name)
 echo "VMINIT gpio-sim $DEV $CHIP label=coldspray lines=$n"
 
 # Preset input pulls BEFORE the daemon starts. gpio-sim's default pull is down (0).
-# estop is configured active_low (NC contact to ground is not how gpio-sim models it; we model
-# the logical convention): physical 1 = not pressed, so pull it UP = E-stop released.
-# trigger, laser_emission, water_low, flow_pulse are active high and stay pulled down
-# (= released / not emitting / water ok / no pulse).
+# Polarity (tests/vm/coldspray-vm.toml, the linux backend's defaults):
+#   estop   active_low, NC contact that holds the line HIGH while closed; pressed (or a broken
+#           wire) = low = stop. The VM config sets its bias "disabled" because gpio-sim turns a
+#           requested bias into its simulated pull (it would "press" the E-stop at start):
+#           the pull here is the contact. Pull-up = released, pull-down = pressed.
+#   trigger active_low, switch to ground with pull-up: pull-up = released, pull-down = pressed.
+#   laser_emission, water_low, flow_pulse: active high, pulled down = not emitting / water ok.
 line_dir() { # line_dir NAME -> sysfs dir of that named line
   i=0
   for l in $LINES; do
@@ -55,6 +58,7 @@ line_dir() { # line_dir NAME -> sysfs dir of that named line
   done
 }
 echo pull-up > "$(line_dir estop)/pull" || die "preset estop pull"
+echo pull-up > "$(line_dir trigger)/pull" || die "preset trigger pull"
 
 # ---- i2c-stub registers: plausible constant readings. i2c-stub is SMBus only; a word
 # written with `i2cset ... w` goes on the wire LOW byte first, so a big-endian chip register
@@ -73,13 +77,31 @@ w 0x48 0x00 0xC001; w 0x48 0x01 0x2022; w 0x48 0x0F 0x1701
 w 0x49 0x00 0x0002; w 0x49 0x01 0x2022; w 0x49 0x0F 0x1701
 # MCP9808 heatsink 0x18: 30 °C = 480/16 = 0x01E0 -> word 0xE001; manufacturer 0x0054, device 0x0400.
 w 0x18 0x05 0xE001; w 0x18 0x06 0x5400; w 0x18 0x07 0x0004
-# MLX90614 skin 0x5A (RAM, little-endian, 0.02 K/LSB): Tobj1 0x07 = 34 °C = 15358 = 0x3BFE
-# (above the co2_fractional skin target 26 °C, so a session is not over at once);
-# Ta 0x06 = 25 °C = 0x3A3C.
-w 0x5a 0x07 0x3BFE; w 0x5a 0x06 0x3A3C
-# ADS1115 pressure 0x4A: conversion 0x00 = 1.3 V at ±4.096 V FS (125 µV/LSB) = 10400 = 0x28A0
-# -> word 0xA028 (2 bar on a 0.5-4.5 V / 0-10 bar transducer); config 0x01 = 0x8583 -> 0x8385.
-w 0x4a 0x00 0xA028; w 0x4a 0x01 0x8385
+# MLX90614 skin 0x5A: the driver reads 3 bytes (LSB, MSB, PEC) with an I2C block read, which
+# i2c-stub answers from the LOW bytes of consecutive registers: write them one byte each.
+# Tobj1 (0x07) = 34 °C = 307.15 K / 0.02 = 15358 = 0x3BFE (above the co2_fractional skin
+# target 26 °C, so a session is not over at once). EEPROM SMBus-address cell (0x2E) = 0xBE5A.
+crc8() { # crc8 BYTE... -> SMBus PEC (CRC-8, poly 0x07, init 0)
+  c=0
+  for x in "$@"; do
+    c=$(( c ^ x ))
+    for _ in 1 2 3 4 5 6 7 8; do
+      if [ $(( c & 0x80 )) -ne 0 ]; then c=$(( ((c << 1) ^ 0x07) & 0xFF )); else c=$(( (c << 1) & 0xFF )); fi
+    done
+  done
+  echo $c
+}
+mlx() { # mlx CMD LSB MSB
+  b() { i2cset -y "$BUS" 0x5a "$1" "$2" b || die "i2cset mlx $*"; }
+  b "$1" "$2"; b $(( $1 + 1 )) "$3"; b $(( $1 + 2 )) "$(crc8 0xB4 "$1" 0xB5 "$2" "$3")"
+}
+mlx 0x07 0xFE 0x3B
+mlx 0x2E 0x5A 0xBE
+# ADS1115 pressure 0x4A: 2 bar on the 0.5-4.5 V / 0-10 bar transducer = 1.3 V, through the
+# 1.5 divider = 0.8667 V at 125 µV/LSB = 6933 = 0x1B15 -> word 0x151B. Config 0x01 = 0x8583
+# (power-on, idle single-shot) -> word 0x8385; the daemon's conversion start writes OS=1,
+# which i2c-stub keeps, so "conversion done" reads back at once.
+w 0x4a 0x00 0x151B; w 0x4a 0x01 0x8385
 echo "VMINIT ready uptime=$(cut -d' ' -f1 /proc/uptime)s"
 
 # ---- run the daemon (unmodified release binary) and the probe
@@ -105,6 +127,7 @@ else
     v=$(cat "$(line_dir $l)/value") || die "read $l"
     printf '%s=%s ' "$l" "$v"
   done; echo
+  echo "VMINIT i2c reservoir(0x48,0x00)=$(i2cget -y $BUS 0x48 0x00 w) heatsink(0x18,0x05)=$(i2cget -y $BUS 0x18 0x05 w) skin(0x5a,0x07..0x09)=$(i2cget -y $BUS 0x5a 0x07 b),$(i2cget -y $BUS 0x5a 0x08 b),$(i2cget -y $BUS 0x5a 0x09 b) pressure(0x4a,0x00)=$(i2cget -y $BUS 0x4a 0x00 w)"
   /bin/coldspray-vm-probe standin || RC=1
 fi
 echo "VMINIT DONE rc=$RC uptime=$(cut -d' ' -f1 /proc/uptime)s"
