@@ -6,7 +6,8 @@
 #   ARCH   x86_64 | aarch64
 #   BINARY the unmodified release coldsprayd for ARCH (omit for the stand-in run)
 # Env: COLDSPRAY_VM_CACHE (build cache dir), COLDSPRAY_VM_TIMEOUT (seconds, default 240),
-#      COLDSPRAY_STRICT_LATENCY=1 (latency goals fail the run instead of being reported).
+#      COLDSPRAY_STRICT_LATENCY=1 (latency goals fail the run instead of being reported),
+#      COLDSPRAY_VM_READY_S (how long the probe waits for lamp_ready, default 90).
 # Exit status 0 only if the VM printed `VMINIT DONE rc=0` and the probe's RESULT has 0 failed.
 set -euo pipefail
 
@@ -17,7 +18,7 @@ CACHE=${COLDSPRAY_VM_CACHE:-$HERE/work}
 TIMEOUT=${COLDSPRAY_VM_TIMEOUT:-240}
 # Kernel command-line words of the form NAME=VALUE that the kernel does not know become
 # environment variables of /init, hence of the probe.
-STRICT="COLDSPRAY_STRICT_LATENCY=${COLDSPRAY_STRICT_LATENCY:-0}"
+STRICT="COLDSPRAY_STRICT_LATENCY=${COLDSPRAY_STRICT_LATENCY:-0} COLDSPRAY_VM_READY_S=${COLDSPRAY_VM_READY_S:-90}"
 
 "$HERE/build.sh" "$ARCH" ${BINARY:+"$BINARY"}
 CACHE=$(cd "$CACHE" && pwd)

@@ -360,10 +360,14 @@ fn standin(chip: &Chip, report: &mut Report) {
 /// The real checks against the unmodified coldsprayd (started by /init just before).
 fn daemon(chip: &Chip, report: &mut Report) {
     let t_start = Instant::now();
+    let ready_s: u64 = std::env::var("COLDSPRAY_VM_READY_S")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(90);
     // 1. Outputs start safe: nothing sprays before the unit reports ready.
     let mut sprayed_early = false;
     let mut first = None;
-    let ready = chip.wait_until(Duration::from_secs(90), |c| {
+    let ready = chip.wait_until(Duration::from_secs(ready_s), |c| {
         if first.is_none() {
             first = Some(c.outputs());
         }
@@ -384,7 +388,7 @@ fn daemon(chip: &Chip, report: &mut Report) {
         report.check(
             "unit_ready",
             false,
-            &format!("no lamp_ready within 90 s; {}", chip.outputs()),
+            &format!("no lamp_ready within {ready_s} s; {}", chip.outputs()),
         );
         return;
     };
