@@ -56,7 +56,8 @@ impl ManualClock {
 
     /// Sets the clock to `at` (which must not be earlier than now).
     pub fn set(&self, at: Duration) {
-        self.nanos.fetch_max(duration_to_nanos(at), Ordering::SeqCst);
+        self.nanos
+            .fetch_max(duration_to_nanos(at), Ordering::SeqCst);
     }
 }
 

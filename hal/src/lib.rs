@@ -13,6 +13,9 @@
 #![deny(missing_docs)]
 
 pub mod clock;
+pub mod drivers;
+pub mod emulated;
+pub mod linux;
 pub mod port;
 pub mod reading;
 pub mod signal;

@@ -250,10 +250,18 @@ mod tests {
 
     #[test]
     fn indicators_are_not_actuators() {
-        let actuators: Vec<_> = Output::ALL.into_iter().filter(|o| o.is_actuator()).collect();
+        let actuators: Vec<_> = Output::ALL
+            .into_iter()
+            .filter(|o| o.is_actuator())
+            .collect();
         assert_eq!(
             actuators,
-            vec![Output::Pump, Output::SprayValve, Output::Chiller, Output::ChillerFan]
+            vec![
+                Output::Pump,
+                Output::SprayValve,
+                Output::Chiller,
+                Output::ChillerFan
+            ]
         );
     }
 }

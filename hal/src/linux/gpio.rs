@@ -1,0 +1,528 @@
+//! GPIO lines through the Linux GPIO character device (uAPI v2, crate `gpiocdev`).
+
+use super::config::{HardwareConfig, LineBias, ResolvedLine};
+use super::pwm::PumpPwm;
+use super::LinuxError;
+use crate::port::{EdgeSink, HalError, InputEdge, InputPort, OutputPort};
+use crate::signal::{Input, Output};
+use gpiocdev::line::{Bias, EdgeDetection, EdgeKind, EventClock, Value};
+use gpiocdev::Request;
+use std::io::PipeWriter;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// What the lookup needs to know of one GPIO chip.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChipLines {
+    /// Device path, e.g. `/dev/gpiochip4`.
+    pub path: PathBuf,
+    /// Kernel name, e.g. `gpiochip4`.
+    pub name: String,
+    /// Label, e.g. `pinctrl-rp1`.
+    pub label: String,
+    /// Line names by offset (empty for unnamed lines).
+    pub lines: Vec<String>,
+}
+
+impl ChipLines {
+    fn matches(&self, spec: &str) -> bool {
+        spec.is_empty()
+            || self.label == spec
+            || self.name == spec
+            || self.path == Path::new(spec)
+            || std::fs::canonicalize(spec).is_ok_and(|p| p == self.path)
+    }
+
+    fn describe(&self) -> String {
+        format!("{} [{}]", self.path.display(), self.label)
+    }
+}
+
+/// Where a signal's line is: chip path and offset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineLocation {
+    /// The chip's device path.
+    pub chip: PathBuf,
+    /// The line offset on it.
+    pub offset: u32,
+}
+
+/// Finds a signal's line: by name on the configured chip(s) first, then by the configured
+/// offset. A name found on more than one chip is an error, never a guess.
+pub fn locate(line: &ResolvedLine, chips: &[ChipLines]) -> Result<LineLocation, LinuxError> {
+    let candidates: Vec<&ChipLines> = chips.iter().filter(|c| c.matches(&line.chip)).collect();
+    if candidates.is_empty() {
+        return Err(LinuxError::ChipNotFound {
+            signal: line.signal.to_owned(),
+            chip: line.chip.clone(),
+            present: chips
+                .iter()
+                .map(ChipLines::describe)
+                .collect::<Vec<_>>()
+                .join(", "),
+        });
+    }
+    let mut found = Vec::new();
+    if !line.line.is_empty() {
+        for chip in &candidates {
+            for (offset, name) in chip.lines.iter().enumerate() {
+                if *name == line.line {
+                    found.push(LineLocation {
+                        chip: chip.path.clone(),
+                        offset: offset as u32,
+                    });
+                }
+            }
+        }
+    }
+    match found.len() {
+        1 => return Ok(found.remove(0)),
+        0 => {}
+        _ => {
+            return Err(LinuxError::AmbiguousLine {
+                signal: line.signal.to_owned(),
+                line: line.line.clone(),
+                at: found
+                    .iter()
+                    .map(|l| format!("{}:{}", l.chip.display(), l.offset))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+        }
+    }
+    let searched = candidates
+        .iter()
+        .map(|c| c.describe())
+        .collect::<Vec<_>>()
+        .join(", ");
+    match (line.offset, candidates.as_slice()) {
+        (Some(offset), [chip]) if (offset as usize) < chip.lines.len() => Ok(LineLocation {
+            chip: chip.path.clone(),
+            offset,
+        }),
+        (Some(offset), [chip]) => Err(LinuxError::LineNotFound {
+            signal: line.signal.to_owned(),
+            detail: format!(
+                "no line named `{}` and offset {offset} is beyond the {} lines of {}",
+                line.line,
+                chip.lines.len(),
+                chip.describe()
+            ),
+        }),
+        (Some(_), _) => Err(LinuxError::LineNotFound {
+            signal: line.signal.to_owned(),
+            detail: format!(
+                "no line named `{}` on {searched}; an offset fallback needs exactly one chip (set `chip`)",
+                line.line
+            ),
+        }),
+        (None, _) => Err(LinuxError::LineNotFound {
+            signal: line.signal.to_owned(),
+            detail: format!(
+                "no line named `{}` on {searched} (name the line in the device tree or set `offset`)",
+                line.line
+            ),
+        }),
+    }
+}
+
+/// Reads every GPIO chip's label and line names. A chip the process may not open is a
+/// [`LinuxError::PermissionDenied`] naming the device and the `gpio` group.
+pub fn scan_chips() -> Result<Vec<ChipLines>, LinuxError> {
+    let paths = gpiocdev::chip::chips().map_err(|e| LinuxError::Gpio {
+        signal: "gpio chips".to_owned(),
+        detail: e.to_string(),
+    })?;
+    if paths.is_empty() {
+        return Err(LinuxError::NoGpioChips);
+    }
+    let mut chips = Vec::new();
+    for path in paths {
+        if let Err(e) = std::fs::File::open(&path) {
+            if e.kind() == std::io::ErrorKind::PermissionDenied {
+                return Err(LinuxError::PermissionDenied {
+                    device: path.display().to_string(),
+                    group: "gpio",
+                });
+            }
+        }
+        let gpio_err = |e: gpiocdev::Error| LinuxError::Gpio {
+            signal: path.display().to_string(),
+            detail: e.to_string(),
+        };
+        let chip = gpiocdev::Chip::from_path(&path).map_err(gpio_err)?;
+        let info = chip.info().map_err(gpio_err)?;
+        let mut lines = Vec::with_capacity(info.num_lines as usize);
+        for offset in 0..info.num_lines {
+            lines.push(chip.line_info(offset).map_err(gpio_err)?.name);
+        }
+        chips.push(ChipLines {
+            path: chip.path().to_path_buf(),
+            name: info.name,
+            label: info.label,
+            lines,
+        });
+    }
+    Ok(chips)
+}
+
+fn bias(b: LineBias) -> Bias {
+    match b {
+        LineBias::PullUp => Bias::PullUp,
+        LineBias::PullDown => Bias::PullDown,
+        LineBias::Disabled => Bias::Disabled,
+    }
+}
+
+fn request_error(signal: &str, at: &LineLocation, e: gpiocdev::Error) -> LinuxError {
+    let text = e.to_string();
+    if text.contains("ermission denied") {
+        return LinuxError::PermissionDenied {
+            device: at.chip.display().to_string(),
+            group: "gpio",
+        };
+    }
+    LinuxError::Gpio {
+        signal: signal.to_owned(),
+        detail: format!(
+            "request of {}:{} failed: {text}{}",
+            at.chip.display(),
+            at.offset,
+            if text.contains("busy") {
+                " (line held by another process or a kernel driver)"
+            } else {
+                ""
+            }
+        ),
+    }
+}
+
+/// Requests one output line at its safe (inactive) value from the first instant.
+pub fn request_output(
+    line: &ResolvedLine,
+    at: &LineLocation,
+    consumer: &str,
+) -> Result<Request, LinuxError> {
+    let mut builder = Request::builder();
+    builder
+        .on_chip(&at.chip)
+        .with_consumer(consumer)
+        .with_line(at.offset);
+    if line.active_low {
+        builder.as_active_low();
+    }
+    if let Some(b) = line.bias {
+        builder.with_bias(bias(b));
+    }
+    builder
+        .as_output(Value::Inactive)
+        .request()
+        .map_err(|e| request_error(line.signal, at, e))
+}
+
+fn io(signal: impl std::fmt::Display, e: impl std::fmt::Display) -> HalError {
+    HalError::Io {
+        signal: signal.to_string(),
+        detail: e.to_string(),
+    }
+}
+
+/// The outputs: one line request per output, plus the optional pump PWM.
+#[derive(Debug)]
+pub struct LinuxOutputs {
+    lines: Vec<Request>,
+    commanded: [bool; Output::ALL.len()],
+    pwm: Option<PumpPwm>,
+    duty: u8,
+}
+
+impl LinuxOutputs {
+    /// Requests every output at its safe value.
+    pub fn open(
+        config: &HardwareConfig,
+        chips: &[ChipLines],
+        pwm: Option<PumpPwm>,
+    ) -> Result<Self, LinuxError> {
+        let mut lines = Vec::with_capacity(Output::ALL.len());
+        for output in Output::ALL {
+            let line = config
+                .lines
+                .output(output)
+                .resolved(output.name(), &config.chip);
+            let at = locate(&line, chips)?;
+            lines.push(request_output(&line, &at, &config.consumer)?);
+        }
+        Ok(Self {
+            lines,
+            commanded: [false; Output::ALL.len()],
+            pwm,
+            duty: 100,
+        })
+    }
+}
+
+impl OutputPort for LinuxOutputs {
+    fn set(&mut self, output: Output, on: bool) -> Result<(), HalError> {
+        let value = if on { Value::Active } else { Value::Inactive };
+        if output == Output::Pump && on {
+            if let Some(pwm) = self.pwm.as_mut() {
+                pwm.set_percent(self.duty).map_err(|e| io(output, e))?;
+            }
+        }
+        let request = self
+            .lines
+            .get(output.index())
+            .ok_or_else(|| io(output, "not requested"))?;
+        request.set_lone_value(value).map_err(|e| io(output, e))?;
+        self.commanded[output.index()] = on;
+        if output == Output::Pump && !on {
+            if let Some(pwm) = self.pwm.as_mut() {
+                pwm.set_percent(0).map_err(|e| io(output, e))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// With `[hardware.pump_pwm]` the duty goes to the PWM channel (at once if the pump
+    /// runs). Without it (rev A) the pump line is a plain switch: any duty is full drive,
+    /// and this only remembers the value.
+    fn set_pump_duty(&mut self, percent: u8) -> Result<(), HalError> {
+        self.duty = percent.clamp(1, 100);
+        if self.commanded[Output::Pump.index()] {
+            if let Some(pwm) = self.pwm.as_mut() {
+                pwm.set_percent(self.duty)
+                    .map_err(|e| io(Output::Pump, e))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn commanded(&self, output: Output) -> bool {
+        self.commanded[output.index()]
+    }
+}
+
+/// Edge detection per input: the flow meter counts rising edges, the rest report both.
+pub fn edges(input: Input) -> EdgeDetection {
+    match input {
+        Input::FlowPulse => EdgeDetection::RisingEdge,
+        _ => EdgeDetection::BothEdges,
+    }
+}
+
+struct InputGroup {
+    request: Arc<Request>,
+    /// `(input, offset)` of each line in the request.
+    lines: Vec<(Input, u32)>,
+}
+
+/// The inputs: one request per chip holding input lines, each with edge detection, kernel
+/// debounce and `CLOCK_MONOTONIC` event timestamps.
+pub struct LinuxInputs {
+    groups: Vec<InputGroup>,
+    /// `(group index, offset)` per input, in [`Input::ALL`] order.
+    index: Vec<(usize, u32)>,
+    stop: Option<PipeWriter>,
+    threads: Vec<JoinHandle<()>>,
+    failure: Arc<Mutex<Option<String>>>,
+}
+
+impl std::fmt::Debug for LinuxInputs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LinuxInputs")
+            .field("index", &self.index)
+            .field("threads", &self.threads.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl LinuxInputs {
+    /// Requests every input line.
+    pub fn open(config: &HardwareConfig, chips: &[ChipLines]) -> Result<Self, LinuxError> {
+        let mut located = Vec::new();
+        for input in Input::ALL {
+            let line = config
+                .lines
+                .input(input)
+                .resolved(input.name(), &config.chip);
+            let at = locate(&line, chips)?;
+            located.push((input, line, at));
+        }
+        let mut chip_paths: Vec<PathBuf> =
+            located.iter().map(|(_, _, at)| at.chip.clone()).collect();
+        chip_paths.sort();
+        chip_paths.dedup();
+        let mut groups = Vec::new();
+        let mut index = vec![(0usize, 0u32); Input::ALL.len()];
+        for (gi, chip) in chip_paths.iter().enumerate() {
+            let mut builder = Request::builder();
+            builder
+                .on_chip(chip)
+                .with_consumer(config.consumer.as_str())
+                .with_kernel_event_buffer_size(256);
+            let mut lines = Vec::new();
+            for (input, line, at) in located.iter().filter(|(_, _, at)| &at.chip == chip) {
+                builder.with_line(at.offset).as_input();
+                if line.active_low {
+                    builder.as_active_low();
+                }
+                if let Some(b) = line.bias {
+                    builder.with_bias(bias(b));
+                }
+                builder
+                    .with_edge_detection(edges(*input))
+                    .with_event_clock(EventClock::Monotonic);
+                if !line.debounce.is_zero() {
+                    builder.with_debounce_period(line.debounce);
+                }
+                lines.push((*input, at.offset));
+                index[input.index()] = (gi, at.offset);
+            }
+            let first = located
+                .iter()
+                .find(|(_, _, at)| &at.chip == chip)
+                .map(|(i, _, at)| (i.name(), at.clone()));
+            let request = builder.request().map_err(|e| match &first {
+                Some((name, at)) => request_error(name, at, e),
+                None => LinuxError::NoGpioChips,
+            })?;
+            groups.push(InputGroup {
+                request: Arc::new(request),
+                lines,
+            });
+        }
+        Ok(Self {
+            groups,
+            index,
+            stop: None,
+            threads: Vec::new(),
+            failure: Arc::new(Mutex::new(None)),
+        })
+    }
+}
+
+/// Converts one kernel edge event of `lines` into an [`InputEdge`].
+pub fn to_edge(lines: &[(Input, u32)], event: &gpiocdev::line::EdgeEvent) -> Option<InputEdge> {
+    let input = lines.iter().find(|(_, o)| *o == event.offset)?.0;
+    Some(InputEdge {
+        input,
+        level: event.kind == EdgeKind::Rising,
+        at: Duration::from_nanos(event.timestamp_ns),
+        seqno: u64::from(event.line_seqno),
+    })
+}
+
+/// Blocks in `poll(2)` on the request and the stop pipe; forwards each edge to `sink`.
+fn event_loop(
+    request: Arc<Request>,
+    lines: Vec<(Input, u32)>,
+    stop: std::io::PipeReader,
+    sink: EdgeSink,
+    failure: Arc<Mutex<Option<String>>>,
+) {
+    let mut consecutive_errors = 0u32;
+    loop {
+        let mut fds = [
+            libc::pollfd {
+                fd: request.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: stop.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        // SAFETY: `fds` is a valid array of two pollfd structs whose descriptors stay open
+        // for the duration of the call (owned by `request` and `stop`).
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
+        if n < 0 {
+            if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            consecutive_errors += 1;
+        } else if fds[1].revents != 0 {
+            return;
+        } else if fds[0].revents & libc::POLLIN != 0 {
+            match request.read_edge_event() {
+                Ok(event) => {
+                    consecutive_errors = 0;
+                    if let Some(edge) = to_edge(&lines, &event) {
+                        sink(edge);
+                    }
+                }
+                Err(e) => {
+                    consecutive_errors += 1;
+                    if consecutive_errors >= 10 {
+                        *failure.lock().unwrap_or_else(|p| p.into_inner()) =
+                            Some(format!("edge events stopped: {e}"));
+                        return;
+                    }
+                }
+            }
+        } else if fds[0].revents & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0 {
+            *failure.lock().unwrap_or_else(|p| p.into_inner()) =
+                Some("edge events stopped: line request closed by the kernel".to_owned());
+            return;
+        }
+        if consecutive_errors >= 10 {
+            *failure.lock().unwrap_or_else(|p| p.into_inner()) =
+                Some("edge events stopped: poll failed repeatedly".to_owned());
+            return;
+        }
+    }
+}
+
+impl InputPort for LinuxInputs {
+    fn level(&mut self, input: Input) -> Result<bool, HalError> {
+        if let Some(why) = self
+            .failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+        {
+            return Err(io(input, why));
+        }
+        let (group, offset) = self.index[input.index()];
+        let value = self.groups[group]
+            .request
+            .value(offset)
+            .map_err(|e| io(input, e))?;
+        Ok(value == Value::Active)
+    }
+
+    fn subscribe(&mut self, sink: EdgeSink) -> Result<(), HalError> {
+        if self.stop.is_some() {
+            return Err(HalError::Unsupported("subscribe called twice".to_owned()));
+        }
+        let (reader, writer) = std::io::pipe().map_err(|e| io("gpio events", e))?;
+        for group in &self.groups {
+            let stop = reader.try_clone().map_err(|e| io("gpio events", e))?;
+            let request = Arc::clone(&group.request);
+            let lines = group.lines.clone();
+            let sink = Arc::clone(&sink);
+            let failure = Arc::clone(&self.failure);
+            let handle = std::thread::Builder::new()
+                .name("gpio-events".to_owned())
+                .spawn(move || event_loop(request, lines, stop, sink, failure))
+                .map_err(|e| io("gpio events", e))?;
+            self.threads.push(handle);
+        }
+        self.stop = Some(writer);
+        Ok(())
+    }
+}
+
+impl Drop for LinuxInputs {
+    fn drop(&mut self) {
+        // Closing the write end wakes every event thread with POLLHUP on its read end.
+        self.stop = None;
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
