@@ -191,7 +191,11 @@ copy_libs() {
 }
 if [ -n "$BINARY" ]; then
   [ -x "$BINARY" ] || { echo "binary $BINARY not found" >&2; exit 1; }
-  cp "$BINARY" "$I/bin/coldsprayd"
+  # vm_halcheck (tests crate) is the harness self-check that runs in the daemon's place.
+  case "$(basename "$BINARY")" in
+    vm_halcheck) cp "$BINARY" "$I/bin/vm-halcheck" ;;
+    *) cp "$BINARY" "$I/bin/coldsprayd" ;;
+  esac
   copy_libs "$BINARY"
   # The dynamic loader searches /lib and /usr/lib by default; the arch dirs make it explicit.
   mkdir -p "$I/etc"; printf '/lib\n/usr/lib\n' > "$I/etc/ld.so.conf"

@@ -91,9 +91,8 @@ crc8() { # crc8 BYTE... -> SMBus PEC (CRC-8, poly 0x07, init 0)
   done
   echo $c
 }
-mlx() { # mlx CMD LSB MSB
-  b() { i2cset -y "$BUS" 0x5a "$1" "$2" b || die "i2cset mlx $*"; }
-  b "$1" "$2"; b $(( $1 + 1 )) "$3"; b $(( $1 + 2 )) "$(crc8 0xB4 "$1" 0xB5 "$2" "$3")"
+mlx() { # mlx CMD LSB MSB: one I2C block write of LSB, MSB, PEC at CMD
+  i2cset -y "$BUS" 0x5a "$1" "$2" "$3" "$(crc8 0xB4 "$1" 0xB5 "$2" "$3")" i || die "i2cset mlx $*"
 }
 mlx 0x07 0xFE 0x3B
 mlx 0x2E 0x5A 0xBE
@@ -106,8 +105,13 @@ echo "VMINIT ready uptime=$(cut -d' ' -f1 /proc/uptime)s"
 
 # ---- run the daemon (unmodified release binary) and the probe
 RC=0
-if [ -x /bin/coldsprayd ]; then
-  sed -e "s#@I2C_BUS@#/dev/i2c-$BUS#g" -e "s#@GPIOCHIP@#$CHIP#g" /etc/coldspray-vm.toml > /etc/coldspray.toml
+# The values the sensors above read, for vm-halcheck (which checks the drivers agree).
+PRESETS="reservoir=3.5 mist=4.0 heatsink=30.0 skin=34.0 pressure=2.0"
+sed -e "s#@I2C_BUS@#/dev/i2c-$BUS#g" -e "s#@GPIOCHIP@#$CHIP#g" /etc/coldspray-vm.toml > /etc/coldspray.toml
+if [ -x /bin/vm-halcheck ]; then
+  echo "VMINIT running vm-halcheck (Linux backend against gpio-sim + i2c-stub)"
+  /bin/vm-halcheck /etc/coldspray.toml $PRESETS || RC=1
+elif [ -x /bin/coldsprayd ]; then
   echo "VMINIT starting coldsprayd $(/bin/coldsprayd --version 2>/dev/null)"
   /bin/coldsprayd --config /etc/coldspray.toml >/tmp/coldsprayd.log 2>&1 &
   DPID=$!
@@ -127,7 +131,7 @@ else
     v=$(cat "$(line_dir $l)/value") || die "read $l"
     printf '%s=%s ' "$l" "$v"
   done; echo
-  echo "VMINIT i2c reservoir(0x48,0x00)=$(i2cget -y $BUS 0x48 0x00 w) heatsink(0x18,0x05)=$(i2cget -y $BUS 0x18 0x05 w) skin(0x5a,0x07..0x09)=$(i2cget -y $BUS 0x5a 0x07 b),$(i2cget -y $BUS 0x5a 0x08 b),$(i2cget -y $BUS 0x5a 0x09 b) pressure(0x4a,0x00)=$(i2cget -y $BUS 0x4a 0x00 w)"
+  echo "VMINIT i2c reservoir(0x48,0x00)=$(i2cget -y $BUS 0x48 0x00 w) heatsink(0x18,0x05)=$(i2cget -y $BUS 0x18 0x05 w) skin(0x5a,0x07..0x09)=$(i2cget -y $BUS 0x5a 0x07 b),$(i2cget -y $BUS 0x5a 0x08 b),$(i2cget -y $BUS 0x5a 0x09 b) skin-id(0x5a,0x2e..0x30)=$(i2cget -y $BUS 0x5a 0x2e b),$(i2cget -y $BUS 0x5a 0x2f b),$(i2cget -y $BUS 0x5a 0x30 b) pressure(0x4a,0x00)=$(i2cget -y $BUS 0x4a 0x00 w)"
   /bin/coldspray-vm-probe standin || RC=1
 fi
 echo "VMINIT DONE rc=$RC uptime=$(cut -d' ' -f1 /proc/uptime)s"
