@@ -12,6 +12,7 @@ mount -t devtmpfs dev /dev
 mount -t tmpfs tmp /tmp
 mount -t tmpfs run /run
 mount -t tmpfs state /var/lib/coldspray
+mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null || true   # /sys/kernel/debug/gpio: who holds which line
 ARCH=$(cat /etc/coldspray-vm-arch)
 echo; echo "VMINIT boot arch=$ARCH kernel=$(uname -r) uptime=$(cut -d' ' -f1 /proc/uptime)s"
 

@@ -176,6 +176,27 @@ fn main() -> Result<()> {
         );
     }
 
+    // Who holds the lines (debugfs): all twelve by the configured consumer, outputs low.
+    let dbg = std::fs::read_to_string("/sys/kernel/debug/gpio").unwrap_or_default();
+    let held = |name: &str, what: &str| {
+        dbg.lines().any(|l| {
+            l.contains(&format!("({name} "))
+                && l.contains(&format!("|{}", config.consumer))
+                && l.contains(what)
+        })
+    };
+    let ok = Output::ALL.iter().all(|o| held(o.name(), ") out lo"))
+        && Input::ALL.iter().all(|i| held(i.name(), ") in "));
+    r.check(
+        "lines_held",
+        ok,
+        if ok {
+            "outputs out lo, inputs in, consumer from config".to_owned()
+        } else {
+            dbg.replace('\n', " / ")
+        },
+    );
+
     // Outputs: each drives its own named line, and only that one.
     for output in Output::ALL {
         let dir = sim

@@ -161,6 +161,20 @@ impl Chip {
     }
 }
 
+/// The debugfs lines (`/sys/kernel/debug/gpio`) of the output lines that some consumer holds
+/// as outputs, e.g. ` gpio-1012 (pump |coldsprayd) out lo`.
+fn held_outputs() -> Vec<String> {
+    let dbg = fs::read_to_string("/sys/kernel/debug/gpio").unwrap_or_default();
+    OUTPUTS
+        .iter()
+        .filter_map(|o| {
+            dbg.lines()
+                .find(|l| l.contains(&format!("({o} ")) && l.contains('|') && l.contains(") out "))
+                .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        })
+        .collect()
+}
+
 fn read_trim(p: &Path) -> Result<String, String> {
     fs::read_to_string(p)
         .map(|s| s.trim().to_string())
@@ -364,25 +378,34 @@ fn daemon(chip: &Chip, report: &mut Report) {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(90);
-    // 1. Outputs start safe: nothing sprays before the unit reports ready.
+    // 1. Outputs start safe: the first time debugfs shows the daemon holding all seven
+    //    output lines, every one is driven low; and nothing sprays before the unit is ready.
     let mut sprayed_early = false;
-    let mut first = None;
+    let mut at_request: Option<Vec<String>> = None;
     let ready = chip.wait_until(Duration::from_secs(ready_s), |c| {
-        if first.is_none() {
-            first = Some(c.outputs());
-        }
         if c.get("pump") == 1 || c.get("spray_valve") == 1 {
             sprayed_early = true;
         }
+        if at_request.is_none() {
+            let held = held_outputs();
+            if held.len() == OUTPUTS.len() {
+                at_request = Some(held);
+            }
+        }
         c.get("lamp_ready") == 1
     });
+    let safe = at_request
+        .as_ref()
+        .is_some_and(|h| h.iter().all(|l| l.contains(" out lo")));
     report.check(
         "outputs_start_safe",
-        !sprayed_early
-            && first
-                .as_deref()
-                .is_some_and(|s| s.contains("pump=0 spray_valve=0")),
-        &format!("first sample: {}", first.unwrap_or_default()),
+        safe && !sprayed_early,
+        &format!(
+            "sprayed_before_ready={sprayed_early} at_request=[{}]",
+            at_request
+                .map(|h| h.join(" | "))
+                .unwrap_or_else(|| "outputs never requested".into())
+        ),
     );
     let Some(ready_at) = ready else {
         report.check(
