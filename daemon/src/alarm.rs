@@ -106,9 +106,9 @@ impl AlarmKind {
     /// The sensor concerned, for sensor alarms.
     pub fn sensor(self) -> Option<Sensor> {
         match self {
-            AlarmKind::SensorStale(s) | AlarmKind::SensorImplausible(s) | AlarmKind::SensorStuck(s) => {
-                Some(s)
-            }
+            AlarmKind::SensorStale(s)
+            | AlarmKind::SensorImplausible(s)
+            | AlarmKind::SensorStuck(s) => Some(s),
             _ => None,
         }
     }
@@ -203,7 +203,11 @@ impl AlarmKind {
 
     /// Whether this alarm puts the unit in `fault` (all actuators off) until cleared.
     pub fn faults_unit(self) -> bool {
-        self.is_interlock() || matches!(self, AlarmKind::ChillerIneffective | AlarmKind::SelfTestFailed)
+        self.is_interlock()
+            || matches!(
+                self,
+                AlarmKind::ChillerIneffective | AlarmKind::SelfTestFailed
+            )
     }
 
     /// Human-readable description for the operator.
@@ -223,7 +227,9 @@ impl AlarmKind {
             AlarmKind::ChillerIneffective => "Chiller ineffective: reservoir not cooling".into(),
             AlarmKind::FreezeCutout => "Reservoir near freezing: chiller held off".into(),
             AlarmKind::SelfTestFailed => "Self-test failed".into(),
-            AlarmKind::StoreUnavailable => "Treatment log unavailable: sessions are not recorded".into(),
+            AlarmKind::StoreUnavailable => {
+                "Treatment log unavailable: sessions are not recorded".into()
+            }
             AlarmKind::LateStart => "Cooling started late after the laser (palliative only)".into(),
             AlarmKind::ServiceDue => "Service due".into(),
         }
@@ -293,7 +299,11 @@ mod tests {
 
     #[test]
     fn every_interlock_faults_the_unit_and_latches() {
-        for k in [AlarmKind::Estop, AlarmKind::DryRun, AlarmKind::SensorStale(Sensor::Skin)] {
+        for k in [
+            AlarmKind::Estop,
+            AlarmKind::DryRun,
+            AlarmKind::SensorStale(Sensor::Skin),
+        ] {
             assert!(k.is_interlock() && k.latching() && k.faults_unit());
         }
         assert!(!AlarmKind::ServiceDue.faults_unit());

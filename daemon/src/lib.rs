@@ -6,12 +6,19 @@
 
 pub mod alarm;
 pub mod api;
+pub mod config;
+pub mod control;
+pub mod demo;
 pub mod handle;
+pub mod lockstep;
 pub mod protocol;
+pub mod runtime;
+pub mod safety;
 pub mod session;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod view;
 
 pub use api::{Command, CommandError, Event, Reply, Snapshot};
 pub use handle::ControlHandle;

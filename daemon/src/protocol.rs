@@ -59,9 +59,11 @@ pub struct Protocol {
     pub skin_target_c: Option<f64>,
     /// Skin floor, °C (5–25, below the target): spraying never takes the skin below it.
     pub skin_floor_c: f64,
-    /// Prepare only: half-width of the hold band around the target, °C (0.5–5).
+    /// Prepare: half-width of the hold band around the target. Protect: the mist pauses this
+    /// far below the target. °C (0.5–5).
     pub band_c: f64,
-    /// Prepare only: how long the skin must stay in the band before it is ready, seconds.
+    /// Prepare: how long the skin must stay in the band before it is ready. Protect: how long
+    /// it must stay at or below the target before the session ends (no rebound). Seconds.
     pub hold_s: f64,
 }
 
@@ -335,16 +337,28 @@ mod tests {
         let good = Protocol::factory_defaults().remove(2);
         let mut p = good.clone();
         p.spray_s = f64::NAN;
-        assert!(matches!(p.validate(), Err(ProtocolError::OutOfRange { field: "spray_s", .. })));
+        assert!(matches!(
+            p.validate(),
+            Err(ProtocolError::OutOfRange {
+                field: "spray_s",
+                ..
+            })
+        ));
         let mut p = good.clone();
         p.spray_s = 121.0;
         assert!(p.validate().is_err());
         let mut p = good.clone();
         p.skin_floor_c = 25.0;
-        assert!(matches!(p.validate(), Err(ProtocolError::FloorAboveTarget { .. })));
+        assert!(matches!(
+            p.validate(),
+            Err(ProtocolError::FloorAboveTarget { .. })
+        ));
         let mut p = good.clone();
         p.name = "CO2!".into();
-        assert!(matches!(p.validate(), Err(ProtocolError::BadText { field: "name", .. })));
+        assert!(matches!(
+            p.validate(),
+            Err(ProtocolError::BadText { field: "name", .. })
+        ));
         let mut p = good;
         p.goal = Goal::Prepare;
         p.skin_target_c = None;

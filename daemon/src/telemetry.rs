@@ -76,7 +76,10 @@ mod tests {
         t.record_step(Duration::from_micros(7), false);
         t.record_step(Duration::from_millis(50), true);
         assert_eq!(t.step_buckets[0].load(Ordering::Relaxed), 1);
-        assert_eq!(t.step_buckets[STEP_BUCKETS_S.len()].load(Ordering::Relaxed), 1);
+        assert_eq!(
+            t.step_buckets[STEP_BUCKETS_S.len()].load(Ordering::Relaxed),
+            1
+        );
         assert_eq!(t.overruns.load(Ordering::Relaxed), 1);
         t.record_dbus_call("Start", true);
         t.record_dbus_call("Start", false);

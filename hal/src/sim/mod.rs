@@ -1,14 +1,46 @@
 //! The simulated unit: a physics twin of the reference hardware.
 //!
-//! API CONTRACT (implementation to be filled in by the sim work):
 //! `SimUnit::new(SimConfig)`, `board()`, `clock()`, `advance(dt)`, `inject/clear/clear_all`,
 //! `laser_pass`, `set_estop`, `set_trigger`, `set_ambient`, `refill`, `truth()`.
+//!
+//! The twin integrates physics, it does not play a script:
+//! * [`thermal`]: 1.5 L reservoir with room heat gain, a TEC chiller whose capacity falls as
+//!   its hot side warms, the hot-side heatsink and fan, and the line to the nozzle;
+//! * [`hydraulics`]: positive-displacement pump with bypass, flow meter, NC valve, nozzle
+//!   with check valve, and the leak/blockage/dry-run faults;
+//! * [`skin`]: 1-D finite-volume conduction in the top 3 mm of skin, laser heating and
+//!   mist cooling;
+//! * [`sensors`]: the chips, their seeded noise, resolution, identities and failure values.
+//!
+//! Nominal figures (22 °C room, defaults; asserted by `hal/tests/sim_physics.rs`):
+//! cold start 22 → 4 °C with chiller and fan on in about 24 simulated minutes, heatsink
+//! ≤ ~54 °C meanwhile (fan dead: past 70 °C within ~2 minutes); spraying at 100 % duty
+//! 0.2 L/min at 2.4 bar (1 % duty: 0.1 L/min at 1.5 bar), so 1.5 L lasts ~7 min of spraying;
+//! dead-head 3.5 bar; leak < 0.3 bar; resting skin surface 32.4 °C; a 2 s pass at fluence
+//! 1.0 peaks the surface at ~52 °C; 4 °C mist at full flow pulls it below 26 °C in ~1 s and
+//! below 10 °C in ~7 s.
+//!
+//! Concurrency: one twin behind a mutex shared by every clone and by the board's ports.
+//! Input edges are collected under the lock and delivered after it is released, in time
+//! order (a second, delivery-order lock keeps two callers' batches from interleaving). An
+//! [`EdgeSink`](crate::port::EdgeSink) must therefore not call back into
+//! [`SimUnit::advance`], [`SimUnit::inject`], [`SimUnit::laser_pass`] or the other
+//! edge-producing methods; reading levels, sensors or [`SimUnit::truth`] from it is fine.
 
-use crate::clock::ManualClock;
+mod hydraulics;
+mod ports;
+mod sensors;
+mod skin;
+mod thermal;
+mod twin;
+
+use crate::clock::{Clock, ManualClock};
 use crate::port::Board;
 use crate::signal::Sensor;
 use serde::{Deserialize, Serialize};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
+use twin::{duration_to_ns, Twin};
 
 /// Starting conditions and build options of the twin.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -93,49 +125,147 @@ pub struct Truth {
     pub outputs: [bool; 7],
 }
 
+/// What every clone and every port of one twin share.
+pub(crate) struct Shared {
+    twin: Mutex<Twin>,
+    /// Held while a batch of edges is produced and delivered, so batches never interleave.
+    delivery: Mutex<()>,
+    clock: ManualClock,
+}
+
+fn lock_ignoring_poison<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic in another holder leaves plain numbers behind, never a broken invariant worth
+    // refusing to simulate on; tests that panicked report themselves.
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Shared {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Twin> {
+        lock_ignoring_poison(&self.twin)
+    }
+
+    fn now_ns(&self) -> u64 {
+        duration_to_ns(self.clock.now())
+    }
+
+    /// Runs `f` on the twin at the current time, then delivers the edges it produced to the
+    /// sink with the twin unlocked.
+    fn with_edges<R>(&self, f: impl FnOnce(&mut Twin, u64) -> R) -> R {
+        let _order = lock_ignoring_poison(&self.delivery);
+        let (result, edges, sink) = {
+            let mut twin = self.lock();
+            let now = self.now_ns();
+            let result = f(&mut twin, now);
+            let edges = std::mem::take(&mut twin.pending);
+            (result, edges, twin.sink.clone())
+        };
+        if let Some(sink) = sink {
+            for edge in edges {
+                sink(edge);
+            }
+        }
+        result
+    }
+}
+
 /// The simulated unit. Cheap to clone; clones share one twin.
 #[derive(Clone)]
 pub struct SimUnit {
-    _clock: ManualClock,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for SimUnit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimUnit")
+            .field("now", &self.shared.clock.now())
+            .finish_non_exhaustive()
+    }
 }
 
 impl SimUnit {
     /// Builds a twin in its power-on state.
-    pub fn new(_config: SimConfig) -> Self {
-        unimplemented!("sim twin")
+    pub fn new(config: SimConfig) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                twin: Mutex::new(Twin::new(&config)),
+                delivery: Mutex::new(()),
+                clock: ManualClock::new(),
+            }),
+        }
     }
     /// The board whose ports act on this twin; its clock is [`SimUnit::clock`].
     pub fn board(&self) -> Board {
-        unimplemented!("sim twin")
+        Board {
+            backend: "sim",
+            outputs: Box::new(ports::SimOutputs(self.shared.clone())),
+            inputs: Box::new(ports::SimInputs(self.shared.clone())),
+            sensors: Box::new(ports::SimSensors(self.shared.clone())),
+            clock: Arc::new(self.shared.clock.clone()),
+        }
     }
     /// The twin's clock; it moves only in [`SimUnit::advance`].
     pub fn clock(&self) -> ManualClock {
-        self._clock.clone()
+        self.shared.clock.clone()
     }
     /// Integrates the physics over `dt` (internally in steps of at most 10 ms), moving the clock
     /// and delivering any input edges (laser, flow pulses, faults) to the subscribed sink.
-    pub fn advance(&self, _dt: Duration) {
-        unimplemented!("sim twin")
+    pub fn advance(&self, dt: Duration) {
+        let clock = &self.shared.clock;
+        self.shared.with_edges(|twin, now| {
+            twin.advance(now, duration_to_ns(dt));
+            clock.advance(dt);
+        });
     }
     /// Injects a fault.
-    pub fn inject(&self, _fault: Fault) {}
+    pub fn inject(&self, fault: Fault) {
+        self.shared.with_edges(|twin, now| twin.inject(fault, now));
+    }
     /// Clears one fault.
-    pub fn clear(&self, _fault: Fault) {}
+    pub fn clear(&self, fault: Fault) {
+        self.shared.with_edges(|twin, now| twin.clear(fault, now));
+    }
     /// Clears every fault.
-    pub fn clear_all(&self) {}
+    pub fn clear_all(&self) {
+        self.shared.with_edges(|twin, now| twin.clear_all(now));
+    }
     /// Starts a laser pass now: emission for `duration`, heating the skin patch with `fluence`
     /// (relative, 1.0 = a typical fractional CO2 pass).
-    pub fn laser_pass(&self, _duration: Duration, _fluence: f64) {}
+    ///
+    /// The energy (fluence 1.0 = 4 J/cm² area-averaged) is spread evenly over the pass and
+    /// absorbed exponentially with depth (0.2 mm). A pass started while one is running replaces
+    /// it (emission continues, no new rising edge).
+    pub fn laser_pass(&self, duration: Duration, fluence: f64) {
+        self.shared
+            .with_edges(|twin, now| twin.laser_pass(duration, fluence, now));
+    }
     /// Presses or releases the E-stop (same as injecting/clearing [`Fault::Estop`]).
-    pub fn set_estop(&self, _pressed: bool) {}
+    pub fn set_estop(&self, pressed: bool) {
+        if pressed {
+            self.inject(Fault::Estop);
+        } else {
+            self.clear(Fault::Estop);
+        }
+    }
     /// Presses or releases the trigger (foot pedal).
-    pub fn set_trigger(&self, _pressed: bool) {}
+    pub fn set_trigger(&self, pressed: bool) {
+        self.shared
+            .with_edges(|twin, now| twin.set_trigger(pressed, now));
+    }
     /// Changes the room temperature.
-    pub fn set_ambient(&self, _celsius: f64) {}
+    pub fn set_ambient(&self, celsius: f64) {
+        self.shared.lock().set_ambient(celsius);
+    }
     /// Fills the reservoir with `litres` of water at `celsius` (a water change).
-    pub fn refill(&self, _litres: f64, _celsius: f64) {}
+    ///
+    /// The old water is drained first: afterwards the tank holds exactly `litres` at
+    /// `celsius` (never below 0 °C).
+    pub fn refill(&self, litres: f64, celsius: f64) {
+        self.shared
+            .with_edges(|twin, now| twin.refill(litres, celsius, now));
+    }
     /// The true physical state.
     pub fn truth(&self) -> Truth {
-        unimplemented!("sim twin")
+        let twin = self.shared.lock();
+        twin.truth(self.shared.clock.now())
     }
 }

@@ -1,0 +1,479 @@
+//! The daemon's configuration file (`/etc/coldspray/coldspray.toml`, or `--config PATH`).
+//!
+//! Every section is optional and every key has a documented default; unknown keys are errors.
+//! A bad file stops start-up with the file, line, key and reason.
+
+use crate::control::settings::{SafetyConfig, SessionConfig, ThermostatConfig, SETPOINT_RANGE_C};
+use crate::control::CoreConfig;
+use crate::protocol::validate_name;
+use coldspray_hal::sim::SimConfig;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// Default configuration path (BRIEF §6).
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/coldspray/coldspray.toml";
+/// Default state directory (BRIEF §6).
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/coldspray";
+
+/// Which hardware backend drives the unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Backend {
+    /// The simulated unit (developer laptops, UI development, tests).
+    Sim,
+    /// GPIO character device and I2C on a real board.
+    Linux,
+}
+
+/// `[unit]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UnitConfig {
+    /// `"linux"` (default) or `"sim"`.
+    pub backend: Backend,
+    /// Where the treatment log lives. Default `/var/lib/coldspray`, or
+    /// `$XDG_STATE_HOME/coldspray-sim` (`~/.local/state/coldspray-sim`) on the simulated unit.
+    pub state_dir: Option<PathBuf>,
+    /// Protocol the foot pedal starts when nothing is armed.
+    pub default_protocol: String,
+    /// Arm auto-start with `default_protocol` at start (units wired to a laser that always
+    /// wants cooling after emission).
+    pub arm_at_start: bool,
+    /// Control-loop period, ms (1–50). Edges are handled at once, between periods.
+    pub step_ms: u64,
+    /// Sensor polling period, ms (20–1000).
+    pub sensor_period_ms: u64,
+}
+
+impl Default for UnitConfig {
+    fn default() -> Self {
+        Self {
+            backend: Backend::Linux,
+            state_dir: None,
+            default_protocol: "co2_fractional".into(),
+            arm_at_start: false,
+            step_ms: 10,
+            sensor_period_ms: 100,
+        }
+    }
+}
+
+/// `[sim]`: the simulated unit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SimSection {
+    /// Simulated seconds per wall second (0.1–1000; default 1).
+    pub speed: f64,
+    /// Room temperature, °C.
+    pub ambient_c: f64,
+    /// Reservoir at power-on, °C.
+    pub initial_reservoir_c: f64,
+    /// Water at power-on, litres.
+    pub water_litres: f64,
+    /// Skin IR sensor fitted.
+    pub skin_sensor: bool,
+    /// Noise seed.
+    pub seed: u64,
+}
+
+impl Default for SimSection {
+    fn default() -> Self {
+        let d = SimConfig::default();
+        Self {
+            speed: 1.0,
+            ambient_c: d.ambient_c,
+            initial_reservoir_c: d.initial_reservoir_c,
+            water_litres: d.water_litres,
+            skin_sensor: d.skin_sensor,
+            seed: d.seed,
+        }
+    }
+}
+
+impl SimSection {
+    /// The twin's starting conditions.
+    pub fn twin(&self) -> SimConfig {
+        SimConfig {
+            ambient_c: self.ambient_c,
+            initial_reservoir_c: self.initial_reservoir_c,
+            water_litres: self.water_litres,
+            skin_sensor: self.skin_sensor,
+            seed: self.seed,
+        }
+    }
+}
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// `[unit]`.
+    pub unit: UnitConfig,
+    /// `[thermostat]`.
+    pub thermostat: ThermostatConfig,
+    /// `[safety]`.
+    pub safety: SafetyConfig,
+    /// `[session]`.
+    pub session: SessionConfig,
+    /// `[sim]`.
+    pub sim: SimSection,
+}
+
+/// A configuration problem, located.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{file}: cannot read: {reason}")]
+    Read {
+        /// Path.
+        file: String,
+        /// OS error.
+        reason: String,
+    },
+    /// A syntax error, unknown key or wrong type, or a value out of range.
+    #[error("{}", Located(.file, .line, .column, .key, .reason))]
+    Invalid {
+        /// Path.
+        file: String,
+        /// 1-based line (0 when unknown).
+        line: usize,
+        /// 1-based column (0 when unknown).
+        column: usize,
+        /// Dotted key (`thermostat.setpoint_c`), empty when unknown.
+        key: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+struct Located<'a>(&'a String, &'a usize, &'a usize, &'a String, &'a String);
+
+impl fmt::Display for Located<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Located(file, line, column, key, reason) = self;
+        write!(f, "{file}")?;
+        if **line > 0 {
+            write!(f, ":{line}:{column}")?;
+        }
+        if !key.is_empty() {
+            write!(f, ": key `{key}`")?;
+        }
+        write!(f, ": {reason}")
+    }
+}
+
+impl Config {
+    /// Reads and validates a file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+            file: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        Config::parse(&text, &path.display().to_string())
+    }
+
+    /// Parses and validates TOML text; `file` names it in errors.
+    pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| {
+            let (line, column) = e
+                .span()
+                .map(|span| line_col(text, span.start))
+                .unwrap_or((0, 0));
+            let key = if line > 0 {
+                key_at_line(text, line)
+            } else {
+                String::new()
+            };
+            ConfigError::Invalid {
+                file: file.to_string(),
+                line,
+                column,
+                key,
+                reason: e.message().trim().to_string(),
+            }
+        })?;
+        config.validate().map_err(|(key, reason)| {
+            let (line, column) = locate_key(text, &key).unwrap_or((0, 0));
+            ConfigError::Invalid {
+                file: file.to_string(),
+                line,
+                column,
+                key,
+                reason,
+            }
+        })?;
+        Ok(config)
+    }
+
+    /// The core's part of the configuration.
+    pub fn core(&self) -> CoreConfig {
+        CoreConfig {
+            thermostat: self.thermostat.clone(),
+            safety: self.safety.clone(),
+            session: self.session.clone(),
+            default_protocol: self.unit.default_protocol.clone(),
+            arm_at_start: self.unit.arm_at_start,
+        }
+    }
+
+    /// The state directory in effect.
+    pub fn state_dir(&self) -> PathBuf {
+        if let Some(dir) = &self.unit.state_dir {
+            return dir.clone();
+        }
+        match self.unit.backend {
+            Backend::Linux => PathBuf::from(DEFAULT_STATE_DIR),
+            Backend::Sim => std::env::var_os("XDG_STATE_HOME")
+                .map(PathBuf::from)
+                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
+                .unwrap_or_else(std::env::temp_dir)
+                .join("coldspray-sim"),
+        }
+    }
+
+    /// Range and consistency checks serde cannot express: `Err((dotted key, reason))`.
+    fn validate(&self) -> Result<(), (String, String)> {
+        fn range(key: &str, v: f64, lo: f64, hi: f64) -> Result<(), (String, String)> {
+            if v.is_finite() && (lo..=hi).contains(&v) {
+                Ok(())
+            } else {
+                Err((key.to_string(), format!("{v} is outside {lo}..={hi}")))
+            }
+        }
+        let t = &self.thermostat;
+        range(
+            "thermostat.setpoint_c",
+            t.setpoint_c,
+            *SETPOINT_RANGE_C.start(),
+            *SETPOINT_RANGE_C.end(),
+        )?;
+        range("thermostat.hysteresis_c", t.hysteresis_c, 0.1, 5.0)?;
+        range("thermostat.min_on_s", t.min_on_s, 0.0, 1800.0)?;
+        range("thermostat.min_off_s", t.min_off_s, 0.0, 1800.0)?;
+        range("thermostat.freeze_cutout_c", t.freeze_cutout_c, 0.5, 3.0)?;
+        range(
+            "thermostat.freeze_release_c",
+            t.freeze_release_c,
+            t.freeze_cutout_c + 0.1,
+            5.0,
+        )?;
+        range("thermostat.check_gain_c", t.check_gain_c, 0.1, 10.0)?;
+        range("thermostat.check_period_s", t.check_period_s, 10.0, 3600.0)?;
+        range(
+            "thermostat.check_max_error",
+            t.check_max_error,
+            10.0,
+            100_000.0,
+        )?;
+        range("thermostat.hot_side_rise_c", t.hot_side_rise_c, 0.1, 20.0)?;
+        range(
+            "thermostat.hot_side_check_s",
+            t.hot_side_check_s,
+            5.0,
+            600.0,
+        )?;
+        range("thermostat.ready_band_c", t.ready_band_c, 0.1, 10.0)?;
+        range(
+            "thermostat.unready_band_c",
+            t.unready_band_c,
+            t.ready_band_c,
+            20.0,
+        )?;
+        range("thermostat.fan_run_on_s", t.fan_run_on_s, 0.0, 600.0)?;
+        let s = &self.safety;
+        range("safety.stale_after_s", s.stale_after_s, 0.2, 2.0)?;
+        if s.stuck_after_s != 0.0 {
+            range("safety.stuck_after_s", s.stuck_after_s, 5.0, 3600.0)?;
+        }
+        range(
+            "safety.implausible_count",
+            f64::from(s.implausible_count),
+            1.0,
+            10.0,
+        )?;
+        range("safety.dry_run_s", s.dry_run_s, 0.5, 2.0)?;
+        range("safety.over_pressure_bar", s.over_pressure_bar, 0.5, 8.0)?;
+        range(
+            "safety.absolute_max_pressure_bar",
+            s.absolute_max_pressure_bar,
+            s.over_pressure_bar,
+            10.0,
+        )?;
+        range("safety.over_pressure_s", s.over_pressure_s, 0.0, 5.0)?;
+        range(
+            "safety.under_pressure_bar",
+            s.under_pressure_bar,
+            0.0,
+            s.over_pressure_bar,
+        )?;
+        range("safety.under_pressure_s", s.under_pressure_s, 0.1, 10.0)?;
+        range("safety.heatsink_max_c", s.heatsink_max_c, 30.0, 100.0)?;
+        range("safety.max_spray_s", s.max_spray_s, 5.0, 120.0)?;
+        range("safety.audio_pause_s", s.audio_pause_s, 10.0, 300.0)?;
+        range(
+            "safety.self_test_timeout_s",
+            s.self_test_timeout_s,
+            1.0,
+            60.0,
+        )?;
+        let se = &self.session;
+        range("session.late_after_s", se.late_after_s, 1.0, 600.0)?;
+        range(
+            "session.laser_association_s",
+            se.laser_association_s,
+            se.late_after_s,
+            3600.0,
+        )?;
+        range("session.floor_margin_c", se.floor_margin_c, 0.0, 5.0)?;
+        let u = &self.unit;
+        validate_name(&u.default_protocol)
+            .map_err(|e| ("unit.default_protocol".to_string(), e.to_string()))?;
+        range("unit.step_ms", u.step_ms as f64, 1.0, 50.0)?;
+        range(
+            "unit.sensor_period_ms",
+            u.sensor_period_ms as f64,
+            20.0,
+            1000.0,
+        )?;
+        range("sim.speed", self.sim.speed, 0.1, 1000.0)?;
+        range("sim.ambient_c", self.sim.ambient_c, 5.0, 40.0)?;
+        range(
+            "sim.initial_reservoir_c",
+            self.sim.initial_reservoir_c,
+            0.5,
+            40.0,
+        )?;
+        range("sim.water_litres", self.sim.water_litres, 0.0, 5.0)?;
+        Ok(())
+    }
+}
+
+/// 1-based line and column of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+/// The dotted key defined on a 1-based line: `section.key`, or the table name for a header.
+fn key_at_line(text: &str, line: usize) -> String {
+    let mut table = String::new();
+    for (i, raw) in text.lines().enumerate() {
+        let l = raw.trim();
+        if let Some(name) = l.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
+            table = name.trim().to_string();
+            if i + 1 == line {
+                return table;
+            }
+            continue;
+        }
+        if i + 1 == line {
+            let key = l.split('=').next().unwrap_or("").trim().trim_matches('"');
+            return if table.is_empty() {
+                key.to_string()
+            } else {
+                format!("{table}.{key}")
+            };
+        }
+    }
+    table
+}
+
+/// Where a dotted key is defined: `(line, column)` of its first character.
+fn locate_key(text: &str, dotted: &str) -> Option<(usize, usize)> {
+    let (table, key) = dotted.rsplit_once('.').unwrap_or(("", dotted));
+    let mut current = String::new();
+    for (i, raw) in text.lines().enumerate() {
+        let l = raw.trim_start();
+        if let Some(name) = l
+            .trim_end()
+            .strip_prefix('[')
+            .and_then(|r| r.strip_suffix(']'))
+        {
+            current = name.trim().to_string();
+            continue;
+        }
+        let k = l.split('=').next().unwrap_or("").trim().trim_matches('"');
+        if current == table && k == key && l.contains('=') {
+            return Some((i + 1, raw.len() - l.len() + 1));
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_documented_defaults() {
+        let c = Config::parse("", "x.toml").unwrap();
+        assert_eq!(c.thermostat.setpoint_c, 4.0);
+        assert_eq!(c.safety.max_spray_s, 120.0);
+        assert_eq!(c.unit.backend, Backend::Linux);
+        assert_eq!(c.state_dir(), PathBuf::from(DEFAULT_STATE_DIR));
+    }
+
+    #[test]
+    fn unknown_key_names_file_line_and_key() {
+        let text = "[unit]\nbackend = \"sim\"\n\n[thermostat]\nsetpiont_c = 5.0\n";
+        let e = Config::parse(text, "/etc/coldspray/coldspray.toml").unwrap_err();
+        let ConfigError::Invalid {
+            line, key, reason, ..
+        } = &e
+        else {
+            panic!("{e:?}");
+        };
+        assert_eq!(*line, 5);
+        assert_eq!(key, "thermostat.setpiont_c");
+        assert!(reason.contains("unknown field"), "{reason}");
+        assert!(
+            e.to_string()
+                .starts_with("/etc/coldspray/coldspray.toml:5:"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn out_of_range_value_names_its_line() {
+        let text = "[unit]\nbackend = \"sim\"\n[thermostat]\nhysteresis_c = 1.0\nsetpoint_c = 30\n";
+        let e = Config::parse(text, "c.toml").unwrap_err();
+        assert_eq!(
+            e,
+            ConfigError::Invalid {
+                file: "c.toml".into(),
+                line: 5,
+                column: 1,
+                key: "thermostat.setpoint_c".into(),
+                reason: "30 is outside 2..=15".into(),
+            }
+        );
+    }
+
+    #[test]
+    fn wrong_type_and_syntax_errors_are_located() {
+        let e = Config::parse("[sim]\nspeed = \"fast\"\n", "c.toml").unwrap_err();
+        assert!(
+            matches!(&e, ConfigError::Invalid { line: 2, key, .. } if key == "sim.speed"),
+            "{e:?}"
+        );
+        let e = Config::parse("[sim\nspeed = 1\n", "c.toml").unwrap_err();
+        assert!(matches!(e, ConfigError::Invalid { line: 1, .. }), "{e:?}");
+        let e = Config::parse("[unit]\nbackend = \"gpio\"\n", "c.toml").unwrap_err();
+        assert!(
+            matches!(&e, ConfigError::Invalid { line: 2, key, .. } if key == "unit.backend"),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn missing_file_is_a_read_error() {
+        let e = Config::load(Path::new("/nonexistent/coldspray.toml")).unwrap_err();
+        assert!(matches!(e, ConfigError::Read { .. }));
+        assert!(e
+            .to_string()
+            .starts_with("/nonexistent/coldspray.toml: cannot read"));
+    }
+}

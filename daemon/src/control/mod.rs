@@ -1,0 +1,11 @@
+//! The control core: sensor tracking, the chiller thermostat, sessions and the state machine
+//! that ties them to the safety layer.
+
+pub mod core;
+pub mod sensors;
+pub mod session;
+pub mod settings;
+pub mod thermostat;
+
+pub use self::core::{Core, CoreConfig, StepOutput};
+pub use sensors::SensorSample;

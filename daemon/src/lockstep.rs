@@ -1,0 +1,224 @@
+//! Runs the control core against the simulated unit in lockstep, in simulated time: the
+//! deterministic harness behind the scenario, interlock and property tests and the benchmark.
+//!
+//! Each tick advances the twin by one control period, hands the core the input edges that
+//! happened in it, polls the sensors on their own period, steps the core and drives the twin's
+//! outputs with the result — the same order the real-time runtime uses.
+
+use crate::api::{Command, CommandError, Event, Reply, Snapshot};
+use crate::control::{Core, CoreConfig, SensorSample, StepOutput};
+use crate::protocol::Protocol;
+use coldspray_hal::sim::{SimConfig, SimUnit, Truth};
+use coldspray_hal::{Board, Input, InputEdge, Output, Sensor};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Control period of the lockstep harness.
+pub const STEP: Duration = Duration::from_millis(10);
+/// Sensor polling period.
+pub const SENSOR_PERIOD: Duration = Duration::from_millis(100);
+
+/// The twin and the core, stepped together.
+pub struct Lockstep {
+    /// The simulated unit.
+    pub sim: SimUnit,
+    /// The control core.
+    pub core: Core,
+    board: Board,
+    edges: Arc<Mutex<Vec<InputEdge>>>,
+    next_sensor_read: Duration,
+    /// Every event the core produced, in order.
+    pub events: Vec<Event>,
+    last: StepOutput,
+}
+
+fn unix_ms(now: Duration) -> i64 {
+    // A fixed epoch keeps runs reproducible: 2026-01-01T00:00:00Z plus simulated time.
+    1_767_225_600_000 + i64::try_from(now.as_millis()).unwrap_or(i64::MAX)
+}
+
+impl Lockstep {
+    /// A twin in its power-on state and a core in `starting`, with the factory protocols.
+    pub fn new(config: CoreConfig, sim: SimConfig) -> Self {
+        let sim = SimUnit::new(sim);
+        let mut board = sim.board();
+        let edges = Arc::new(Mutex::new(Vec::new()));
+        let sink_edges = edges.clone();
+        // The sim's input port accepts a subscriber at any time; a failure here is a bug.
+        let subscribed = board.inputs.subscribe(Arc::new(move |e| {
+            if let Ok(mut q) = sink_edges.lock() {
+                q.push(e);
+            }
+        }));
+        assert!(subscribed.is_ok(), "sim input subscription failed");
+        let now = board.clock.now();
+        let fitted = board.sensors.fitted();
+        let mut core = Core::new(
+            config,
+            Protocol::factory_defaults(),
+            &fitted,
+            Default::default(),
+            1,
+            now,
+        );
+        for input in Input::ALL {
+            if let Ok(level) = board.inputs.level(input) {
+                core.on_level(input, level);
+            }
+        }
+        Self {
+            sim,
+            core,
+            board,
+            edges,
+            next_sensor_read: now,
+            events: Vec::new(),
+            last: StepOutput {
+                outputs: [false; 7],
+                pump_duty: 100,
+                identify: false,
+            },
+        }
+    }
+
+    /// Time on the twin's clock.
+    pub fn now(&self) -> Duration {
+        self.board.clock.now()
+    }
+
+    /// The true physical state of the twin.
+    pub fn truth(&self) -> Truth {
+        self.sim.truth()
+    }
+
+    /// The core's snapshot now.
+    pub fn snapshot(&self) -> Snapshot {
+        self.core.snapshot(self.now())
+    }
+
+    /// The levels the last step drove.
+    pub fn outputs(&self) -> [bool; 7] {
+        self.last.outputs
+    }
+
+    /// Whether an output is driven on.
+    pub fn output(&self, o: Output) -> bool {
+        self.last.outputs[o.index()]
+    }
+
+    /// Sends a command and runs the step that applies it, as the runtime does.
+    pub fn command(&mut self, command: Command) -> Result<Reply, CommandError> {
+        let now = self.now();
+        let r = self.core.command(command, now, unix_ms(now));
+        self.control_step();
+        r
+    }
+
+    /// One control period: twin, edges, sensors, core, outputs.
+    pub fn tick(&mut self) {
+        self.sim.advance(STEP);
+        let edges: Vec<InputEdge> = self
+            .edges
+            .lock()
+            .map(|mut q| std::mem::take(&mut *q))
+            .unwrap_or_default();
+        for e in edges {
+            self.core.on_edge(e);
+        }
+        let now = self.now();
+        if now >= self.next_sensor_read {
+            self.next_sensor_read = now + SENSOR_PERIOD;
+            self.read_sensors(now);
+        }
+        self.control_step();
+    }
+
+    fn read_sensors(&mut self, now: Duration) {
+        for sensor in self.board.sensors.fitted() {
+            let value = self.board.sensors.read(sensor);
+            self.core.on_sensor(SensorSample {
+                sensor,
+                at: now,
+                value,
+            });
+        }
+    }
+
+    fn control_step(&mut self) {
+        let now = self.now();
+        let out = self.core.step(now, unix_ms(now));
+        if out.identify {
+            for sensor in self.board.sensors.fitted() {
+                let id = self.board.sensors.identify(sensor);
+                self.core.on_identity(sensor, id);
+            }
+        }
+        apply_outputs(&mut *self.board.outputs, &self.last, &out);
+        self.last = out;
+        self.events.extend(self.core.drain_events());
+    }
+
+    /// Runs for `d` of simulated time.
+    pub fn run_for(&mut self, d: Duration) {
+        let end = self.now() + d;
+        while self.now() < end {
+            self.tick();
+        }
+    }
+
+    /// Runs until `done` holds (checked after every tick) or `limit` passes; returns the time
+    /// it took, or `None` on timeout.
+    pub fn run_until(
+        &mut self,
+        limit: Duration,
+        mut done: impl FnMut(&Lockstep) -> bool,
+    ) -> Option<Duration> {
+        let start = self.now();
+        while self.now() - start < limit {
+            self.tick();
+            if done(self) {
+                return Some(self.now() - start);
+            }
+        }
+        None
+    }
+
+    /// The reading the core holds for a sensor.
+    pub fn reading(&self, sensor: Sensor) -> Option<f64> {
+        self.snapshot().reading(sensor)
+    }
+}
+
+/// Drives the outputs that changed, pump duty first so the pump starts at the right strength.
+/// Write errors are left to the caller's health checks (the runtime logs them).
+pub fn apply_outputs(
+    port: &mut dyn coldspray_hal::OutputPort,
+    last: &StepOutput,
+    out: &StepOutput,
+) {
+    if out.pump_duty != last.pump_duty {
+        let _ = port.set_pump_duty(out.pump_duty);
+    }
+    // Safe-going changes first: off before on, valve before pump when closing.
+    let order = [
+        Output::SprayValve,
+        Output::Pump,
+        Output::Chiller,
+        Output::ChillerFan,
+        Output::Buzzer,
+        Output::LampReady,
+        Output::LampFault,
+    ];
+    for o in order {
+        let (was, now) = (last.outputs[o.index()], out.outputs[o.index()]);
+        if was && !now {
+            let _ = port.set(o, false);
+        }
+    }
+    for o in order.iter().rev() {
+        let (was, now) = (last.outputs[o.index()], out.outputs[o.index()]);
+        if !was && now {
+            let _ = port.set(*o, true);
+        }
+    }
+}

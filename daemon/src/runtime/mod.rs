@@ -1,0 +1,558 @@
+//! The real-time daemon: owns the board, runs the control loop on tokio, and wires the core
+//! to the sensor thread, the journal thread, the watchdog and the outside world.
+//!
+//! ```text
+//!  board inputs ──edges──┐                       ┌──> outputs (GPIO / sim)
+//!  sensor thread ─samples┼──> control loop (core) ┤
+//!  ControlHandle ─commands┘         │             └──> snapshot (watch) ──> D-Bus, metrics, view
+//!                                   └──events──> journal thread ──persist──> broadcast
+//! ```
+
+pub mod journal;
+pub mod notify;
+pub mod sensors;
+pub mod watchdog;
+
+use crate::alarm::AlarmKind;
+use crate::api::{Command, Snapshot};
+use crate::config::{Backend, Config};
+use crate::control::{Core, StepOutput};
+use crate::handle::{CommandRequest, ControlHandle, HandleEnds, UnitInfo};
+use crate::lockstep::apply_outputs;
+use crate::protocol::Protocol;
+use crate::state::UnitState;
+use crate::store::LogStore;
+use coldspray_hal::sim::SimUnit;
+use coldspray_hal::{Board, Clock, Input, InputEdge};
+use journal::{JournalItem, Persistence};
+use notify::Notifier;
+use sensors::SensorMessage;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc as std_mpsc, Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::{mpsc, oneshot};
+use watchdog::{Heartbeat, SharedOutputs};
+
+/// Why the daemon could not start or had to stop.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// The hardware backend could not be opened.
+    #[error("hardware: {0}")]
+    Hardware(String),
+    /// A thread could not be started.
+    #[error("cannot start the {0} thread: {1}")]
+    Thread(&'static str, std::io::Error),
+    /// The control loop panicked; outputs were driven safe.
+    #[error("control loop panicked: {0}")]
+    Panic(String),
+}
+
+/// The wall clock, ms since the Unix epoch.
+pub fn unix_ms_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// What the daemon was started with, besides the config file.
+#[derive(Default)]
+pub struct Parts {
+    /// The board (already opened by the binary).
+    pub board: Option<Board>,
+    /// The simulated unit behind the board, when on the sim.
+    pub sim: Option<SimUnit>,
+    /// The treatment log (None: degraded mode).
+    pub store: Option<Arc<dyn StateStore>>,
+    /// Why the store is unavailable, when it is.
+    pub store_error: Option<String>,
+}
+
+/// The log store as the runtime needs it: queries for readers, persistence for the journal,
+/// and what is restored at start.
+pub trait StateStore: LogStore + Persistence {
+    /// Closes sessions left open by a crash as `aborted`; returns their ids.
+    fn close_open_sessions(&self, now_unix_ms: i64) -> Result<Vec<u64>, String>;
+    /// Saved counters.
+    fn load_counters(&self) -> Option<crate::api::Counters>;
+    /// Saved protocols (None: never saved, use the factory ones).
+    fn load_protocols(&self) -> Option<Vec<Protocol>>;
+    /// Saved setpoint and calibration.
+    fn load_settings(&self) -> Option<(Option<f64>, [f64; 5])>;
+    /// An id greater than every stored session's.
+    fn next_session_id(&self) -> u64;
+    /// As a plain log store, for the handle.
+    fn as_log_store(self: Arc<Self>) -> Arc<dyn LogStore>;
+}
+
+/// A running daemon, from [`start`].
+pub struct Daemon {
+    /// The handle every front end uses.
+    pub handle: ControlHandle,
+    loop_task: tokio::task::JoinHandle<Result<(), RuntimeError>>,
+    stop_tx: tokio::sync::watch::Sender<bool>,
+}
+
+impl Daemon {
+    /// Stops the control loop: session closed as `shutdown`, outputs off, log flushed.
+    pub async fn stop(self) -> Result<(), RuntimeError> {
+        let _ = self.stop_tx.send(true);
+        self.wait().await
+    }
+
+    /// Waits for the control loop to end (it ends on a panic or after [`Daemon::stop`]).
+    pub async fn wait(self) -> Result<(), RuntimeError> {
+        match self.loop_task.await {
+            Ok(r) => r,
+            Err(e) => Err(RuntimeError::Panic(e.to_string())),
+        }
+    }
+
+    /// A receiver that turns `true` when shutdown begins.
+    pub fn shutdown_signal(&self) -> crate::handle::ShutdownSignal {
+        self.stop_tx.subscribe()
+    }
+}
+
+/// Starts the control loop on the current tokio runtime. Outputs are driven safe before
+/// anything else happens. Returns once the loop runs; [`Notifier::ready`] is the caller's
+/// job once its front ends (bus name, metrics socket) are up.
+pub fn start(config: &Config, parts: Parts) -> Result<Daemon, RuntimeError> {
+    let Parts {
+        board,
+        sim,
+        store,
+        store_error,
+    } = parts;
+    let mut board = board.ok_or_else(|| RuntimeError::Hardware("no board".into()))?;
+
+    // 1. Safe first: every output off before the core even exists.
+    if let Err(e) = board.outputs.all_safe() {
+        tracing::error!("driving outputs safe at start: {e}");
+    }
+    let clock = board.clock.clone();
+    let speed = if config.unit.backend == Backend::Sim {
+        config.sim.speed
+    } else {
+        1.0
+    };
+
+    // 2. Restore what the store remembers; close sessions a crash left open.
+    let now_unix = unix_ms_now();
+    if let Some(store) = &store {
+        match store.close_open_sessions(now_unix) {
+            Ok(ids) if !ids.is_empty() => {
+                tracing::warn!(
+                    "closed {} session(s) left open by a crash as aborted: {ids:?}",
+                    ids.len()
+                );
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!("closing open sessions: {e}"),
+        }
+    }
+    let protocols = store
+        .as_ref()
+        .and_then(|s| s.load_protocols())
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(Protocol::factory_defaults);
+    let counters = store
+        .as_ref()
+        .and_then(|s| s.load_counters())
+        .unwrap_or_default();
+    let next_id = store.as_ref().map_or(1, |s| s.next_session_id());
+    let fitted = board.sensors.fitted();
+    let now = clock.now();
+    let mut core = Core::new(
+        config.core(),
+        protocols.clone(),
+        &fitted,
+        counters,
+        next_id,
+        now,
+    );
+    if let Some((sp, cal)) = store.as_ref().and_then(|s| s.load_settings()) {
+        core.restore_settings(sp, cal);
+    }
+    if let Some(why) = &store_error {
+        core.set_runtime_alarm(AlarmKind::StoreUnavailable, true, why, now);
+    }
+
+    // 3. Channels and threads.
+    let info = UnitInfo {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        backend: board.backend.to_string(),
+        features: features(&board, sim.is_some(), store.is_some(), &fitted),
+    };
+    let log_store = store.clone().map(|s| s.as_log_store());
+    let (handle, ends) =
+        ControlHandle::new(info, core.snapshot(now), protocols, log_store, sim.clone());
+    let (edge_tx, edge_rx) = mpsc::unbounded_channel::<InputEdge>();
+    board
+        .inputs
+        .subscribe(Arc::new(move |e| {
+            let _ = edge_tx.send(e);
+        }))
+        .map_err(|e| RuntimeError::Hardware(e.to_string()))?;
+    for input in Input::ALL {
+        match board.inputs.level(input) {
+            Ok(level) => core.on_level(input, level),
+            Err(e) => tracing::warn!("reading {input}: {e}"),
+        }
+    }
+    let stop_threads = Arc::new(AtomicBool::new(false));
+    let (sensor_tx, sensor_rx) = mpsc::unbounded_channel();
+    let (identify_tx, identify_rx) = std_mpsc::channel();
+    let sensor_thread = sensors::spawn(
+        board.sensors,
+        clock.clone(),
+        Duration::from_millis(config.unit.sensor_period_ms),
+        speed,
+        sensor_tx,
+        identify_rx,
+        stop_threads.clone(),
+    )
+    .map_err(|e| RuntimeError::Thread("sensor", e))?;
+    let sim_thread = match &sim {
+        Some(sim) => Some(spawn_sim_driver(sim.clone(), speed, stop_threads.clone())?),
+        None => None,
+    };
+    let (journal_tx, journal_rx) = std_mpsc::channel();
+    let persistence: Option<Arc<dyn Persistence>> =
+        store.clone().map(|s| s as Arc<dyn Persistence>);
+    let journal_thread = journal::spawn(
+        persistence,
+        ends.events.clone(),
+        handle.telemetry.clone(),
+        journal_rx,
+    )
+    .map_err(|e| RuntimeError::Thread("journal", e))?;
+
+    let outputs: SharedOutputs = Arc::new(Mutex::new(board.outputs));
+    let heartbeat = Heartbeat::new();
+    heartbeat.beat();
+    // The loop steps every few ms (wall time, whatever the sim speed); a second of silence is
+    // a stall. systemd's WatchdogSec is the outer layer.
+    let stall_limit = Duration::from_secs(1);
+    let _watchdog = watchdog::spawn(
+        heartbeat.clone(),
+        outputs.clone(),
+        stall_limit,
+        stop_threads.clone(),
+        |silence| {
+            tracing::error!(
+                "control loop silent for {:.1} s: outputs driven safe, aborting for a restart",
+                silence.as_secs_f64()
+            );
+            std::process::abort();
+        },
+    )
+    .map_err(|e| RuntimeError::Thread("watchdog", e))?;
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let telemetry = handle.telemetry.clone();
+    let step = Duration::from_millis(config.unit.step_ms);
+    let ctl = ControlLoop {
+        core,
+        clock,
+        outputs,
+        last: StepOutput {
+            outputs: [false; 7],
+            pump_duty: 100,
+            identify: false,
+        },
+        ends,
+        journal: journal_tx,
+        identify: identify_tx,
+        heartbeat,
+        notifier: Notifier::from_env(),
+        telemetry,
+        step,
+        speed,
+        status: String::new(),
+    };
+    let loop_task = tokio::spawn(async move {
+        let result = ctl.run(edge_rx, sensor_rx, stop_rx).await;
+        stop_threads.store(true, Ordering::SeqCst);
+        let _ = sensor_thread.join();
+        if let Some(t) = sim_thread {
+            let _ = t.join();
+        }
+        let _ = journal_thread.join();
+        result
+    });
+    Ok(Daemon {
+        handle,
+        loop_task,
+        stop_tx,
+    })
+}
+
+fn features(
+    board: &Board,
+    sim: bool,
+    store: bool,
+    fitted: &[coldspray_hal::Sensor],
+) -> Vec<String> {
+    let mut f = vec![format!("backend:{}", board.backend)];
+    if sim {
+        f.push("sim".into());
+    }
+    if fitted.contains(&coldspray_hal::Sensor::Skin) {
+        f.push("skin_sensor".into());
+    }
+    if store {
+        f.push("log_store".into());
+    }
+    f
+}
+
+/// Advances the simulated unit in real time (times `speed`) on its own thread.
+fn spawn_sim_driver(
+    sim: SimUnit,
+    speed: f64,
+    stop: Arc<AtomicBool>,
+) -> Result<std::thread::JoinHandle<()>, RuntimeError> {
+    std::thread::Builder::new()
+        .name("coldspray-sim".into())
+        .spawn(move || {
+            let mut last = Instant::now();
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(1));
+                let now = Instant::now();
+                sim.advance((now - last).mul_f64(speed));
+                last = now;
+            }
+        })
+        .map_err(|e| RuntimeError::Thread("sim", e))
+}
+
+struct ControlLoop {
+    core: Core,
+    clock: Arc<dyn Clock>,
+    outputs: SharedOutputs,
+    last: StepOutput,
+    ends: HandleEnds,
+    journal: std_mpsc::Sender<JournalItem>,
+    identify: std_mpsc::Sender<()>,
+    heartbeat: Heartbeat,
+    notifier: Notifier,
+    telemetry: Arc<crate::telemetry::Telemetry>,
+    step: Duration,
+    speed: f64,
+    status: String,
+}
+
+impl ControlLoop {
+    async fn run(
+        mut self,
+        mut edges: mpsc::UnboundedReceiver<InputEdge>,
+        mut sensors: mpsc::UnboundedReceiver<SensorMessage>,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) -> Result<(), RuntimeError> {
+        let wall_step = self
+            .step
+            .mul_f64(1.0 / self.speed)
+            .max(Duration::from_millis(1));
+        let mut tick = tokio::time::interval(wall_step);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut last_watchdog = Instant::now();
+        let ping = self.notifier.ping_interval();
+        let mut last_counters = Instant::now();
+        let mut last_status = Instant::now() - Duration::from_secs(10);
+        loop {
+            let mut command: Option<CommandRequest> = None;
+            let deadline = Instant::now() + wall_step;
+            tokio::select! {
+                biased;
+                _ = stop.changed() => break,
+                Some(e) = edges.recv() => {
+                    self.core.on_edge(e);
+                    // Take everything else pending so one step sees all of it.
+                    while let Ok(e) = edges.try_recv() {
+                        self.core.on_edge(e);
+                    }
+                }
+                Some(req) = self.ends.commands.recv() => command = Some(req),
+                Some(msg) = sensors.recv() => {
+                    self.take_sensor(msg);
+                    while let Ok(msg) = sensors.try_recv() {
+                        self.take_sensor(msg);
+                    }
+                    continue;
+                }
+                _ = tick.tick() => {}
+            }
+            let started = Instant::now();
+            let now = self.clock.now();
+            let unix = unix_ms_now();
+            let reply = match command {
+                Some((cmd, tx)) => {
+                    let result = self.guarded(|core| core.command(cmd, now, unix))?;
+                    Some((tx, result))
+                }
+                None => None,
+            };
+            let out = self.guarded(|core| core.step(now, unix))?;
+            self.drive(&out);
+            if out.identify {
+                let _ = self.identify.send(());
+            }
+            let events = self.core.drain_events();
+            let dirty = self.core.take_dirty();
+            if dirty.protocols {
+                let list = self.core.protocols().to_vec();
+                let _ = self.journal.send(JournalItem::Protocols(list.clone()));
+                self.ends.protocols.send_replace(Arc::new(list));
+            }
+            if dirty.settings {
+                let snap_sp = self.core.snapshot(now).setpoint_c;
+                let _ = self
+                    .journal
+                    .send(JournalItem::Settings(snap_sp, self.core.calibration()));
+            }
+            if !events.is_empty() || reply.is_some() {
+                let _ = self.journal.send(JournalItem::Events { events, reply });
+            }
+            let snapshot = self.core.snapshot(now);
+            if last_status.elapsed() >= Duration::from_secs(1) {
+                last_status = Instant::now();
+                self.update_status(&snapshot);
+            }
+            if last_counters.elapsed() >= Duration::from_secs(60) {
+                last_counters = Instant::now();
+                let _ = self
+                    .journal
+                    .send(JournalItem::Counters(snapshot.counters.clone()));
+            }
+            self.ends.snapshot.send_replace(Arc::new(snapshot));
+            self.heartbeat.beat();
+            if let Some(p) = ping {
+                if last_watchdog.elapsed() >= p {
+                    last_watchdog = Instant::now();
+                    self.notifier.watchdog();
+                }
+            }
+            let took = started.elapsed();
+            self.telemetry
+                .record_step(took, Instant::now() > deadline + wall_step);
+        }
+        self.shutdown().await;
+        Ok(())
+    }
+
+    fn take_sensor(&mut self, msg: SensorMessage) {
+        match msg {
+            SensorMessage::Sample(s) => self.core.on_sensor(s),
+            SensorMessage::Identity(s, r) => self.core.on_identity(s, r),
+        }
+    }
+
+    /// Runs a core call; a panic drives every output safe and ends the loop.
+    fn guarded<T>(&mut self, f: impl FnOnce(&mut Core) -> T) -> Result<T, RuntimeError> {
+        match std::panic::catch_unwind(AssertUnwindSafe(|| f(&mut self.core))) {
+            Ok(v) => Ok(v),
+            Err(panic) => {
+                let mut port = self.outputs.lock().unwrap_or_else(|p| p.into_inner());
+                let _ = port.all_safe();
+                let what = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_else(|| "unknown panic".into());
+                tracing::error!("control core panicked: {what}; every output driven safe");
+                Err(RuntimeError::Panic(what))
+            }
+        }
+    }
+
+    fn drive(&mut self, out: &StepOutput) {
+        if out.outputs != self.last.outputs || out.pump_duty != self.last.pump_duty {
+            let mut port = self.outputs.lock().unwrap_or_else(|p| p.into_inner());
+            apply_outputs(&mut **port, &self.last, out);
+        }
+        self.last = *out;
+    }
+
+    fn update_status(&mut self, s: &Snapshot) {
+        let status = status_line(s);
+        if status != self.status {
+            self.notifier.status(&status);
+            self.status = status;
+        }
+    }
+
+    async fn shutdown(&mut self) {
+        self.notifier.stopping();
+        let now = self.clock.now();
+        let out = self.core.shutdown(now, unix_ms_now());
+        self.drive(&out);
+        {
+            let mut port = self.outputs.lock().unwrap_or_else(|p| p.into_inner());
+            if let Err(e) = port.all_safe() {
+                tracing::error!("driving outputs safe at shutdown: {e}");
+            }
+        }
+        let events = self.core.drain_events();
+        let snapshot = self.core.snapshot(now);
+        let _ = self.journal.send(JournalItem::Events {
+            events,
+            reply: None,
+        });
+        let _ = self
+            .journal
+            .send(JournalItem::Counters(snapshot.counters.clone()));
+        let (tx, rx) = oneshot::channel();
+        let _ = self.journal.send(JournalItem::Flush(tx));
+        let _ = tokio::time::timeout(Duration::from_secs(5), rx).await;
+        self.ends.snapshot.send_replace(Arc::new(snapshot));
+        // Refuse the commands still queued.
+        self.ends.commands.close();
+        while let Ok((_, tx)) = self.ends.commands.try_recv() {
+            let _ = tx.send(Err(crate::api::CommandError::ShuttingDown));
+        }
+        // Dropping the journal sender ends the journal thread after it drained.
+        let (dead_tx, _) = std_mpsc::channel();
+        drop(std::mem::replace(&mut self.journal, dead_tx));
+    }
+}
+
+/// The one-line status shown by `systemctl status` and the live view's header.
+pub fn status_line(s: &Snapshot) -> String {
+    let temp = |v: Option<f64>| v.map_or("--".to_string(), |t| format!("{t:.1}°C"));
+    let mut line = format!(
+        "{}{} reservoir {} mist {}",
+        s.state,
+        if s.ready { " (ready)" } else { "" },
+        temp(s.reading(coldspray_hal::Sensor::Reservoir)),
+        temp(s.reading(coldspray_hal::Sensor::Mist)),
+    );
+    if let Some(session) = &s.session {
+        line.push_str(&format!(
+            ", session {} {:.0}s",
+            session.start.id, session.elapsed_s
+        ));
+    }
+    if !s.alarms.is_empty() {
+        let keys: Vec<String> = s.alarms.iter().map(|a| a.kind.key()).collect();
+        line.push_str(&format!(", alarms: {}", keys.join(" ")));
+    }
+    if s.state == UnitState::Fault {
+        line.push_str(" — acknowledge when the cause is fixed");
+    }
+    line
+}
+
+/// Sends a command through a handle, logging refusals (used by the demo and the pedal-less
+/// test hooks).
+pub async fn send_logged(handle: &ControlHandle, cmd: Command) -> bool {
+    let what = format!("{cmd:?}");
+    match handle.command(cmd).await {
+        Ok(_) => true,
+        Err(e) => {
+            tracing::warn!("{what}: refused: {e}");
+            false
+        }
+    }
+}

@@ -1,0 +1,228 @@
+//! Interlock evaluation: every cause of BRIEF §4, judged from raw inputs, sensor health and the
+//! outputs actually driven — never from the controller's intentions.
+
+use crate::alarm::AlarmKind;
+use crate::control::sensors::{FlowMeter, SensorTracker};
+use crate::control::settings::SafetyConfig;
+use coldspray_hal::Sensor;
+use std::time::Duration;
+
+/// What the interlocks look at in one step.
+#[derive(Debug, Clone, Copy)]
+pub struct InterlockInputs<'a> {
+    /// Now.
+    pub now: Duration,
+    /// E-stop input (logical: pressed).
+    pub estop: bool,
+    /// Float switch (logical: water low).
+    pub water_low: bool,
+    /// Sensor health.
+    pub sensors: &'a SensorTracker,
+    /// Flow meter.
+    pub flow: &'a FlowMeter,
+    /// The pump has been driven on continuously since.
+    pub pump_on_since: Option<Duration>,
+    /// The valve has been driven open continuously since.
+    pub valve_open_since: Option<Duration>,
+    /// A patient session is running (max spray time and skin floor apply).
+    pub in_session: bool,
+    /// Skin floor of the running session, °C.
+    pub skin_floor_c: f64,
+}
+
+/// Interlock state that spans steps (dry-run and pressure timers).
+#[derive(Debug, Clone)]
+pub struct Interlocks {
+    cfg: SafetyConfig,
+    /// Valve-open, pump-on time without a flow pulse.
+    dry_for: Duration,
+    over_pressure_since: Option<Duration>,
+    last_now: Option<Duration>,
+    pulses_seen: u64,
+}
+
+impl Interlocks {
+    /// Interlocks with these limits.
+    pub fn new(cfg: SafetyConfig) -> Self {
+        Self {
+            cfg,
+            dry_for: Duration::ZERO,
+            over_pressure_since: None,
+            last_now: None,
+            pulses_seen: 0,
+        }
+    }
+
+    /// The limits.
+    pub fn config(&self) -> &SafetyConfig {
+        &self.cfg
+    }
+
+    /// Every interlock condition present now, with an operator message.
+    pub fn evaluate(&mut self, x: &InterlockInputs<'_>) -> Vec<(AlarmKind, String)> {
+        let mut found = Vec::new();
+        let dt = self
+            .last_now
+            .map(|t| x.now.saturating_sub(t))
+            .unwrap_or_default();
+        self.last_now = Some(x.now);
+        let cfg = &self.cfg;
+        let stale_after = secs(cfg.stale_after_s);
+
+        if x.estop {
+            found.push((AlarmKind::Estop, "E-stop pressed".to_string()));
+        }
+        if x.water_low {
+            found.push((
+                AlarmKind::WaterLow,
+                "reservoir float switch: water low".to_string(),
+            ));
+        }
+
+        for sensor in x.sensors.fitted_sensors() {
+            let track = x.sensors.track(sensor);
+            let age = x.sensors.age(sensor, x.now);
+            if track.implausible_run >= cfg.implausible_count.max(1) {
+                found.push((
+                    AlarmKind::SensorImplausible(sensor),
+                    format!(
+                        "{sensor}: implausible reading {}",
+                        track.last_problem.as_deref().unwrap_or("?")
+                    ),
+                ));
+            } else if age > stale_after {
+                found.push((
+                    AlarmKind::SensorStale(sensor),
+                    format!(
+                        "{sensor}: no valid reading for {:.1} s ({})",
+                        age.as_secs_f64(),
+                        track.last_problem.as_deref().unwrap_or("no data")
+                    ),
+                ));
+            } else if cfg.stuck_after_s > 0.0
+                && x.sensors.unchanged_for(sensor, x.now) >= secs(cfg.stuck_after_s)
+            {
+                found.push((
+                    AlarmKind::SensorStuck(sensor),
+                    format!(
+                        "{sensor}: reading unchanged at {:.3} for {:.0} s",
+                        track.last_valid.unwrap_or(f64::NAN),
+                        x.sensors.unchanged_for(sensor, x.now).as_secs_f64()
+                    ),
+                ));
+            }
+        }
+
+        if let Some(h) = x.sensors.fresh(Sensor::Heatsink, x.now, stale_after) {
+            if h > cfg.heatsink_max_c {
+                found.push((
+                    AlarmKind::HeatsinkOverTemp,
+                    format!("heatsink {h:.1} °C > {:.1} °C", cfg.heatsink_max_c),
+                ));
+            }
+        }
+
+        // Dry run: pump driven, valve open, no flow pulse, accumulated over open time.
+        let pulses = x.flow.total_pulses();
+        let new_pulse = pulses != self.pulses_seen;
+        self.pulses_seen = pulses;
+        let pumping_open = x.pump_on_since.is_some() && x.valve_open_since.is_some();
+        if !pumping_open || new_pulse {
+            self.dry_for = Duration::ZERO;
+        } else {
+            self.dry_for += dt;
+        }
+        if self.dry_for >= secs(cfg.dry_run_s) {
+            found.push((
+                AlarmKind::DryRun,
+                format!(
+                    "no flow for {:.1} s with the pump on",
+                    self.dry_for.as_secs_f64()
+                ),
+            ));
+        }
+
+        let pressure = x.sensors.fresh(Sensor::Pressure, x.now, stale_after);
+        if let Some(p) = pressure {
+            let over = p > cfg.absolute_max_pressure_bar
+                || (x.valve_open_since.is_some() && p > cfg.over_pressure_bar);
+            if over {
+                let since = *self.over_pressure_since.get_or_insert(x.now);
+                if x.now.saturating_sub(since) >= secs(cfg.over_pressure_s)
+                    || p > cfg.absolute_max_pressure_bar
+                {
+                    found.push((AlarmKind::OverPressure, format!("line pressure {p:.2} bar")));
+                }
+            } else {
+                self.over_pressure_since = None;
+            }
+            // Leak: pumping into an open valve, water flowing, but no pressure.
+            let open_long_enough =
+                x.valve_open_since
+                    .zip(x.pump_on_since)
+                    .is_some_and(|(v, pmp)| {
+                        x.now.saturating_sub(v.max(pmp)) >= secs(cfg.under_pressure_s)
+                    });
+            if open_long_enough && x.flow.litres_per_minute() > 0.0 && p < cfg.under_pressure_bar {
+                found.push((
+                    AlarmKind::UnderPressure,
+                    format!("line pressure {p:.2} bar while pumping (leak?)"),
+                ));
+            }
+        }
+
+        if x.in_session {
+            if let Some(since) = x.pump_on_since {
+                let spraying = x.now.saturating_sub(since);
+                // Strictly longer than the cap: a protocol may use all of it.
+                if spraying > secs(cfg.max_spray_s) {
+                    found.push((
+                        AlarmKind::MaxSprayTime,
+                        format!("continuous spray {:.0} s", spraying.as_secs_f64()),
+                    ));
+                }
+            }
+            if let Some(skin) = x.sensors.fresh(Sensor::Skin, x.now, stale_after) {
+                if skin < x.skin_floor_c {
+                    found.push((
+                        AlarmKind::SkinBelowFloor,
+                        format!("skin {skin:.1} °C < floor {:.1} °C", x.skin_floor_c),
+                    ));
+                }
+            }
+        }
+        found
+    }
+
+    /// Resets the timers (after the outputs were forced safe).
+    pub fn reset_timers(&mut self) {
+        self.dry_for = Duration::ZERO;
+        self.over_pressure_since = None;
+    }
+}
+
+/// Every interlock alarm kind this unit can raise, for clearing conditions that went away.
+pub fn all_interlock_kinds(sensors: &SensorTracker) -> Vec<AlarmKind> {
+    let mut kinds = vec![
+        AlarmKind::Estop,
+        AlarmKind::WaterLow,
+        AlarmKind::DryRun,
+        AlarmKind::OverPressure,
+        AlarmKind::UnderPressure,
+        AlarmKind::HeatsinkOverTemp,
+        AlarmKind::MaxSprayTime,
+        AlarmKind::SkinBelowFloor,
+    ];
+    for s in sensors.fitted_sensors() {
+        kinds.extend([
+            AlarmKind::SensorStale(s),
+            AlarmKind::SensorImplausible(s),
+            AlarmKind::SensorStuck(s),
+        ]);
+    }
+    kinds
+}
+
+fn secs(s: f64) -> Duration {
+    Duration::from_secs_f64(s.max(0.0))
+}

@@ -1,0 +1,6 @@
+//! The safety layer: interlocks, alarms and the output gate. It is separate from the
+//! controller and always wins: the controller proposes output levels, the gate disposes.
+
+pub mod alarms;
+pub mod gate;
+pub mod interlocks;
