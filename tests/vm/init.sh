@@ -113,18 +113,28 @@ if [ -x /bin/vm-halcheck ]; then
   echo "VMINIT running vm-halcheck (Linux backend against gpio-sim + i2c-stub)"
   /bin/vm-halcheck /etc/coldspray.toml $PRESETS || RC=1
 elif [ -x /bin/coldsprayd ]; then
-  echo "VMINIT starting coldsprayd $(/bin/coldsprayd --version 2>/dev/null)"
-  /bin/coldsprayd --config /etc/coldspray.toml >/tmp/coldsprayd.log 2>&1 &
-  DPID=$!
-  /bin/coldspray-vm-probe daemon || RC=1
-  if kill -0 $DPID 2>/dev/null; then
-    echo "VMINIT coldsprayd still running (pid $DPID)"
-    kill $DPID; sleep 1
-  else
-    echo "VMINIT FAIL coldsprayd exited early"; RC=1
-  fi
-  echo "VMINIT ---- coldsprayd log (last 60 lines)"
-  tail -n 60 /tmp/coldsprayd.log | sed 's/^/VMDAEMON /'
+  echo "VMINIT coldsprayd $(/bin/coldsprayd --version 2>&1)"
+  DAEMON="/bin/coldsprayd --config /etc/coldspray.toml"
+  phase() { # phase NAME PROBE-MODE: fresh daemon, one probe phase, stop, log tail
+    echo "VMINIT phase $1: starting coldsprayd"
+    $DAEMON >/tmp/coldsprayd-$1.log 2>&1 &
+    DPID=$!
+    /bin/coldspray-vm-probe "$2" || RC=1
+    if kill -0 $DPID 2>/dev/null; then
+      kill $DPID; wait $DPID
+      echo "VMINIT phase $1: coldsprayd stopped (exit $?)"
+    else
+      wait $DPID
+      echo "VMINIT FAIL phase $1: coldsprayd exited early (exit $?)"; RC=1
+    fi
+    echo "VMINIT ---- coldsprayd log, phase $1 (last 40 lines)"
+    tail -n 40 /tmp/coldsprayd-$1.log | sed 's/^/VMDAEMON /'
+  }
+  phase main daemon
+  phase water daemon-water
+  echo "VMINIT phase estop: E-stop latency, one daemon run per edge"
+  /bin/coldspray-vm-probe estop-restarts $DAEMON || RC=1
+  tail -n 20 /tmp/coldsprayd-estop.log | sed 's/^/VMDAEMON estop /'
 else
   echo "VMINIT no /bin/coldsprayd: stand-in run"
   # Stand-in shell check: busybox alone reads every named line through sysfs.

@@ -7,7 +7,9 @@
 #   BINARY the unmodified release coldsprayd for ARCH (omit for the stand-in run)
 # Env: COLDSPRAY_VM_CACHE (build cache dir), COLDSPRAY_VM_TIMEOUT (seconds, default 240),
 #      COLDSPRAY_STRICT_LATENCY=1 (latency goals fail the run instead of being reported),
-#      COLDSPRAY_VM_READY_S (how long the probe waits for lamp_ready, default 90).
+#      COLDSPRAY_VM_READY_S (how long the probe waits for lamp_ready, default 90),
+#      COLDSPRAY_VM_EDGES (laser edges, default 200), COLDSPRAY_VM_ESTOP_EDGES (E-stop edges,
+#      one daemon run each, default 200). These reach the probe via the kernel command line.
 # Exit status 0 only if the VM printed `VMINIT DONE rc=0` and the probe's RESULT has 0 failed.
 set -euo pipefail
 
@@ -18,7 +20,7 @@ CACHE=${COLDSPRAY_VM_CACHE:-$HERE/work}
 TIMEOUT=${COLDSPRAY_VM_TIMEOUT:-240}
 # Kernel command-line words of the form NAME=VALUE that the kernel does not know become
 # environment variables of /init, hence of the probe.
-STRICT="COLDSPRAY_STRICT_LATENCY=${COLDSPRAY_STRICT_LATENCY:-0} COLDSPRAY_VM_READY_S=${COLDSPRAY_VM_READY_S:-90}"
+STRICT="COLDSPRAY_STRICT_LATENCY=${COLDSPRAY_STRICT_LATENCY:-0} $(env | grep -oE '^(COLDSPRAY_VM_(READY_S|EDGES|ESTOP_EDGES)=[0-9]+|COLDSPRAY_LOG=[a-z_:,=]+)' | tr '\n' ' ')"
 
 "$HERE/build.sh" "$ARCH" ${BINARY:+"$BINARY"}
 CACHE=$(cd "$CACHE" && pwd)

@@ -310,6 +310,11 @@ fn main() {
         "lines" => {}
         "standin" => standin(&chip, &mut report),
         "daemon" => daemon(&chip, &mut report),
+        "daemon-water" => daemon_water(&chip, &mut report),
+        "estop-restarts" => {
+            let cmd: Vec<String> = std::env::args().skip(2).collect();
+            estop_restarts(&chip, &mut report, &cmd)
+        }
         other => fail_hard(&format!("unknown mode {other}")),
     }
     println!(
@@ -371,15 +376,40 @@ fn standin(chip: &Chip, report: &mut Report) {
     lat.finish(report, 200);
 }
 
-/// The real checks against the unmodified coldsprayd (started by /init just before).
-fn daemon(chip: &Chip, report: &mut Report) {
-    let t_start = Instant::now();
-    let ready_s: u64 = std::env::var("COLDSPRAY_VM_READY_S")
+fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(90);
-    // 1. Outputs start safe: the first time debugfs shows the daemon holding all seven
-    //    output lines, every one is driven low; and nothing sprays before the unit is ready.
+        .unwrap_or(default)
+}
+
+fn spraying(c: &Chip) -> bool {
+    c.get("spray_valve") == 1 && c.get("pump") == 1
+}
+
+fn idle(c: &Chip) -> bool {
+    c.get("spray_valve") == 0 && c.get("pump") == 0
+}
+
+/// Ready lamp on and nothing spraying. (The fault lamp is not looked at: a medium alarm such
+/// as "no treatment log" blinks it while the unit is ready.)
+fn ready_idle(c: &Chip) -> bool {
+    c.get("lamp_ready") == 1 && idle(c)
+}
+
+/// Presses and releases the pedal (active low: pull-down = pressed), each level held longer
+/// than its 20 ms kernel debounce (a press sooner than that after a release is swallowed).
+fn press_pedal(chip: &Chip) {
+    chip.pull("trigger", false);
+    thread::sleep(Duration::from_millis(60));
+    chip.pull("trigger", true);
+    thread::sleep(Duration::from_millis(60));
+}
+
+/// Checks that the first time debugfs shows the daemon holding all seven output lines every
+/// one is driven low, that nothing sprays before the unit is ready, and waits for ready.
+fn start_and_ready(chip: &Chip, report: &mut Report, ready_s: u64) -> bool {
+    let t_start = Instant::now();
     let mut sprayed_early = false;
     let mut at_request: Option<Vec<String>> = None;
     let ready = chip.wait_until(Duration::from_secs(ready_s), |c| {
@@ -392,7 +422,7 @@ fn daemon(chip: &Chip, report: &mut Report) {
                 at_request = Some(held);
             }
         }
-        c.get("lamp_ready") == 1
+        ready_idle(c)
     });
     let safe = at_request
         .as_ref()
@@ -407,55 +437,59 @@ fn daemon(chip: &Chip, report: &mut Report) {
                 .unwrap_or_else(|| "outputs never requested".into())
         ),
     );
-    let Some(ready_at) = ready else {
-        report.check(
-            "unit_ready",
-            false,
-            &format!("no lamp_ready within {ready_s} s; {}", chip.outputs()),
-        );
-        return;
-    };
+    let ok = ready.is_some();
     report.check(
         "unit_ready",
-        true,
+        ok,
         &format!(
-            "lamp_ready after {:.2} s; {}",
-            (ready_at - t_start).as_secs_f64(),
+            "{} {:.2} s; {}",
+            if ok {
+                "ready after"
+            } else {
+                "not ready within"
+            },
+            ready.map_or(ready_s as f64, |t| (t - t_start).as_secs_f64()),
             chip.outputs()
         ),
     );
+    ok
+}
 
+/// Phase 1 against the unmodified coldsprayd (started by /init just before): safe start,
+/// pedal start/stop, auto-start on laser end (latency over N edges), then the E-stop from
+/// spraying. Every interlock latches until acknowledged (there is no D-Bus here), so the
+/// E-stop comes last; the water-low check runs against a restarted daemon (`daemon-water`).
+fn daemon(chip: &Chip, report: &mut Report) {
+    let ready_s = env_u64("COLDSPRAY_VM_READY_S", 90);
+    let edges = env_u64("COLDSPRAY_VM_EDGES", 200) as usize;
+    if !start_and_ready(chip, report, ready_s) {
+        return;
+    }
     let stop = Arc::new(AtomicBool::new(false));
     let flow = flow_meter(stop.clone());
-    let spraying = |c: &Chip| c.get("spray_valve") == 1 && c.get("pump") == 1;
-    let idle = |c: &Chip| c.get("spray_valve") == 0 && c.get("pump") == 0;
-    let press_pedal = || {
-        chip.pull("trigger", false); // active low: pull-down = pressed
-        thread::sleep(Duration::from_millis(60)); // longer than the 20 ms debounce
-        chip.pull("trigger", true);
-    };
 
-    // 2. Pedal when ready: valve opens and pump runs; pedal again stops.
-    press_pedal();
+    // Pedal when ready: valve opens and pump runs; pedal again stops.
+    press_pedal(chip);
     let on = chip.wait_until(Duration::from_secs(2), spraying).is_some();
     report.check("pedal_starts_spray", on, &chip.outputs());
     thread::sleep(Duration::from_millis(300));
-    press_pedal();
+    press_pedal(chip);
     let off = chip.wait_until(Duration::from_secs(2), idle).is_some();
     report.check("pedal_again_stops", off, &chip.outputs());
-    chip.wait_until(Duration::from_secs(10), |c| c.get("lamp_ready") == 1);
 
-    // 3. Auto-start: a laser_emission falling edge (end of emission) starts a session when
-    //    armed; measured over 200 edges. Each session is stopped with the pedal.
+    // Auto-start: a laser_emission falling edge (end of emission) starts a session when
+    // armed, measured over `edges` edges; each session is stopped with the pedal.
     let mut lat = Latency::new("laser_end_to_valve", Duration::from_millis(20));
-    let mut first_ok = None;
-    for _ in 0..200 {
+    let mut consecutive_misses = 0;
+    for _ in 0..edges {
         if chip
-            .wait_until(Duration::from_secs(10), |c| {
-                c.get("lamp_ready") == 1 && idle(c)
-            })
+            .wait_until(Duration::from_secs(5), ready_idle)
             .is_none()
         {
+            println!(
+                "VMPROBE INFO not ready for the next laser edge: {}",
+                chip.outputs()
+            );
             lat.misses += 1;
             break;
         }
@@ -465,30 +499,71 @@ fn daemon(chip: &Chip, report: &mut Report) {
         match chip.wait_until(Duration::from_secs(2), |c| c.get("spray_valve") == 1) {
             Some(t1) => {
                 lat.samples.push(t1 - t0);
-                first_ok.get_or_insert(true);
+                consecutive_misses = 0;
             }
             None => {
                 lat.misses += 1;
-                first_ok.get_or_insert(false);
+                consecutive_misses += 1;
+                if consecutive_misses >= 3 {
+                    println!("VMPROBE INFO 3 laser edges in a row started nothing: giving up");
+                    break;
+                }
             }
         }
-        press_pedal();
+        press_pedal(chip);
         chip.wait_until(Duration::from_secs(2), idle);
     }
     report.check(
         "laser_end_starts_session",
-        first_ok == Some(true),
-        &format!("{} of 200 edges opened the valve", lat.samples.len()),
+        !lat.samples.is_empty(),
+        &format!("{} of {edges} edges opened the valve", lat.samples.len()),
     );
-    lat.finish(report, 200);
+    lat.finish(report, edges);
 
-    // 4. Water low blocks spraying (pedal and laser cue both ignored).
-    chip.wait_until(Duration::from_secs(10), |c| {
-        c.get("lamp_ready") == 1 && idle(c)
-    });
+    // E-stop from spraying: every actuator off (lamps/buzzer may signal the alarm), and
+    // nothing comes back while it is held.
+    let ready = chip
+        .wait_until(Duration::from_secs(5), ready_idle)
+        .is_some();
+    press_pedal(chip);
+    let was_spraying = ready && chip.wait_until(Duration::from_secs(2), spraying).is_some();
+    let t0 = chip.pull("estop", false); // active low: pull-down = pressed
+    let off = chip.wait_until(Duration::from_secs(2), Chip::actuators_off);
+    thread::sleep(Duration::from_millis(300));
+    let held_off = chip.actuators_off();
+    report.check(
+        "estop_all_off",
+        was_spraying && off.is_some() && held_off,
+        &format!(
+            "was_spraying={was_spraying} off_after={} held_off={held_off}; {}",
+            off.map_or("never".to_string(), |t| format!(
+                "{:.3}ms",
+                (t - t0).as_secs_f64() * 1e3
+            )),
+            chip.outputs()
+        ),
+    );
+    chip.pull("estop", true);
+    thread::sleep(Duration::from_millis(300));
+    report.check(
+        "estop_latches",
+        chip.actuators_off() && chip.get("lamp_ready") == 0,
+        &format!("after release, unacknowledged: {}", chip.outputs()),
+    );
+    stop.store(true, Ordering::Relaxed);
+    let _ = flow.join();
+}
+
+/// Phase 2, against a freshly started daemon: water low blocks spraying (pedal and laser
+/// cue both ignored) and no actuator runs.
+fn daemon_water(chip: &Chip, report: &mut Report) {
+    let ready_s = env_u64("COLDSPRAY_VM_READY_S", 90);
+    if !start_and_ready(chip, report, ready_s) {
+        return;
+    }
     chip.pull("water_low", true);
-    thread::sleep(Duration::from_millis(200));
-    press_pedal();
+    thread::sleep(Duration::from_millis(200)); // past the 50 ms debounce
+    press_pedal(chip);
     chip.pull("laser_emission", true);
     thread::sleep(Duration::from_millis(30));
     chip.pull("laser_emission", false);
@@ -498,58 +573,73 @@ fn daemon(chip: &Chip, report: &mut Report) {
         opened |= chip.get("spray_valve") == 1 || chip.get("pump") == 1;
         thread::yield_now();
     }
-    report.check("water_low_blocks_spray", !opened, &chip.outputs());
-    chip.pull("water_low", false);
-    let back = chip.wait_until(Duration::from_secs(10), |c| c.get("lamp_ready") == 1);
-    println!(
-        "VMPROBE INFO ready again after water refilled: {}",
-        if back.is_some() {
-            "yes"
-        } else {
-            "no (latched alarm?)"
-        }
+    report.check(
+        "water_low_blocks_spray",
+        !opened && chip.get("lamp_ready") == 0,
+        &chip.outputs(),
     );
+    chip.pull("water_low", false);
+}
 
-    // 5. E-stop turns every actuator off (lamps/buzzer may signal the alarm); measured over
-    //    200 presses from spraying when the daemon lets the unit become ready again.
+/// E-stop latency over `n` edges, one per daemon run: the E-stop latches until acknowledged
+/// and there is no D-Bus in the VM, so the probe starts the daemon itself (argv after
+/// `estop-restarts`), sprays with the pedal, presses the E-stop, measures, and kills it.
+fn estop_restarts(chip: &Chip, report: &mut Report, cmd: &[String]) {
+    let n = env_u64("COLDSPRAY_VM_ESTOP_EDGES", 200) as usize;
+    let Some((prog, args)) = cmd.split_first() else {
+        fail_hard("estop-restarts needs the daemon command line");
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let flow = flow_meter(stop.clone());
     let mut lat = Latency::new("estop_to_all_off", Duration::from_millis(5));
-    let mut first_ok = None;
-    for i in 0..200 {
-        // Spray if the unit is ready; after a latching E-stop it never is again, and the
-        // press still has to leave every actuator off.
-        let ready = chip.wait_until(Duration::from_secs(if i == 0 { 10 } else { 5 }), |c| {
-            c.get("lamp_ready") == 1 && idle(c)
-        });
-        if ready.is_none() && i > 0 {
-            println!(
-                "VMPROBE INFO unit not ready again after E-stop release (latched): stopping at {i}"
-            );
+    let mut bad = 0u32;
+    let t_all = Instant::now();
+    for i in 0..n {
+        let log = fs::File::create("/tmp/coldsprayd-estop.log");
+        let mut child = match std::process::Command::new(prog)
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(log.map_or(std::process::Stdio::null(), std::process::Stdio::from))
+            .spawn()
+        {
+            Ok(c) => c,
+            Err(e) => fail_hard(&format!("spawn {prog}: {e}")),
+        };
+        let mut ok = false;
+        if chip
+            .wait_until(Duration::from_secs(30), ready_idle)
+            .is_some()
+        {
+            press_pedal(chip);
+            if chip.wait_until(Duration::from_secs(2), spraying).is_some() {
+                let t0 = chip.pull("estop", false);
+                match chip.wait_until(Duration::from_secs(2), Chip::actuators_off) {
+                    Some(t1) => {
+                        lat.samples.push(t1 - t0);
+                        ok = true;
+                    }
+                    None => lat.misses += 1,
+                }
+            }
+        }
+        if !ok {
+            bad += 1;
+            println!("VMPROBE INFO estop run {i}: no sample; {}", chip.outputs());
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        chip.pull("estop", true);
+        if bad >= 3 {
+            println!("VMPROBE INFO 3 E-stop runs without a sample: giving up");
             break;
         }
-        if ready.is_some() {
-            press_pedal();
-            chip.wait_until(Duration::from_secs(2), spraying);
-        }
-        let t0 = chip.pull("estop", false); // active low: pull-down = pressed
-        match chip.wait_until(Duration::from_secs(2), Chip::actuators_off) {
-            Some(t1) => {
-                lat.samples.push(t1 - t0);
-                first_ok.get_or_insert(true);
-            }
-            None => {
-                lat.misses += 1;
-                first_ok.get_or_insert(false);
-            }
-        }
-        // Held pressed, nothing may come back on.
-        thread::sleep(Duration::from_millis(100));
-        if !chip.actuators_off() {
-            first_ok = Some(false);
-        }
-        chip.pull("estop", true);
     }
-    report.check("estop_all_off", first_ok == Some(true), &chip.outputs());
-    lat.finish(report, 200);
+    println!(
+        "VMPROBE INFO {} E-stop runs in {:.1} s",
+        lat.samples.len(),
+        t_all.elapsed().as_secs_f64()
+    );
+    lat.finish(report, n);
     stop.store(true, Ordering::Relaxed);
     let _ = flow.join();
 }
