@@ -20,7 +20,7 @@ CACHE=${COLDSPRAY_VM_CACHE:-$HERE/work}
 TIMEOUT=${COLDSPRAY_VM_TIMEOUT:-240}
 # Kernel command-line words of the form NAME=VALUE that the kernel does not know become
 # environment variables of /init, hence of the probe.
-STRICT="COLDSPRAY_STRICT_LATENCY=${COLDSPRAY_STRICT_LATENCY:-0} $(env | grep -oE '^(COLDSPRAY_VM_(READY_S|EDGES|ESTOP_EDGES)=[0-9]+|COLDSPRAY_LOG=[a-z_:,=]+)' | tr '\n' ' ')"
+STRICT="COLDSPRAY_STRICT_LATENCY=${COLDSPRAY_STRICT_LATENCY:-0} $(env | grep -oE '^(COLDSPRAY_VM_(READY_S|EDGES|ESTOP_EDGES|FLOW_HZ|HOLD_MS)=[0-9]+|COLDSPRAY_LOG=[a-z_:,=]+)' | tr '\n' ' ' || true)"
 
 "$HERE/build.sh" "$ARCH" ${BINARY:+"$BINARY"}
 CACHE=$(cd "$CACHE" && pwd)
@@ -29,10 +29,10 @@ LOG=$A/console.log
 
 case "$ARCH" in
   x86_64)
-    QEMU=(qemu-system-x86_64 -M q35 -cpu max -smp 2 -m 512M
+    QEMU=(qemu-system-x86_64 -M q35 -cpu max -smp "${COLDSPRAY_VM_SMP:-1}" -m 512M
           -append "console=ttyS0 panic=-1 loglevel=4 $STRICT") ;;
   aarch64)
-    QEMU=(qemu-system-aarch64 -M virt -cpu cortex-a72 -smp 2 -m 512M
+    QEMU=(qemu-system-aarch64 -M virt -cpu cortex-a72 -smp "${COLDSPRAY_VM_SMP:-1}" -m 512M
           -append "console=ttyAMA0 panic=-1 loglevel=4 $STRICT") ;;
 esac
 QEMU+=(-accel tcg -nographic -no-reboot -nodefaults -serial stdio -monitor none

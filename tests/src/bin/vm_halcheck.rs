@@ -176,6 +176,62 @@ fn main() -> Result<()> {
         );
     }
 
+    // Edges on two lines at once (as in the daemon runs: flow pulses while the pedal and the
+    // E-stop move): none may be lost by gpio-sim / irq_sim / the cdev debouncer.
+    let flow_dir = sim
+        .get("flow_pulse")
+        .ok_or_else(|| anyhow!("no line flow_pulse"))?
+        .clone();
+    let trig_dir = sim
+        .get("trigger")
+        .ok_or_else(|| anyhow!("no line trigger"))?
+        .clone();
+    let before = edges.lock().map_err(|_| anyhow!("poisoned"))?.len();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop2 = stop.clone();
+    let flow = std::thread::spawn(move || {
+        let mut up = false;
+        let mut n = 0u32;
+        while !stop2.load(std::sync::atomic::Ordering::Relaxed) {
+            up = !up;
+            let _ = std::fs::write(
+                flow_dir.join("pull"),
+                if up { "pull-up" } else { "pull-down" },
+            );
+            n += u32::from(up);
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        if up {
+            let _ = std::fs::write(flow_dir.join("pull"), "pull-down");
+        }
+        n
+    });
+    let presses = 40;
+    let hold_ms: u64 = std::env::var("COLDSPRAY_VM_HOLD_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(60);
+    for _ in 0..presses {
+        std::fs::write(trig_dir.join("pull"), "pull-down")?; // pressed (active low)
+        std::thread::sleep(Duration::from_millis(hold_ms));
+        std::fs::write(trig_dir.join("pull"), "pull-up")?;
+        std::thread::sleep(Duration::from_millis(hold_ms));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let pulses = flow.join().map_err(|_| anyhow!("flow thread panicked"))?;
+    std::thread::sleep(Duration::from_millis(200));
+    let got: Vec<InputEdge> = edges.lock().map_err(|_| anyhow!("poisoned"))?[before..].to_vec();
+    let trig = got.iter().filter(|e| e.input == Input::Trigger).count();
+    let flows = got.iter().filter(|e| e.input == Input::FlowPulse).count();
+    r.check(
+        "edges_concurrent",
+        trig == 2 * presses && flows as u32 == pulses,
+        format!(
+            "trigger edges {trig}/{} flow rising edges {flows}/{pulses}",
+            2 * presses
+        ),
+    );
+
     // Who holds the lines (debugfs): all twelve by the configured consumer, outputs low.
     let dbg = std::fs::read_to_string("/sys/kernel/debug/gpio").unwrap_or_default();
     let held = |name: &str, what: &str| {

@@ -278,21 +278,27 @@ impl Latency {
     }
 }
 
-/// Toggles `flow_pulse` while the pump runs (a hall flow meter at ~2 L/min), so the daemon's
-/// dry-run interlock sees water moving, as it would on the bench.
+/// Toggles `flow_pulse` while the pump runs, like a hall flow meter (5880 pulses/L): at
+/// COLDSPRAY_VM_FLOW_HZ rising edges per second (default 20 ≈ 0.2 L/min, a misting nozzle),
+/// so the daemon's dry-run interlock sees water moving. 0 disables it.
 fn flow_meter(stop: Arc<AtomicBool>) -> thread::JoinHandle<()> {
+    let hz = env_u64("COLDSPRAY_VM_FLOW_HZ", 20);
     thread::spawn(move || {
+        if hz == 0 {
+            return;
+        }
         let chip = match Chip::discover() {
             Ok(c) => c,
             Err(e) => fail_hard(&e),
         };
+        let half = Duration::from_micros(500_000 / hz);
         let mut level = false;
         while !stop.load(Ordering::Relaxed) {
-            if chip.get("pump") == 1 {
+            if chip.get("pump") == 1 || level {
                 level = !level;
                 chip.pull("flow_pulse", level);
             }
-            thread::sleep(Duration::from_millis(5));
+            thread::sleep(half);
         }
     })
 }
