@@ -105,7 +105,7 @@ impl SimSection {
 }
 
 /// The whole configuration file.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// `[unit]`.
@@ -118,6 +118,13 @@ pub struct Config {
     pub session: SessionConfig,
     /// `[sim]`.
     pub sim: SimSection,
+    /// `[dbus]`: which bus the D-Bus API serves on (see [`crate::dbus::DbusConfig`]).
+    pub dbus: crate::dbus::DbusConfig,
+    /// `[store]`: the treatment log.
+    pub store: crate::store::StoreConfig,
+    /// `[hardware]`: GPIO lines, I2C bus and sensor addresses of a real board (see
+    /// `packaging/hardware/rpi-rev-a.toml`).
+    pub hardware: coldspray_hal::linux::HardwareConfig,
 }
 
 /// A configuration problem, located.
@@ -345,6 +352,12 @@ impl Config {
             40.0,
         )?;
         range("sim.water_litres", self.sim.water_litres, 0.0, 5.0)?;
+        self.store
+            .validate()
+            .map_err(|reason| ("store".to_string(), reason.to_string()))?;
+        self.hardware
+            .validate()
+            .map_err(|reason| ("hardware".to_string(), reason))?;
         Ok(())
     }
 }
@@ -466,6 +479,43 @@ mod tests {
             matches!(&e, ConfigError::Invalid { line: 2, key, .. } if key == "unit.backend"),
             "{e:?}"
         );
+    }
+
+    #[test]
+    fn the_shipped_reference_wiring_parses() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../packaging/hardware/rpi-rev-a.toml"
+        );
+        let c = Config::load(Path::new(path)).unwrap();
+        assert_eq!(c.hardware.i2c_bus, PathBuf::from("/dev/i2c-1"));
+        let e = Config::parse("[hardware]\nchip = 5\n", "c.toml").unwrap_err();
+        assert!(
+            matches!(&e, ConfigError::Invalid { line: 2, key, .. } if key == "hardware.chip"),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn the_shipped_default_config_is_the_defaults() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../packaging/coldspray.toml");
+        let shipped = Config::load(Path::new(path)).unwrap();
+        assert_eq!(shipped, Config::default());
+        // Every commented default in the shipped file parses and equals the built-in default.
+        let text = std::fs::read_to_string(path).unwrap();
+        let uncommented: String = text
+            .lines()
+            .map(|l| {
+                l.strip_prefix("# ")
+                    .filter(|r| r.contains(" = "))
+                    .unwrap_or(l)
+            })
+            .map(|l| l.split("  #").next().unwrap_or(l).to_string() + "\n")
+            .collect();
+        let mut explicit = Config::parse(&uncommented, "uncommented").unwrap();
+        assert_eq!(explicit.state_dir(), Config::default().state_dir());
+        explicit.unit.state_dir = None;
+        assert_eq!(explicit, Config::default());
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod alarm;
 pub mod api;
 pub mod config;
 pub mod control;
+pub mod dbus;
 pub mod demo;
 pub mod handle;
 pub mod lockstep;

@@ -8,6 +8,7 @@ use coldsprayd::runtime::{self, notify::Notifier, Parts};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Exit status for a bad configuration (sysexits EX_CONFIG).
@@ -34,6 +35,10 @@ struct Cli {
     /// Check the configuration and exit.
     #[arg(long)]
     check_config: bool,
+    /// Drive every output line to its safe (off) state and exit: the systemd `ExecStopPost=`
+    /// helper. Uses only `[hardware]`: no D-Bus, no treatment log, no daemon state.
+    #[arg(long)]
+    safe_off: bool,
 }
 
 fn load_config(cli: &Cli) -> Result<Config, coldsprayd::config::ConfigError> {
@@ -84,20 +89,56 @@ fn open_board(config: &Config) -> anyhow::Result<(coldspray_hal::Board, Option<S
             let sim = SimUnit::new(config.sim.twin());
             Ok((sim.board(), Some(sim)))
         }
-        Backend::Linux => anyhow::bail!("the Linux backend is not built into this binary yet"),
+        Backend::Linux => {
+            let board = coldspray_hal::linux::open(&config.hardware)
+                .context("opening the GPIO lines and I2C bus of [hardware]")?;
+            Ok((board, None))
+        }
     }
 }
 
 async fn serve(config: Config, cli: Cli) -> anyhow::Result<()> {
     let (board, sim) = open_board(&config)?;
+    let state_dir = config.state_dir();
+    let (store, store_error) = match coldsprayd::store::open(&config.store, &state_dir) {
+        Ok(s) => (Some(Arc::new(s)), None),
+        Err(e) => {
+            // Degraded mode: the unit stays safe and serves status, with an alarm.
+            tracing::error!("{e}; running WITHOUT a treatment log");
+            (None, Some(e.to_string()))
+        }
+    };
+    let retention = store.as_ref().and_then(|s| {
+        s.spawn_retention(Arc::new(runtime::unix_ms_now))
+            .map_err(|e| tracing::error!("treatment-log retention not started: {e}"))
+            .ok()
+    });
     let parts = Parts {
         board: Some(board),
         sim,
-        store: None,
-        store_error: Some("no treatment log in this build".into()),
+        store: store.map(|s| s as Arc<dyn runtime::StateStore>),
+        store_error,
     };
     let daemon = runtime::start(&config, parts).context("starting the control loop")?;
     let handle = daemon.handle.clone();
+    let on_sim = config.unit.backend == Backend::Sim;
+    let dbus = match coldsprayd::dbus::start(handle.clone(), &config.dbus, on_sim).await {
+        Ok(server) => server,
+        // On a developer laptop without a session bus the simulated unit still runs (live
+        // view, demo, metrics); a configured bus, or the real unit, must have its API.
+        Err(e)
+            if on_sim
+                && config.dbus.bus == coldsprayd::dbus::BusChoice::Auto
+                && config.dbus.address.is_none() =>
+        {
+            tracing::warn!("no D-Bus API on this machine ({e}); running without it");
+            None
+        }
+        Err(e) => {
+            let _ = daemon.stop().await;
+            return Err(e).context("starting the D-Bus API");
+        }
+    };
     Notifier::from_env().ready(&runtime::status_line(&handle.snapshot()));
     tracing::info!(
         "coldsprayd {} running on the {} backend",
@@ -131,15 +172,42 @@ async fn serve(config: Config, cli: Cli) -> anyhow::Result<()> {
     }
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    let mut stopped = daemon.shutdown_signal();
+    // The snapshot channel closes when the control loop ends on its own (a panic).
+    let mut snapshots = handle.watch();
+    let loop_ended = async move { while snapshots.changed().await.is_ok() {} };
     tokio::select! {
         _ = tokio::signal::ctrl_c() => tracing::info!("interrupted: stopping"),
         _ = term.recv() => tracing::info!("SIGTERM: stopping"),
-        _ = stopped.changed() => {}
+        _ = loop_ended => tracing::error!("the control loop ended: stopping"),
+    }
+    if let Some(server) = dbus {
+        server.shutdown().await;
     }
     daemon.stop().await.context("control loop")?;
+    if let Some(r) = retention {
+        r.stop();
+    }
     tracing::info!("stopped; every output off");
     Ok(())
+}
+
+/// The `ExecStopPost=` helper: every output line off, whatever state the daemon left.
+fn safe_off(config: &Config) -> ExitCode {
+    if config.unit.backend == Backend::Sim {
+        println!("coldsprayd --safe-off: simulated unit, no output lines to drive");
+        return ExitCode::SUCCESS;
+    }
+    match coldspray_hal::linux::force_safe(&config.hardware) {
+        Ok(()) => {
+            tracing::info!("safe-off: every output line driven off");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            tracing::error!("safe-off FAILED: {e}");
+            eprintln!("coldsprayd --safe-off: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -152,6 +220,9 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
+    if cli.safe_off {
+        return safe_off(&config);
+    }
     if cli.check_config {
         println!("{}: configuration OK", cli.config.display());
         return ExitCode::SUCCESS;

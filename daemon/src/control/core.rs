@@ -885,12 +885,13 @@ impl Core {
         if matches!(self.state, UnitState::Fault | UnitState::Stopping) {
             return;
         }
+        // Fault first, so the log reads spraying -> fault, then the session's closing record.
+        self.transition(UnitState::Fault, now, format!("alarm {}", cause.key()));
         self.end_session(now, Outcome::Interlock, Some(cause.key()));
         self.task = None;
         self.pending_autostart = None;
         self.thermostat.force_off(now);
         self.interlocks.reset_timers();
-        self.transition(UnitState::Fault, now, format!("alarm {}", cause.key()));
     }
 
     fn advance_state(&mut self, now: Duration, reservoir: Option<f64>, skin: Option<f64>) {

@@ -205,7 +205,7 @@ impl ActiveSession {
             outcome,
             peak_skin_c: self.peak_skin_c,
             min_skin_c: self.min_skin_c,
-            time_to_target_ms: self.time_to_target.map(|d| millis(d)),
+            time_to_target_ms: self.time_to_target.map(millis),
             above_40_ms: above_40.map(millis),
             spray_ms: millis(self.spray_time),
             ended_by_alarm,

@@ -24,6 +24,12 @@ pub trait Persistence: Send + Sync {
     fn flush(&self) -> Result<(), String>;
 }
 
+/// A command's answer, sent once the events it caused are on disk.
+pub type PendingReply = (
+    oneshot::Sender<Result<Reply, CommandError>>,
+    Result<Reply, CommandError>,
+);
+
 /// Work for the journal thread.
 pub enum JournalItem {
     /// Events of one control step, and the answer to the command that step applied.
@@ -31,10 +37,7 @@ pub enum JournalItem {
         /// In order.
         events: Vec<Event>,
         /// Answered after the events are persisted.
-        reply: Option<(
-            oneshot::Sender<Result<Reply, CommandError>>,
-            Result<Reply, CommandError>,
-        )>,
+        reply: Option<PendingReply>,
     },
     /// Save counters.
     Counters(Counters),

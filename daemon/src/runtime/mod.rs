@@ -11,6 +11,7 @@
 pub mod journal;
 pub mod notify;
 pub mod sensors;
+mod store_glue;
 pub mod watchdog;
 
 use crate::alarm::AlarmKind;
@@ -28,7 +29,7 @@ use journal::{JournalItem, Persistence};
 use notify::Notifier;
 use sensors::SensorMessage;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc as std_mpsc, Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, oneshot};
@@ -47,6 +48,15 @@ pub enum RuntimeError {
     #[error("control loop panicked: {0}")]
     Panic(String),
 }
+
+/// A board-clock time as nanoseconds, for the progress marks the sim pacer reads.
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// How far the simulated unit may run ahead of the slowest of its observers (the control
+/// loop and the sensor thread), in simulated time: one sensor period and a half.
+const SIM_LEAD: Duration = Duration::from_millis(150);
 
 /// The wall clock, ms since the Unix epoch.
 pub fn unix_ms_now() -> i64 {
@@ -204,18 +214,26 @@ pub fn start(config: &Config, parts: Parts) -> Result<Daemon, RuntimeError> {
     let stop_threads = Arc::new(AtomicBool::new(false));
     let (sensor_tx, sensor_rx) = mpsc::unbounded_channel();
     let (identify_tx, identify_rx) = std_mpsc::channel();
-    let sensor_thread = sensors::spawn(
-        board.sensors,
-        clock.clone(),
-        Duration::from_millis(config.unit.sensor_period_ms),
-        speed,
-        sensor_tx,
-        identify_rx,
-        stop_threads.clone(),
-    )
+    let sensor_mark = Arc::new(AtomicU64::new(nanos(now)));
+    let control_mark = Arc::new(AtomicU64::new(nanos(now)));
+    let sensor_thread = sensors::spawn(sensors::SensorThread {
+        port: board.sensors,
+        clock: clock.clone(),
+        period: Duration::from_millis(config.unit.sensor_period_ms),
+        wall_scale: speed,
+        out: sensor_tx,
+        identify: identify_rx,
+        stop: stop_threads.clone(),
+        progress: sensor_mark.clone(),
+    })
     .map_err(|e| RuntimeError::Thread("sensor", e))?;
     let sim_thread = match &sim {
-        Some(sim) => Some(spawn_sim_driver(sim.clone(), speed, stop_threads.clone())?),
+        Some(sim) => Some(spawn_sim_driver(
+            sim.clone(),
+            speed,
+            [sensor_mark, control_mark.clone()],
+            stop_threads.clone(),
+        )?),
         None => None,
     };
     let (journal_tx, journal_rx) = std_mpsc::channel();
@@ -267,6 +285,7 @@ pub fn start(config: &Config, parts: Parts) -> Result<Daemon, RuntimeError> {
         identify: identify_tx,
         heartbeat,
         notifier: Notifier::from_env(),
+        progress: control_mark,
         telemetry,
         step,
         speed,
@@ -308,21 +327,35 @@ fn features(
     f
 }
 
-/// Advances the simulated unit in real time (times `speed`) on its own thread.
+/// Advances the simulated unit in real time (times `speed`) on its own thread, but never more
+/// than [`SIM_LEAD`] ahead of the slowest observer: on a loaded machine the simulation slows
+/// down instead of letting time pass that nobody saw (which would look like stale sensors).
 fn spawn_sim_driver(
     sim: SimUnit,
     speed: f64,
+    marks: [Arc<AtomicU64>; 2],
     stop: Arc<AtomicBool>,
 ) -> Result<std::thread::JoinHandle<()>, RuntimeError> {
     std::thread::Builder::new()
         .name("coldspray-sim".into())
         .spawn(move || {
+            let clock = sim.clock();
             let mut last = Instant::now();
             while !stop.load(Ordering::Relaxed) {
                 std::thread::sleep(Duration::from_millis(1));
                 let now = Instant::now();
-                sim.advance((now - last).mul_f64(speed));
+                let wanted = (now - last).mul_f64(speed);
                 last = now;
+                let slowest = marks
+                    .iter()
+                    .map(|m| m.load(Ordering::Relaxed))
+                    .min()
+                    .unwrap_or(0);
+                let allowed = Duration::from_nanos(slowest) + SIM_LEAD;
+                let step = wanted.min(allowed.saturating_sub(clock.now()));
+                if !step.is_zero() {
+                    sim.advance(step);
+                }
             }
         })
         .map_err(|e| RuntimeError::Thread("sim", e))
@@ -338,6 +371,8 @@ struct ControlLoop {
     identify: std_mpsc::Sender<()>,
     heartbeat: Heartbeat,
     notifier: Notifier,
+    /// Board time of the last step (paces the simulated unit).
+    progress: Arc<AtomicU64>,
     telemetry: Arc<crate::telemetry::Telemetry>,
     step: Duration,
     speed: f64,
@@ -428,6 +463,7 @@ impl ControlLoop {
             }
             self.ends.snapshot.send_replace(Arc::new(snapshot));
             self.heartbeat.beat();
+            self.progress.store(nanos(now), Ordering::Relaxed);
             if let Some(p) = ping {
                 if last_watchdog.elapsed() >= p {
                     last_watchdog = Instant::now();

@@ -4,7 +4,7 @@
 
 use crate::control::SensorSample;
 use coldspray_hal::{ChipIdentity, Clock, Sensor, SensorError, SensorPort};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -19,17 +19,38 @@ pub enum SensorMessage {
     Identity(Sensor, Result<ChipIdentity, SensorError>),
 }
 
-/// Starts the thread. `period` is in the board clock's time; `wall_scale` converts it to wall
-/// time (the simulated unit can run faster than real time).
-pub fn spawn(
-    mut port: Box<dyn SensorPort>,
-    clock: Arc<dyn Clock>,
-    period: Duration,
-    wall_scale: f64,
-    out: UnboundedSender<SensorMessage>,
-    identify: mpsc::Receiver<()>,
-    stop: Arc<AtomicBool>,
-) -> std::io::Result<JoinHandle<()>> {
+/// Everything the sensor thread works with.
+pub struct SensorThread {
+    /// The sensors.
+    pub port: Box<dyn SensorPort>,
+    /// The board clock readings are stamped with.
+    pub clock: Arc<dyn Clock>,
+    /// Polling period, in board-clock time.
+    pub period: Duration,
+    /// Board seconds per wall second (the simulated unit can run faster than real time).
+    pub wall_scale: f64,
+    /// Where readings go.
+    pub out: UnboundedSender<SensorMessage>,
+    /// Identify requests (self-test).
+    pub identify: mpsc::Receiver<()>,
+    /// Set to end the thread.
+    pub stop: Arc<AtomicBool>,
+    /// Board time of the last complete polling round (paces the simulated unit).
+    pub progress: Arc<AtomicU64>,
+}
+
+/// Starts the thread.
+pub fn spawn(t: SensorThread) -> std::io::Result<JoinHandle<()>> {
+    let SensorThread {
+        mut port,
+        clock,
+        period,
+        wall_scale,
+        out,
+        identify,
+        stop,
+        progress,
+    } = t;
     std::thread::Builder::new()
         .name("coldspray-sensors".into())
         .spawn(move || {
@@ -57,6 +78,7 @@ pub fn spawn(
                         return;
                     }
                 }
+                progress.store(super::nanos(clock.now()), Ordering::Relaxed);
                 std::thread::sleep(wall_period);
             }
         })

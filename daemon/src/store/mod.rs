@@ -2,9 +2,54 @@
 //! counters, protocols and runtime settings.
 //!
 //! The rest of the daemon sees only the [`LogStore`] trait.
+//!
+//! # Implementation: [`SledStore`] (sled 0.34.7) in `<state_dir>/log`
+//! Trees: `meta` (schema version, counters, protocols, settings), `sessions` (id → opening
+//! and closing record), `session_time` (start time ‖ id: the time index), `open_sessions`
+//! (ids of sessions not yet closed), `samples` (id ‖ first t_ms → a compact chunk of curve
+//! points), `events` (time ‖ sequence → alarm, state change, configuration change,
+//! self-test). Keys are big-endian, so every range query is a cheap ordered scan. Every value
+//! carries a CRC-32 (see `codec`), so a damaged record is detected, reported
+//! ([`Checked::problems`], `tracing::warn!`) and skipped — never fatal for the rest.
+//! The `schema_version` key is checked at open; older layouts are migrated, newer refused.
+//!
+//! # Durability rules
+//! * **Flushed (fsync'd) before [`LogStore::record`] returns**: a session's opening
+//!   ([`Event::SessionStarted`]) and closing ([`Event::SessionEnded`]) records, every
+//!   high-priority alarm and every state change ([`Event::is_durable`]); counters, protocols
+//!   and settings on save; sessions closed by [`SledStore::close_open_sessions`]. The daemon
+//!   acknowledges these only after `record()` returned `Ok`.
+//! * **Batched**: curve samples are kept in memory until `sample_batch` of them (default 50 =
+//!   5 s at 10 Hz) are collected, then written without a sync; medium and low alarms and the
+//!   other events are written without a sync. sled syncs them within `flush_every_ms`
+//!   (default 1 s), and every durable record syncs everything written before it.
+//! * **Power failure** therefore loses at most the last `sample_batch` samples plus
+//!   `flush_every_ms` of a running session's curve (≈ 6 s by default), and non-durable events
+//!   of the last `flush_every_ms`; never an acknowledged record. At the next start,
+//!   [`SledStore::close_open_sessions`] closes the session left open as
+//!   [`Outcome::Aborted`], with its end time and indicators from the samples that survived.
+//! * **Retention** ([`SledStore::spawn_retention`]) deletes curves by age
+//!   (`curve_retention_days`) and, above `max_size_mb`, oldest first; session records and
+//!   the event log only by `record_retention_days` (default never); counters, protocols and
+//!   settings never. So alarms and records outlive curves.
 
 use crate::api::Event;
 use crate::session::{Outcome, Sample, SessionRecord};
+
+mod codec;
+mod config;
+mod export;
+mod sled_store;
+#[cfg(test)]
+mod tests;
+
+pub use codec::encoded_curve_len;
+pub use config::StoreConfig;
+pub use export::{ExportFormat, ExportSummary};
+pub use sled_store::{
+    open, Checked, LoggedEvent, RetentionHandle, RetentionReport, Settings, SledStore, Stats,
+    SCHEMA_VERSION, STORE_DIR,
+};
 
 /// Why the log store failed.
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,610 @@
+//! The D-Bus API (`org.coldspray.ColdSpray1`): how the kiosk UI, `coldsprayctl` and service
+//! tools control the unit.
+//!
+//! * [`start`] connects to the configured bus, serves the interfaces of [`ifaces`] at
+//!   [`PATH`], and returns once [`NAME`] is owned.
+//! * A watcher task turns snapshot changes into `PropertiesChanged` (at most 10 per second,
+//!   temperatures only when they moved by [`TEMP_EPSILON_C`]), and an event task turns
+//!   control events into the Unit signals.
+//! * Every argument is checked in [`validate`] before it reaches the controller; refusals are
+//!   the typed errors of [`error`].
+
+pub mod access;
+pub mod convert;
+pub mod error;
+pub mod ifaces;
+pub mod validate;
+
+use crate::api::{Event, Snapshot};
+use crate::handle::ControlHandle;
+use crate::session::{Outcome, SessionRecord};
+use serde::{Deserialize, Serialize};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinHandle;
+use zbus::object_server::InterfaceRef;
+
+pub use error::Error;
+
+/// The well-known bus name.
+pub const NAME: &str = "org.coldspray.ColdSpray1";
+/// The object path of every interface.
+pub const PATH: &str = "/org/coldspray/ColdSpray1";
+/// Interface names, in the order they are documented.
+pub const INTERFACES: [&str; 5] = [
+    "org.coldspray.ColdSpray1.Unit",
+    "org.coldspray.ColdSpray1.Protocols",
+    "org.coldspray.ColdSpray1.Sessions",
+    "org.coldspray.ColdSpray1.Maintenance",
+    "org.coldspray.ColdSpray1.Simulator",
+];
+/// Smallest temperature change that emits `PropertiesChanged` for Temperatures, °C.
+pub const TEMP_EPSILON_C: f64 = 0.05;
+/// Smallest pressure (bar) or flow (L/min) change that emits `PropertiesChanged`.
+pub const VALUE_EPSILON: f64 = 0.01;
+/// Shortest time between two rounds of `PropertiesChanged`.
+pub const CHANGE_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Which bus to serve on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BusChoice {
+    /// System bus on hardware, session bus on the simulated unit.
+    #[default]
+    Auto,
+    /// The system bus.
+    System,
+    /// The user's session bus.
+    Session,
+    /// No D-Bus service.
+    None,
+}
+
+/// The `[dbus]` section of the daemon's configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DbusConfig {
+    /// `"auto"` (default: system bus on hardware, session bus on the sim), `"system"`,
+    /// `"session"` or `"none"` (no D-Bus service).
+    pub bus: BusChoice,
+    /// A bus address (`unix:path=/run/...`) to use instead of `bus` (ignored when `bus` is
+    /// `"none"`). Used by tests and by kiosk developers running a private bus.
+    pub address: Option<String>,
+}
+
+/// Why the D-Bus service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum DbusError {
+    /// The bus could not be reached.
+    #[error("cannot connect to the {bus} bus: {source}")]
+    Connect {
+        /// Which bus.
+        bus: String,
+        /// Cause.
+        source: zbus::Error,
+    },
+    /// Serving the interfaces or owning the name failed (name taken, policy forbids owning).
+    #[error("cannot own {NAME} on the {bus} bus: {source}")]
+    Serve {
+        /// Which bus.
+        bus: String,
+        /// Cause.
+        source: zbus::Error,
+    },
+}
+
+/// The running D-Bus service.
+pub struct DbusServer {
+    conn: zbus::Connection,
+    tasks: Vec<JoinHandle<()>>,
+    bus: String,
+}
+
+impl DbusServer {
+    /// The connection the service runs on.
+    pub fn connection(&self) -> &zbus::Connection {
+        &self.conn
+    }
+
+    /// Which bus it serves on (`system`, `session` or the address).
+    pub fn bus(&self) -> &str {
+        &self.bus
+    }
+
+    /// Stops the change and event tasks, releases the name and closes the connection.
+    pub async fn shutdown(self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+        let _ = self.conn.release_name(NAME).await;
+        let _ = self.conn.graceful_shutdown().await;
+    }
+}
+
+/// Starts the D-Bus service; returns after the well-known name is owned, or `None` when
+/// `config.bus` is `"none"`. `on_sim` selects the bus for `"auto"` and serves the Simulator
+/// interface when the handle carries a simulated unit.
+pub async fn start(
+    handle: ControlHandle,
+    config: &DbusConfig,
+    on_sim: bool,
+) -> Result<Option<DbusServer>, DbusError> {
+    use zbus::connection::Builder;
+    let (builder, bus) = match (&config.address, config.bus) {
+        (_, BusChoice::None) => return Ok(None),
+        (Some(addr), _) => (Builder::address(addr.as_str()), addr.clone()),
+        (None, BusChoice::System) => (Builder::system(), "system".into()),
+        (None, BusChoice::Session) => (Builder::session(), "session".into()),
+        (None, BusChoice::Auto) if on_sim => (Builder::session(), "session".into()),
+        (None, BusChoice::Auto) => (Builder::system(), "system".into()),
+    };
+    let connect = |source| DbusError::Connect {
+        bus: bus.clone(),
+        source,
+    };
+    let serve = |source| DbusError::Serve {
+        bus: bus.clone(),
+        source,
+    };
+    let builder = builder.map_err(connect)?;
+    // The session bus is one user's; everywhere else check callers behind the bus policy.
+    let access = if bus == "session" {
+        access::Access::open()
+    } else {
+        access::Access::enforcing()
+    };
+    let mut builder = builder
+        .serve_at(
+            PATH,
+            ifaces::Unit {
+                h: handle.clone(),
+                access: access.clone(),
+            },
+        )
+        .and_then(|b| {
+            b.serve_at(
+                PATH,
+                ifaces::Protocols {
+                    h: handle.clone(),
+                    access: access.clone(),
+                },
+            )
+        })
+        .and_then(|b| {
+            b.serve_at(
+                PATH,
+                ifaces::Sessions {
+                    h: handle.clone(),
+                    access: access.clone(),
+                },
+            )
+        })
+        .and_then(|b| {
+            b.serve_at(
+                PATH,
+                ifaces::Maintenance {
+                    h: handle.clone(),
+                    access: access.clone(),
+                },
+            )
+        })
+        .map_err(serve)?;
+    if let Some(sim) = handle.sim.clone() {
+        builder = builder
+            .serve_at(
+                PATH,
+                ifaces::Simulator {
+                    h: handle.clone(),
+                    access: access.clone(),
+                    sim,
+                },
+            )
+            .map_err(serve)?;
+    }
+    let conn = builder.build().await.map_err(connect)?;
+    // Own the name without queueing: a second daemon must fail, not wait in line.
+    let reply = conn
+        .request_name_with_flags(NAME, zbus::fdo::RequestNameFlags::DoNotQueue.into())
+        .await
+        .map_err(serve)?;
+    if !matches!(
+        reply,
+        zbus::fdo::RequestNameReply::PrimaryOwner | zbus::fdo::RequestNameReply::AlreadyOwner
+    ) {
+        return Err(serve(zbus::Error::NameTaken));
+    }
+    let server = conn.object_server();
+    let unit = server
+        .interface::<_, ifaces::Unit>(PATH)
+        .await
+        .map_err(serve)?;
+    let protocols = server
+        .interface::<_, ifaces::Protocols>(PATH)
+        .await
+        .map_err(serve)?;
+    let maint = server
+        .interface::<_, ifaces::Maintenance>(PATH)
+        .await
+        .map_err(serve)?;
+    let tasks = vec![
+        tokio::spawn(watch_snapshots(handle.clone(), unit.clone(), maint.clone())),
+        tokio::spawn(watch_protocols(handle.clone(), protocols)),
+        tokio::spawn(forward_events(handle.clone(), unit, maint)),
+    ];
+    tracing::info!(bus = %bus, "D-Bus service {NAME} ready");
+    Ok(Some(DbusServer { conn, tasks, bus }))
+}
+
+fn moved(a: Option<f64>, b: Option<f64>, eps: f64) -> bool {
+    match (a, b) {
+        (Some(x), Some(y)) => (x - y).abs() >= eps,
+        (None, None) => false,
+        _ => true,
+    }
+}
+
+fn temps_moved(a: &Snapshot, b: &Snapshot) -> bool {
+    coldspray_hal::Sensor::ALL
+        .into_iter()
+        .filter(|s| s.is_temperature())
+        .any(|s| moved(a.reading(s), b.reading(s), TEMP_EPSILON_C))
+}
+
+/// Emits `PropertiesChanged` for whatever changed between the last emitted snapshot and the
+/// newest one. Compares against what was last *announced*, so slow drifts below the epsilon
+/// still get announced once they add up.
+async fn watch_snapshots(
+    h: ControlHandle,
+    unit: InterfaceRef<ifaces::Unit>,
+    maint: InterfaceRef<ifaces::Maintenance>,
+) {
+    let mut rx = h.watch();
+    let mut last = rx.borrow_and_update().clone();
+    let ue = unit.signal_emitter().clone();
+    let me = maint.signal_emitter().clone();
+    while rx.changed().await.is_ok() {
+        let new = rx.borrow_and_update().clone();
+        let mut announced = (*new).clone();
+        {
+            let u = unit.get().await;
+            if last.state != new.state {
+                let _ = u.state_changed(&ue).await;
+            }
+            if last.ready != new.ready {
+                let _ = u.ready_changed(&ue).await;
+            }
+            if temps_moved(&last, &new) {
+                let _ = u.temperatures_changed(&ue).await;
+            } else {
+                announced.readings = last.readings;
+            }
+            let p = coldspray_hal::Sensor::Pressure;
+            if moved(last.reading(p), new.reading(p), VALUE_EPSILON) {
+                let _ = u.pressure_changed(&ue).await;
+            } else {
+                announced.readings[p.index()] = last.readings[p.index()];
+            }
+            if (last.flow_l_min - new.flow_l_min).abs() >= VALUE_EPSILON {
+                let _ = u.flow_rate_changed(&ue).await;
+            } else {
+                announced.flow_l_min = last.flow_l_min;
+            }
+            if last.setpoint_c != new.setpoint_c {
+                let _ = u.setpoint_changed(&ue).await;
+            }
+            if last.alarms != new.alarms {
+                let _ = u.active_alarms_changed(&ue).await;
+            }
+            if convert::current_session(&last) != convert::current_session(&new) {
+                let _ = u.current_session_changed(&ue).await;
+            }
+            if last.armed != new.armed {
+                let _ = u.armed_changed(&ue).await;
+            }
+            if last.outputs != new.outputs {
+                let _ = u.outputs_changed(&ue).await;
+            }
+            if last.laser_on != new.laser_on {
+                let _ = u.laser_on_changed(&ue).await;
+            }
+            if convert::audio_paused(&last) != convert::audio_paused(&new) {
+                let _ = u.audio_paused_changed(&ue).await;
+            }
+        }
+        {
+            let m = maint.get().await;
+            if (last.state == crate::state::UnitState::Maintenance)
+                != (new.state == crate::state::UnitState::Maintenance)
+            {
+                let _ = m.active_changed(&me).await;
+            }
+            if last.maintenance != new.maintenance {
+                let _ = m.activity_changed(&me).await;
+            }
+            let (lc, nc) = (&last.counters, &new.counters);
+            // Hours are announced in steps of 0.01 h (36 s).
+            if (lc.pump_seconds - nc.pump_seconds).abs() >= 36.0 {
+                let _ = m.pump_hours_changed(&me).await;
+            } else {
+                announced.counters.pump_seconds = lc.pump_seconds;
+            }
+            if (lc.chiller_seconds - nc.chiller_seconds).abs() >= 36.0 {
+                let _ = m.chiller_hours_changed(&me).await;
+            } else {
+                announced.counters.chiller_seconds = lc.chiller_seconds;
+            }
+            if lc.sessions != nc.sessions {
+                let _ = m.session_count_changed(&me).await;
+            }
+            if lc.late_sessions != nc.late_sessions {
+                let _ = m.late_session_count_changed(&me).await;
+            }
+            if lc.water_changes != nc.water_changes {
+                let _ = m.water_changes_changed(&me).await;
+            }
+            if (last.chiller_duty - new.chiller_duty).abs() >= 0.01 {
+                let _ = m.chiller_duty_changed(&me).await;
+            } else {
+                announced.chiller_duty = last.chiller_duty;
+            }
+            if last.last_self_test != new.last_self_test {
+                let _ = m.last_self_test_changed(&me).await;
+            }
+        }
+        last = Arc::new(announced);
+        tokio::time::sleep(CHANGE_INTERVAL).await;
+    }
+}
+
+async fn watch_protocols(h: ControlHandle, protocols: InterfaceRef<ifaces::Protocols>) {
+    let mut rx = h.watch_protocols();
+    let e = protocols.signal_emitter().clone();
+    while rx.changed().await.is_ok() {
+        rx.borrow_and_update();
+        let _ = protocols.get().await.names_changed(&e).await;
+    }
+}
+
+async fn forward_events(
+    h: ControlHandle,
+    unit: InterfaceRef<ifaces::Unit>,
+    maint: InterfaceRef<ifaces::Maintenance>,
+) {
+    use tokio::sync::broadcast::error::RecvError;
+    let mut rx = h.events();
+    let ue = unit.signal_emitter().clone();
+    let me = maint.signal_emitter().clone();
+    loop {
+        let ev = match rx.recv().await {
+            Ok(ev) => ev,
+            Err(RecvError::Lagged(n)) => {
+                h.telemetry.events_lagged.fetch_add(n, Ordering::Relaxed);
+                continue;
+            }
+            Err(RecvError::Closed) => return,
+        };
+        let r = match ev {
+            Event::SessionStarted(s) => {
+                ifaces::Unit::session_started(&ue, s.id, &s.protocol, s.cause.name(), s.late).await
+            }
+            Event::SessionEnded(r) => {
+                ifaces::Unit::session_ended(&ue, r.id(), r.outcome.name(), r.outcome.is_completed())
+                    .await
+            }
+            Event::AlarmRaised(a) => {
+                ifaces::Unit::alarm_raised(&ue, &a.kind.key(), a.priority.name(), &a.message).await
+            }
+            Event::AlarmRemoved { kind, .. } => ifaces::Unit::alarm_cleared(&ue, &kind.key()).await,
+            Event::StateChanged {
+                from, to, reason, ..
+            } => ifaces::Unit::state_transition(&ue, from.name(), to.name(), &reason).await,
+            Event::SelfTestFinished { passed, report, .. } => {
+                ifaces::Maintenance::self_test_finished(&me, passed, report).await
+            }
+            _ => Ok(()),
+        };
+        if let Err(e) = r {
+            tracing::debug!("D-Bus signal not sent: {e}");
+        }
+    }
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// The CSV columns of a session export.
+pub const CSV_COLUMNS: [&str; 18] = [
+    "id",
+    "protocol",
+    "goal",
+    "cause",
+    "started_unix_ms",
+    "ended_unix_ms",
+    "duration_s",
+    "outcome",
+    "late",
+    "laser_to_spray_ms",
+    "skin_target_c",
+    "skin_floor_c",
+    "peak_skin_c",
+    "min_skin_c",
+    "time_to_target_ms",
+    "above_40_ms",
+    "spray_ms",
+    "ended_by_alarm",
+];
+
+/// Sessions as CSV (header line, then one line per session; empty cell = unknown).
+pub fn export_csv(records: &[SessionRecord]) -> String {
+    let opt = |x: Option<f64>| x.map(|v| format!("{v:.3}")).unwrap_or_default();
+    let optu = |x: Option<u64>| x.map(|v| v.to_string()).unwrap_or_default();
+    let mut out = CSV_COLUMNS.join(",");
+    out.push('\n');
+    for r in records {
+        let s = &r.start;
+        let row = [
+            s.id.to_string(),
+            csv_field(&s.protocol),
+            s.goal.name().into(),
+            s.cause.name().into(),
+            s.started_unix_ms.to_string(),
+            r.ended_unix_ms.to_string(),
+            format!("{:.3}", r.duration().as_secs_f64()),
+            r.outcome.name().into(),
+            s.late.to_string(),
+            opt(s.laser_to_spray_ms),
+            opt(s.skin_target_c),
+            format!("{:.3}", s.skin_floor_c),
+            opt(r.peak_skin_c),
+            opt(r.min_skin_c),
+            optu(r.time_to_target_ms),
+            optu(r.above_40_ms),
+            r.spray_ms.to_string(),
+            csv_field(r.ended_by_alarm.as_deref().unwrap_or("")),
+        ];
+        out.push_str(&row.join(","));
+        out.push('\n');
+    }
+    out
+}
+
+/// Figures over a set of sessions (see `Sessions.Stats`).
+pub fn stats(records: &[SessionRecord]) -> convert::Dict {
+    use convert::put;
+    let mut d = convert::Dict::new();
+    let n = records.len() as u64;
+    put(&mut d, "count", n);
+    put(
+        &mut d,
+        "completed",
+        records.iter().filter(|r| r.outcome.is_completed()).count() as u64,
+    );
+    put(
+        &mut d,
+        "late",
+        records.iter().filter(|r| r.start.late).count() as u64,
+    );
+    let by: std::collections::HashMap<String, u64> = Outcome::ALL
+        .into_iter()
+        .map(|o| {
+            let c = records.iter().filter(|r| r.outcome == o).count() as u64;
+            (o.name().to_string(), c)
+        })
+        .collect();
+    put(&mut d, "by_outcome", zbus::zvariant::Value::from(by));
+    let delays: Vec<f64> = records
+        .iter()
+        .filter_map(|r| r.start.laser_to_spray_ms)
+        .collect();
+    if !delays.is_empty() {
+        put(
+            &mut d,
+            "mean_laser_to_spray_ms",
+            delays.iter().sum::<f64>() / delays.len() as f64,
+        );
+        put(
+            &mut d,
+            "max_laser_to_spray_ms",
+            delays.iter().copied().fold(f64::MIN, f64::max),
+        );
+    }
+    if n > 0 {
+        put(
+            &mut d,
+            "mean_spray_s",
+            records
+                .iter()
+                .map(|r| r.spray_ms as f64 / 1000.0)
+                .sum::<f64>()
+                / n as f64,
+        );
+    }
+    if let Some(m) = records
+        .iter()
+        .filter_map(|r| r.peak_skin_c)
+        .reduce(f64::max)
+    {
+        put(&mut d, "max_peak_skin_c", m);
+    }
+    d
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::Goal;
+    use crate::session::{SessionStart, StartCause};
+
+    fn rec(id: u64, protocol: &str, alarm: Option<&str>) -> SessionRecord {
+        SessionRecord {
+            start: SessionStart {
+                id,
+                protocol: protocol.into(),
+                goal: Goal::Protect,
+                cause: StartCause::Trigger,
+                started_at: Duration::from_secs(1),
+                started_unix_ms: 1000,
+                laser_to_spray_ms: Some(12.5),
+                late: false,
+                skin_target_c: None,
+                skin_floor_c: 10.0,
+            },
+            ended_at: Duration::from_secs(3),
+            ended_unix_ms: 3000,
+            outcome: Outcome::Interlock,
+            peak_skin_c: None,
+            min_skin_c: None,
+            time_to_target_ms: None,
+            above_40_ms: Some(10),
+            spray_ms: 2000,
+            ended_by_alarm: alarm.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn csv_has_a_header_and_quotes_awkward_cells() {
+        let csv = export_csv(&[rec(7, "pico", Some("a,\"b\""))]);
+        let lines: Vec<_> = csv.lines().collect();
+        assert_eq!(lines[0].split(',').count(), CSV_COLUMNS.len());
+        assert!(lines[1].starts_with(
+            "7,pico,protect,trigger,1000,3000,2.000,interlock,false,12.500,,10.000,,,,10,2000,"
+        ));
+        assert!(lines[1].ends_with("\"a,\"\"b\"\"\""), "{}", lines[1]);
+    }
+
+    #[test]
+    fn stats_of_nothing_and_of_something() {
+        let d = stats(&[]);
+        assert_eq!(u64::try_from(&d["count"]).ok(), Some(0));
+        assert!(!d.contains_key("mean_spray_s"));
+        let d = stats(&[rec(1, "a", None), rec(2, "b", Some("estop"))]);
+        assert_eq!(u64::try_from(&d["count"]).ok(), Some(2));
+        assert_eq!(u64::try_from(&d["completed"]).ok(), Some(0));
+        assert_eq!(f64::try_from(&d["mean_spray_s"]).ok(), Some(2.0));
+        assert_eq!(f64::try_from(&d["mean_laser_to_spray_ms"]).ok(), Some(12.5));
+    }
+
+    #[test]
+    fn change_detection_thresholds() {
+        assert!(!moved(Some(4.0), Some(4.04), TEMP_EPSILON_C));
+        assert!(moved(Some(4.0), Some(4.06), TEMP_EPSILON_C));
+        assert!(moved(None, Some(4.0), TEMP_EPSILON_C));
+        assert!(!moved(None, None, TEMP_EPSILON_C));
+    }
+
+    #[test]
+    fn dbus_section_parses() {
+        let c: DbusConfig = toml::from_str("bus = \"none\"").unwrap();
+        assert_eq!(c.bus, BusChoice::None);
+        let c: DbusConfig = toml::from_str("address = \"unix:path=/tmp/x\"").unwrap();
+        assert_eq!(c.bus, BusChoice::Auto);
+        assert!(toml::from_str::<DbusConfig>("bus = \"carrier-pigeon\"").is_err());
+        assert!(toml::from_str::<DbusConfig>("port = 1").is_err());
+    }
+}

@@ -1,0 +1,82 @@
+//! How the runtime uses the sled treatment log: [`StateStore`] and [`Persistence`] for
+//! [`SledStore`].
+
+use super::journal::Persistence;
+use super::StateStore;
+use crate::api::{Counters, Event};
+use crate::protocol::Protocol;
+use crate::store::{LogStore, Settings, SledStore};
+use coldspray_hal::Sensor;
+use std::sync::Arc;
+
+impl Persistence for SledStore {
+    fn record(&self, event: &Event) -> Result<(), String> {
+        LogStore::record(self, event).map_err(|e| e.to_string())
+    }
+
+    fn save_counters(&self, counters: &Counters) -> Result<(), String> {
+        SledStore::save_counters(self, counters).map_err(|e| e.to_string())
+    }
+
+    fn save_protocols(&self, protocols: &[Protocol]) -> Result<(), String> {
+        SledStore::save_protocols(self, protocols).map_err(|e| e.to_string())
+    }
+
+    fn save_settings(&self, setpoint_c: f64, calibration: [f64; 5]) -> Result<(), String> {
+        let mut settings = Settings {
+            setpoint_c,
+            ..Settings::default()
+        };
+        for s in Sensor::ALL {
+            settings.set_offset(s, calibration[s.index()]);
+        }
+        SledStore::save_settings(self, &settings).map_err(|e| e.to_string())
+    }
+
+    fn flush(&self) -> Result<(), String> {
+        SledStore::flush(self).map_err(|e| e.to_string())
+    }
+}
+
+/// A saved value that cannot be read falls back to its default, loudly.
+fn or_warn<T>(what: &str, r: Result<Option<T>, crate::store::StoreError>) -> Option<T> {
+    r.unwrap_or_else(|e| {
+        tracing::warn!("treatment log: saved {what} unreadable, using defaults: {e}");
+        None
+    })
+}
+
+impl StateStore for SledStore {
+    fn close_open_sessions(&self, now_unix_ms: i64) -> Result<Vec<u64>, String> {
+        SledStore::close_open_sessions(self, now_unix_ms).map_err(|e| e.to_string())
+    }
+
+    fn load_counters(&self) -> Option<Counters> {
+        or_warn("counters", SledStore::load_counters(self))
+    }
+
+    fn load_protocols(&self) -> Option<Vec<Protocol>> {
+        or_warn("protocols", SledStore::load_protocols(self))
+    }
+
+    fn load_settings(&self) -> Option<(Option<f64>, [f64; 5])> {
+        or_warn("settings", SledStore::load_settings(self)).map(|s| {
+            let mut cal = [0.0; 5];
+            for sensor in Sensor::ALL {
+                cal[sensor.index()] = s.offset(sensor);
+            }
+            (Some(s.setpoint_c), cal)
+        })
+    }
+
+    fn next_session_id(&self) -> u64 {
+        SledStore::next_session_id(self).unwrap_or_else(|e| {
+            tracing::warn!("treatment log: next session id unreadable: {e}");
+            1
+        })
+    }
+
+    fn as_log_store(self: Arc<Self>) -> Arc<dyn LogStore> {
+        self
+    }
+}
