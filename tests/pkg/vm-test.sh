@@ -24,23 +24,7 @@ mkdir -p "$cache" "$work"
 t_start=$(date +%s)
 
 # --- 1. base system, cached: minbase + systemd + dbus ----------------------------------
-base="$cache/bookworm-minbase-systemd.tar"
-if [ ! -f "$base" ]; then
-  echo "== debootstrap bookworm (first run only)"
-  # The mirror the host's apt already uses, if it is written in deb822 form.
-  mirror="${COLDSPRAY_DEBIAN_MIRROR:-$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)}"
-  rm -rf "$cache/rootfs.tmp"
-  t0=$(date +%s)
-  debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,procps \
-    bookworm "$cache/rootfs.tmp" ${mirror:+"$mirror"} >"$cache/debootstrap.log" 2>&1 \
-    || { tail -20 "$cache/debootstrap.log"; exit 1; }
-  # Smaller initramfs: no docs, man pages, locales, apt caches.
-  rm -rf "$cache/rootfs.tmp"/usr/share/{doc,man,info,locale}/* "$cache/rootfs.tmp"/var/cache/apt/* \
-    "$cache/rootfs.tmp"/var/lib/apt/lists/*
-  tar -C "$cache/rootfs.tmp" -cf "$base.tmp" . && mv "$base.tmp" "$base"
-  rm -rf "$cache/rootfs.tmp"
-  echo "debootstrap took $(( $(date +%s) - t0 )) s"
-fi
+base="$(bash "$root/tests/pkg/base-rootfs.sh")"
 
 # --- 2. Debian's kernel, cached ----------------------------------------------------------
 kernel="$cache/vmlinuz"
@@ -58,12 +42,14 @@ fi
 rfs="$work/rootfs"
 rm -rf "$rfs" && mkdir -p "$rfs"
 tar -C "$rfs" -xf "$base"
+# Smaller initramfs: no docs, man pages, locales, apt lists.
+rm -rf "$rfs"/usr/share/{doc,man,info,locale}/* "$rfs"/var/lib/apt/lists/*
 cp "$deb" "$rfs/root/coldspray.deb"
 echo "== dpkg -i $(basename "$deb") (in a chroot)"
 chroot "$rfs" dpkg -i /root/coldspray.deb
 # Simulated unit: the service reads a config with [unit] backend = "sim" (a systemd drop-in,
 # so the shipped conffile stays untouched and upgrades in the VM see it pristine).
-printf '[unit]\nbackend = "sim"\n' > "$rfs/etc/coldspray/sim.toml"
+printf '[unit]\nbackend = "sim"\nstate_dir = "/var/lib/coldspray"\n' > "$rfs/etc/coldspray/sim.toml"
 mkdir -p "$rfs/etc/systemd/system/coldsprayd.service.d"
 cat > "$rfs/etc/systemd/system/coldsprayd.service.d/10-sim.conf" <<'UNIT'
 [Service]

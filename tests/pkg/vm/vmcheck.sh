@@ -78,11 +78,14 @@ systemctl start coldsprayd.service && ok "started again" || bad "start failed"
 # 6. A bad configuration: exit 78 from ExecStartPre=, no restart loop.
 cp /etc/coldspray/sim.toml /tmp/sim.toml.good
 echo 'no_such_key = 1' >> /etc/coldspray/sim.toml
+n0=$(prop NRestarts)
 systemctl restart coldsprayd.service 2>/dev/null
-sleep 3
-st="$(prop ActiveState) $(prop Result) status=$(prop ExecMainStatus)"
+sleep 4
+st="$(prop ActiveState) $(prop Result) restarts=$(( $(prop NRestarts) - n0 ))"
 say "INFO bad config: $st"
+journalctl -q -o cat -u coldsprayd.service | grep -m1 "configuration error" | sed 's/^/COLDSPRAY-VM: INFO /'
 [ "$(prop ActiveState)" = failed ] && ok "bad config: unit failed, not running" || bad "bad config: $st"
+[ "$(prop NRestarts)" = "$n0" ] && ok "bad config: no restart loop" || bad "bad config restarted"
 cp /tmp/sim.toml.good /etc/coldspray/sim.toml
 systemctl reset-failed coldsprayd.service; systemctl start coldsprayd.service
 
