@@ -68,7 +68,11 @@ fn unit_verifies_clean() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    println!("systemd-analyze verify: exit {:?}, output {:?}", out.status.code(), text);
+    println!(
+        "systemd-analyze verify: exit {:?}, output {:?}",
+        out.status.code(),
+        text
+    );
     assert!(out.status.success(), "verify failed: {text}");
     assert!(text.trim().is_empty(), "verify printed warnings: {text}");
 }
@@ -170,7 +174,11 @@ fn exec_lines_work_with_the_binary() {
         .arg(repo().join("packaging/coldspray.toml"))
         .output()
         .expect("run coldsprayd");
-    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
     // A bad config exits 78, the status RestartPreventExitStatus= names.
     let dir = tempfile::tempdir().expect("tempdir");
     let bad = dir.path().join("bad.toml");
@@ -190,5 +198,9 @@ fn exec_lines_work_with_the_binary() {
         .arg(&sim)
         .output()
         .expect("run coldsprayd");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
