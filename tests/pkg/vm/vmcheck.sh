@@ -86,7 +86,7 @@ say "INFO bad config: $st"
 journalctl -q -o cat -u coldsprayd.service | grep -m1 "configuration error" | sed 's/^/COLDSPRAY-VM: INFO /'
 [ "$(prop ActiveState)" = failed ] && ok "bad config: unit failed, not running" || bad "bad config: $st"
 # Known systemd behaviour: RestartPreventExitStatus= covers the main process only, so an
-# ExecStartPre= failure is retried until StartLimitBurst= (5 starts in 120 s) stops it.
+# ExecStartPre= failure may be retried (measured here: once), bounded by StartLimitBurst=.
 # Outputs stay safe throughout (the daemon never runs). Bounded, not zero: assert that.
 i=0; while [ "$(prop Result)" != start-limit-hit ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
 say "FIGURE bad_config_restarts=$(( $(prop NRestarts) - n0 )) final=$(prop ActiveState)/$(prop Result)"
