@@ -4,6 +4,7 @@
 
 pub mod fake_core;
 pub mod introspect;
+pub mod rel;
 
 use anyhow::{bail, Context, Result};
 use std::io::{BufRead, BufReader};
