@@ -125,6 +125,9 @@ async fn clean(c: &Client) -> anyhow::Result<()> {
     c.call0(SIM, "ClearAllFaults", &()).await?;
     c.call0(SIM, "SetEstop", &(false,)).await?;
     c.call0(MAINT, "SetCalibration", &("skin", 0.0f64)).await?;
+    // A water change with pre-chilled water: the reservoir warmed while the chiller was held
+    // off in fault, and re-cooling it would dominate the run time.
+    c.call0(SIM, "Refill", &(3.0f64, 4.0f64)).await?;
     if c.state().await? == "spraying" {
         let _ = c.call0(UNIT, "Stop", &()).await;
     }
