@@ -188,7 +188,9 @@ impl SimDaemon {
 
     /// Exited on its own? (`Some(status)` when it did.)
     pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
-        self.child.as_mut().and_then(|c| c.try_wait().ok().flatten())
+        self.child
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten())
     }
 
     /// Everything it wrote to stderr so far.
@@ -274,12 +276,8 @@ impl Client {
 
     /// Reads one property from the service.
     pub async fn prop(&self, iface: &str, name: &str) -> zbus::Result<OwnedValue> {
-        self.call(
-            "org.freedesktop.DBus.Properties",
-            "Get",
-            &(iface, name),
-        )
-        .await
+        self.call("org.freedesktop.DBus.Properties", "Get", &(iface, name))
+            .await
     }
 
     /// `Unit.State`.
@@ -373,9 +371,12 @@ impl Client {
 
     /// Waits until the daemon owns its name and answers `State`.
     pub async fn wait_up(&self, limit: Duration) -> Result<Duration> {
-        self.wait_for("the daemon on the bus", limit, Duration::from_millis(20), |c| async move {
-            Ok(c.state().await.ok().map(|_| ()))
-        })
+        self.wait_for(
+            "the daemon on the bus",
+            limit,
+            Duration::from_millis(20),
+            |c| async move { Ok(c.state().await.ok().map(|_| ())) },
+        )
         .await
         .map(|(_, d)| d)
     }
@@ -440,7 +441,12 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     };
     let mut out = line(header.to_vec());
     out.push('\n');
-    out.push_str(&w.iter().map(|n| "-".repeat(*n)).collect::<Vec<_>>().join("-|-"));
+    out.push_str(
+        &w.iter()
+            .map(|n| "-".repeat(*n))
+            .collect::<Vec<_>>()
+            .join("-|-"),
+    );
     for r in rows {
         out.push('\n');
         out.push_str(&line(r.iter().map(String::as_str).collect()));

@@ -134,12 +134,17 @@ async fn clean(c: &Client) -> anyhow::Result<()> {
     if bool::try_from(c.prop(MAINT, "Active").await?)? {
         let _ = c.call0(MAINT, "Exit", &()).await;
     }
-    c.wait_for("a clean ready unit", Duration::from_secs(90), Duration::from_millis(50), |c| async move {
-        let _ = c.ack_all().await;
-        let a = c.alarms().await?;
-        let ready = bool::try_from(c.prop(UNIT, "Ready").await?)?;
-        Ok((ready && a.is_empty()).then_some(()))
-    })
+    c.wait_for(
+        "a clean ready unit",
+        Duration::from_secs(90),
+        Duration::from_millis(50),
+        |c| async move {
+            let _ = c.ack_all().await;
+            let a = c.alarms().await?;
+            let ready = bool::try_from(c.prop(UNIT, "Ready").await?)?;
+            Ok((ready && a.is_empty()).then_some(()))
+        },
+    )
     .await?;
     Ok(())
 }
@@ -183,29 +188,49 @@ async fn case_body(
                 "rel_mid"
             };
             session = Some(c.start(protocol).await?);
-            c.wait_for("spraying", Duration::from_secs(10), Duration::from_millis(5), |c| async move {
-                let o = c.outputs().await?;
-                Ok((c.state().await? == "spraying" && o["pump"] && o["spray_valve"]).then_some(()))
-            })
+            c.wait_for(
+                "spraying",
+                Duration::from_secs(10),
+                Duration::from_millis(5),
+                |c| async move {
+                    let o = c.outputs().await?;
+                    Ok(
+                        (c.state().await? == "spraying" && o["pump"] && o["spray_valve"])
+                            .then_some(()),
+                    )
+                },
+            )
             .await?;
         }
         From::Priming => {
             c.call0(MAINT, "Enter", &()).await?;
             c.call0(MAINT, "Prime", &(60.0f64,)).await?;
-            c.wait_for("priming", Duration::from_secs(10), Duration::from_millis(5), |c| async move {
-                let o = c.outputs().await?;
-                Ok((o["pump"] && o["spray_valve"]).then_some(()))
-            })
+            c.wait_for(
+                "priming",
+                Duration::from_secs(10),
+                Duration::from_millis(5),
+                |c| async move {
+                    let o = c.outputs().await?;
+                    Ok((o["pump"] && o["spray_valve"]).then_some(()))
+                },
+            )
             .await?;
         }
     }
     if let Cause::SkinFloor = cause {
         // Let the untargeted spray bring the skin near the floor first (the floor guard
         // holds it just above), as in daemon/tests/interlocks.rs.
-        c.wait_for("skin near the floor", Duration::from_secs(20), Duration::from_millis(20), |c| async move {
-            let t = std::collections::HashMap::<String, f64>::try_from(c.prop(UNIT, "Temperatures").await?)?;
-            Ok(t.get("skin").is_some_and(|s| *s < 12.5).then_some(()))
-        })
+        c.wait_for(
+            "skin near the floor",
+            Duration::from_secs(20),
+            Duration::from_millis(20),
+            |c| async move {
+                let t = std::collections::HashMap::<String, f64>::try_from(
+                    c.prop(UNIT, "Temperatures").await?,
+                )?;
+                Ok(t.get("skin").is_some_and(|s| *s < 12.5).then_some(()))
+            },
+        )
         .await?;
     }
     cause.inject(c).await?;
@@ -235,32 +260,56 @@ async fn case_body(
     row.safe_s = safe_at.map(|t| d.sim_s(t));
     row.alarm_s = alarm_at.map(|t| d.sim_s(t));
     let alarms = c.alarms().await?;
-    if alarm_at.is_none() && matches!(cause, Cause::Inject("pump_dead", _)) && from != From::ReadyThenStart {
+    if alarm_at.is_none()
+        && matches!(cause, Cause::Inject("pump_dead", _))
+        && from != From::ReadyThenStart
+    {
         // Known finding (reported): a pump dying while it runs is judged under-pressure
         // ("leak?") by the running daemon, because the flow meter's 1 s window still holds
         // the pulses from before while the pressure falls. Still safe, still an alarm.
-        anyhow::ensure!(has_alarm(&alarms, "under_pressure"), "no alarm at all: {alarms:?}");
+        anyhow::ensure!(
+            has_alarm(&alarms, "under_pressure"),
+            "no alarm at all: {alarms:?}"
+        );
         anyhow::ensure!(actuators_off(&c.outputs().await?), "not safe");
         row.log = "FINDING: raised under_pressure, not dry_run".into();
         c.call0(SIM, "ClearAllFaults", &()).await?;
         return Ok(());
     }
-    anyhow::ensure!(alarm_at.is_some(), "alarm {key} never raised; alarms {alarms:?}");
-    anyhow::ensure!(safe_at.is_some(), "never safe; outputs {:?}", c.outputs().await?);
+    anyhow::ensure!(
+        alarm_at.is_some(),
+        "alarm {key} never raised; alarms {alarms:?}"
+    );
+    anyhow::ensure!(
+        safe_at.is_some(),
+        "never safe; outputs {:?}",
+        c.outputs().await?
+    );
     let bound = cause.limit_s() * 1.5 + 3.0;
     let took = row.safe_s.unwrap_or(0.0).max(row.alarm_s.unwrap_or(0.0));
     anyhow::ensure!(took <= bound, "took {took:.2} simulated s > {bound} s");
     let state = c.state().await?;
     anyhow::ensure!(state == "fault", "state {state}, expected fault");
-    anyhow::ensure!(actuators_off(&c.outputs().await?), "outputs not safe in fault");
+    anyhow::ensure!(
+        actuators_off(&c.outputs().await?),
+        "outputs not safe in fault"
+    );
 
     // The treatment log: the session ended as interlock, by this alarm.
     if let Some(id) = session {
         let rec = c
-            .wait_for("the closed session", Duration::from_secs(5), Duration::from_millis(20), |c| async move {
-                let r = c.session(id).await?;
-                Ok(dict_str(&r, "outcome").filter(|o| o != "open").map(|_| r))
-            })
+            .wait_for(
+                "the closed session",
+                Duration::from_secs(5),
+                Duration::from_millis(20),
+                |c| async move {
+                    let r = c.session(id).await?;
+                    // The store shows a session still open as `aborted` ending when it started.
+                    let open = dict_str(&r, "outcome").as_deref() == Some("aborted")
+                        && r.get("ended_unix_ms") == r.get("started_unix_ms");
+                    Ok((!open).then_some(r))
+                },
+            )
             .await?
             .0;
         let outcome = dict_str(&rec, "outcome").unwrap_or_default();
@@ -272,46 +321,73 @@ async fn case_body(
 
     // Recovery: alternately "cleared, not acknowledged" and "acknowledged, still present".
     let clear_first = (matches!(from, From::Ready | From::Priming)
-        && !matches!(cause, Cause::Inject("pump_dead" | "nozzle_blocked" | "leak", _)))
-        || matches!(cause, Cause::MaxSpray);
+        && !matches!(
+            cause,
+            Cause::Inject("pump_dead" | "nozzle_blocked" | "leak", _)
+        ))
+        || matches!(cause, Cause::MaxSpray | Cause::SkinFloor);
     let settle = Duration::from_secs_f64(3.0 / SPEED + 0.2);
-    let latent = matches!(cause, Cause::Inject("pump_dead" | "nozzle_blocked" | "leak", _));
+    let latent = matches!(
+        cause,
+        Cause::Inject("pump_dead" | "nozzle_blocked" | "leak", _)
+    );
     if clear_first {
         cause.clear(c).await?;
         tokio::time::sleep(settle).await;
         let s = c.state().await?;
         anyhow::ensure!(s == "fault", "recovered without acknowledge (state {s})");
         let a = c.alarms().await?;
-        anyhow::ensure!(has_alarm(&a, &key), "latched alarm {key} gone before acknowledge: {a:?}");
+        anyhow::ensure!(
+            has_alarm(&a, &key),
+            "latched alarm {key} gone before acknowledge: {a:?}"
+        );
         c.ack_all().await?;
         row.recovery = "clear→still fault; ack→".into();
     } else if latent {
         // A pump-side fault is only observable while pumping: acknowledging it in the safe
         // state ends the fault, and the next start trips again on the same alarm.
         c.ack_all().await?;
-        c.wait_for("out of fault", Duration::from_secs(30), Duration::from_millis(20), |c| async move {
-            Ok(bool::try_from(c.prop(UNIT, "Ready").await?)?.then_some(()))
-        })
+        c.wait_for(
+            "out of fault",
+            Duration::from_secs(30),
+            Duration::from_millis(20),
+            |c| async move { Ok(bool::try_from(c.prop(UNIT, "Ready").await?)?.then_some(())) },
+        )
         .await?;
         let id = c.start("rel_mid").await?;
         let (_, t) = c
-            .wait_for("the same alarm again", Duration::from_secs(10), Duration::from_millis(5), |c| {
-                let key = key.clone();
-                async move {
-                    let a = c.alarms().await?;
-                    Ok((has_alarm(&a, &key) && actuators_off(&c.outputs().await?)).then_some(()))
-                }
-            })
+            .wait_for(
+                "the same alarm again",
+                Duration::from_secs(10),
+                Duration::from_millis(5),
+                |c| {
+                    let key = key.clone();
+                    async move {
+                        let a = c.alarms().await?;
+                        Ok((has_alarm(&a, &key) && actuators_off(&c.outputs().await?))
+                            .then_some(()))
+                    }
+                },
+            )
             .await?;
         let _ = id;
         cause.clear(c).await?;
-        row.recovery = format!("ack (latent)→restart trips again ({:.1} s); clear→", d.sim_s(t));
+        row.recovery = format!(
+            "ack (latent)→restart trips again ({:.1} s); clear→",
+            d.sim_s(t)
+        );
     } else {
         c.ack_all().await?;
         tokio::time::sleep(settle).await;
         let s = c.state().await?;
-        anyhow::ensure!(s == "fault", "recovered while the cause is present (state {s})");
-        anyhow::ensure!(actuators_off(&c.outputs().await?), "outputs on while acknowledged in fault");
+        anyhow::ensure!(
+            s == "fault",
+            "recovered while the cause is present (state {s})"
+        );
+        anyhow::ensure!(
+            actuators_off(&c.outputs().await?),
+            "outputs on while acknowledged in fault"
+        );
         let refused = c.start("rel_mid").await;
         anyhow::ensure!(refused.is_err(), "Start accepted in fault: {refused:?}");
         cause.clear(c).await?;
@@ -320,16 +396,22 @@ async fn case_body(
     // After both, the unit leaves fault (an extra acknowledge is allowed: the brief latches
     // until both, in either order).
     let (_, t) = c
-        .wait_for("recovery", Duration::from_secs(60), Duration::from_millis(20), |c| async move {
-            let s = c.state().await?;
-            if s == "fault" {
-                let _ = c.ack_all().await;
-                return Ok(None);
-            }
-            Ok(Some(s))
-        })
+        .wait_for(
+            "recovery",
+            Duration::from_secs(60),
+            Duration::from_millis(20),
+            |c| async move {
+                let s = c.state().await?;
+                if s == "fault" {
+                    let _ = c.ack_all().await;
+                    return Ok(None);
+                }
+                Ok(Some(s))
+            },
+        )
         .await?;
-    row.recovery.push_str(&format!("out of fault ({:.1} s)", d.sim_s(t)));
+    row.recovery
+        .push_str(&format!("out of fault ({:.1} s)", d.sim_s(t)));
     Ok(())
 }
 
@@ -408,7 +490,15 @@ async fn fault_matrix_through_the_running_daemon() {
         rows.len(),
         t_all.elapsed().as_secs_f64(),
         table(
-            &["cause", "from", "safe ≤ sim s", "alarm ≤ sim s", "log", "recovery", "verdict"],
+            &[
+                "cause",
+                "from",
+                "safe ≤ sim s",
+                "alarm ≤ sim s",
+                "log",
+                "recovery",
+                "verdict"
+            ],
             &table_rows
         )
     );

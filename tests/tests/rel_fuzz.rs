@@ -24,7 +24,11 @@ fn check_config(text: &str) {
     match Config::parse(text, "fuzz.toml") {
         Ok(_) => {}
         Err(ConfigError::Invalid {
-            file, line, key, reason, ..
+            file,
+            line,
+            key,
+            reason,
+            ..
         }) => {
             assert_eq!(file, "fuzz.toml");
             assert!(!reason.is_empty(), "an error without a reason");
@@ -54,8 +58,16 @@ fn value() -> impl Strategy<Value = OwnedValue> {
         any::<bool>().prop_map(OwnedValue::from),
         any::<u8>().prop_map(OwnedValue::from),
         ".{0,80}".prop_map(|s| OwnedValue::try_from(Value::from(s)).unwrap()),
-        prop::sample::select(vec!["protect", "prepare", "pulsed", "continuous", "aborted", "pico", ""])
-            .prop_map(|s| OwnedValue::try_from(Value::from(s.to_string())).unwrap()),
+        prop::sample::select(vec![
+            "protect",
+            "prepare",
+            "pulsed",
+            "continuous",
+            "aborted",
+            "pico",
+            ""
+        ])
+        .prop_map(|s| OwnedValue::try_from(Value::from(s.to_string())).unwrap()),
         prop::collection::vec(any::<u8>(), 0..4)
             .prop_map(|v| OwnedValue::try_from(Value::from(v)).unwrap()),
     ]
@@ -64,9 +76,23 @@ fn value() -> impl Strategy<Value = OwnedValue> {
 fn dict() -> impl Strategy<Value = HashMap<String, OwnedValue>> {
     let key = prop_oneof![
         prop::sample::select(vec![
-            "spray_s", "skin_target_c", "pump_percent", "from_unix_ms", "to_unix_ms",
-            "protocol", "outcome", "limit", "name", "title", "goal", "pattern", "on_ms",
-            "off_ms", "skin_floor_c", "band_c", "hold_s",
+            "spray_s",
+            "skin_target_c",
+            "pump_percent",
+            "from_unix_ms",
+            "to_unix_ms",
+            "protocol",
+            "outcome",
+            "limit",
+            "name",
+            "title",
+            "goal",
+            "pattern",
+            "on_ms",
+            "off_ms",
+            "skin_floor_c",
+            "band_c",
+            "hold_s",
         ])
         .prop_map(str::to_string),
         ".{0,20}",
@@ -102,7 +128,11 @@ impl embedded_hal::i2c::I2c for NoiseBus {
         for op in operations {
             if let embedded_hal::i2c::Operation::Read(buf) = op {
                 for b in buf.iter_mut() {
-                    let x = self.bytes.get(self.at % self.bytes.len().max(1)).copied().unwrap_or(0);
+                    let x = self
+                        .bytes
+                        .get(self.at % self.bytes.len().max(1))
+                        .copied()
+                        .unwrap_or(0);
                     self.at += 1;
                     // A byte of 0xEE now and then is a bus error instead.
                     if x == 0xEE && self.at % 3 == 0 {
