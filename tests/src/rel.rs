@@ -24,6 +24,8 @@ pub const MAINT: &str = "org.coldspray.ColdSpray1.Maintenance";
 
 /// An `a{sv}` dictionary.
 pub type Dict = HashMap<String, OwnedValue>;
+/// One point of a session curve (`Sessions.Get`).
+pub type CurvePoint = (u32, f64, f64, f64, f64, bool, bool);
 /// One entry of `ActiveAlarms`.
 pub type AlarmTuple = (String, String, String, i64, bool, bool);
 
@@ -323,8 +325,7 @@ impl Client {
 
     /// `Sessions.Get(id)`: the record (without the curve).
     pub async fn session(&self, id: u64) -> zbus::Result<Dict> {
-        let (d, _curve): (Dict, Vec<(u32, f64, f64, f64, f64, bool, bool)>) =
-            self.call(SESSIONS, "Get", &(id,)).await?;
+        let (d, _curve): (Dict, Vec<CurvePoint>) = self.call(SESSIONS, "Get", &(id,)).await?;
         Ok(d)
     }
 
