@@ -135,7 +135,7 @@ impl embedded_hal::i2c::I2c for NoiseBus {
                         .unwrap_or(0);
                     self.at += 1;
                     // A byte of 0xEE now and then is a bus error instead.
-                    if x == 0xEE && self.at % 3 == 0 {
+                    if x == 0xEE && self.at.is_multiple_of(3) {
                         return Err(NoiseError);
                     }
                     *b = x;
