@@ -11,6 +11,7 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 echo "== cargo build (binaries used by the end-to-end tests)"
 cargo build --workspace --bins --quiet
 echo "== cargo test"
+export COLDSPRAY_PROMETHEUS_DIR=${COLDSPRAY_PROMETHEUS_DIR:-$PWD/target/prometheus-tools}
 cargo test --workspace --quiet 2>&1 | tee target/test-output.txt
 echo "== summary"
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }

@@ -122,6 +122,8 @@ pub struct Config {
     pub dbus: crate::dbus::DbusConfig,
     /// `[store]`: the treatment log.
     pub store: crate::store::StoreConfig,
+    /// `[metrics]`: the Prometheus endpoint (see [`crate::metrics::MetricsConfig`]).
+    pub metrics: crate::metrics::MetricsConfig,
     /// `[hardware]`: GPIO lines, I2C bus and sensor addresses of a real board (see
     /// `packaging/hardware/rpi-rev-a.toml`).
     pub hardware: coldspray_hal::linux::HardwareConfig,

@@ -12,6 +12,7 @@ pub mod dbus;
 pub mod demo;
 pub mod handle;
 pub mod lockstep;
+pub mod metrics;
 pub mod protocol;
 pub mod runtime;
 pub mod safety;

@@ -4,6 +4,8 @@
 
 pub mod fake_core;
 pub mod introspect;
+pub mod metrics_fixtures;
+pub mod metrics_support;
 pub mod rel;
 
 use anyhow::{bail, Context, Result};

@@ -139,6 +139,25 @@ async fn serve(config: Config, cli: Cli) -> anyhow::Result<()> {
             return Err(e).context("starting the D-Bus API");
         }
     };
+    let metrics = if config.metrics.enabled {
+        match coldsprayd::metrics::start(handle.clone(), &config.metrics).await {
+            Ok(server) => {
+                tracing::info!("metrics on http://{}/metrics", server.local_addr());
+                Some(server)
+            }
+            // A second simulated unit on a laptop finds the port taken: run without metrics.
+            Err(e) if on_sim => {
+                tracing::warn!("no metrics endpoint ({e}); running without it");
+                None
+            }
+            Err(e) => {
+                let _ = daemon.stop().await;
+                return Err(e).context("starting the metrics endpoint");
+            }
+        }
+    } else {
+        None
+    };
     Notifier::from_env().ready(&runtime::status_line(&handle.snapshot()));
     tracing::info!(
         "coldsprayd {} running on the {} backend",
@@ -181,6 +200,9 @@ async fn serve(config: Config, cli: Cli) -> anyhow::Result<()> {
         _ = loop_ended => tracing::error!("the control loop ended: stopping"),
     }
     if let Some(server) = dbus {
+        server.shutdown().await;
+    }
+    if let Some(server) = metrics {
         server.shutdown().await;
     }
     daemon.stop().await.context("control loop")?;

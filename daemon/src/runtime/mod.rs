@@ -24,7 +24,7 @@ use crate::protocol::Protocol;
 use crate::state::UnitState;
 use crate::store::LogStore;
 use coldspray_hal::sim::SimUnit;
-use coldspray_hal::{Board, Clock, Input, InputEdge};
+use coldspray_hal::{Board, Clock, Input, InputEdge, InputPort};
 use journal::{JournalItem, Persistence};
 use notify::Notifier;
 use sensors::SensorMessage;
@@ -53,6 +53,13 @@ pub enum RuntimeError {
 fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
+
+/// How often the control loop re-reads the safety inputs' levels, wall time. Edges are the
+/// primary path; this catches an edge the kernel or a backend thread lost.
+const LEVEL_CHECK: Duration = Duration::from_millis(100);
+
+/// Inputs whose level the loop re-reads: the ones whose loss would leave the unit unsafe.
+const CHECKED_INPUTS: [Input; 2] = [Input::Estop, Input::WaterLow];
 
 /// How far the simulated unit may run ahead of the slowest of its observers (the control
 /// loop and the sensor thread), in simulated time: one sensor period and a half.
@@ -273,6 +280,9 @@ pub fn start(config: &Config, parts: Parts) -> Result<Daemon, RuntimeError> {
     let step = Duration::from_millis(config.unit.step_ms);
     let ctl = ControlLoop {
         core,
+        // The loop owns the input port: dropping it would stop the backend's edge threads.
+        inputs: board.inputs,
+        inputs_failed: false,
         clock,
         outputs,
         last: StepOutput {
@@ -363,6 +373,8 @@ fn spawn_sim_driver(
 
 struct ControlLoop {
     core: Core,
+    inputs: Box<dyn InputPort>,
+    inputs_failed: bool,
     clock: Arc<dyn Clock>,
     outputs: SharedOutputs,
     last: StepOutput,
@@ -396,6 +408,7 @@ impl ControlLoop {
         let ping = self.notifier.ping_interval();
         let mut last_counters = Instant::now();
         let mut last_status = Instant::now() - Duration::from_secs(10);
+        let mut last_level_check = Instant::now();
         loop {
             let mut command: Option<CommandRequest> = None;
             let deadline = Instant::now() + wall_step;
@@ -418,6 +431,18 @@ impl ControlLoop {
                     continue;
                 }
                 _ = tick.tick() => {}
+            }
+            // Whatever woke the loop, take every reading and edge already queued: under a flood
+            // of edges (flow pulses) the biased select would otherwise starve the sensors.
+            while let Ok(msg) = sensors.try_recv() {
+                self.take_sensor(msg);
+            }
+            while let Ok(e) = edges.try_recv() {
+                self.core.on_edge(e);
+            }
+            if last_level_check.elapsed() >= LEVEL_CHECK {
+                last_level_check = Instant::now();
+                self.check_levels();
             }
             let started = Instant::now();
             let now = self.clock.now();
@@ -476,6 +501,25 @@ impl ControlLoop {
         }
         self.shutdown().await;
         Ok(())
+    }
+
+    /// Re-reads the safety inputs. An input that cannot be read counts as asserted (E-stop
+    /// pressed, water low): a dead edge thread must not leave the unit spraying.
+    fn check_levels(&mut self) {
+        let mut failed = false;
+        for input in CHECKED_INPUTS {
+            match self.inputs.level(input) {
+                Ok(level) => self.core.on_level(input, level),
+                Err(e) => {
+                    failed = true;
+                    self.core.on_level(input, true);
+                    if !self.inputs_failed {
+                        tracing::error!("cannot read {input} ({e}): treating it as asserted");
+                    }
+                }
+            }
+        }
+        self.inputs_failed = failed;
     }
 
     fn take_sensor(&mut self, msg: SensorMessage) {

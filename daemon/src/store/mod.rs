@@ -110,4 +110,10 @@ pub trait LogStore: Send + Sync {
 
     /// Fetches one session with its curve.
     fn session(&self, id: u64) -> Result<Option<SessionDetail>, StoreError>;
+
+    /// Disk space the store uses, bytes, when it can tell (exported as a metric; may do
+    /// blocking I/O, so callers keep it off the control loop).
+    fn size_on_disk(&self) -> Option<u64> {
+        None
+    }
 }

@@ -1067,6 +1067,10 @@ fn aborted_record(start: &SessionStart, samples: &[Sample], now_unix_ms: i64) ->
 }
 
 impl LogStore for SledStore {
+    fn size_on_disk(&self) -> Option<u64> {
+        SledStore::size_on_disk(self).ok()
+    }
+
     fn record(&self, event: &Event) -> Result<(), StoreError> {
         match event {
             Event::Sample(s) => {

@@ -1,0 +1,215 @@
+//! The HTTP side: hyper 1 HTTP/1.1 connections on a tokio listener.
+
+use super::{events, Exporter, MetricsError, CONTENT_TYPE};
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE as CONTENT_TYPE_HEADER};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::{oneshot, watch, Semaphore};
+use tokio::task::JoinSet;
+
+/// A client must send its request headers within this time.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// A connection is closed after this long, whatever it is doing (a hung or very slow reader
+/// cannot keep a socket and a task forever).
+const CONNECTION_LIFETIME: Duration = Duration::from_secs(120);
+/// Connections served at once; more wait in the kernel's accept queue.
+const MAX_CONNECTIONS: usize = 32;
+
+/// The running metrics endpoint. Dropping it stops the server too, without waiting.
+pub struct MetricsServer {
+    local_addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    done: oneshot::Receiver<()>,
+}
+
+impl MetricsServer {
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Stops accepting, closes every connection, ends the event task and waits for the
+    /// metrics thread to finish.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.done.await;
+    }
+}
+
+/// Starts the metrics thread: its own single-threaded tokio runtime, so HTTP parsing, slow or
+/// hung clients and rendering never occupy the executor threads the control loop runs on.
+pub(super) async fn serve(
+    exporter: Arc<Exporter>,
+    addr: SocketAddr,
+) -> Result<MetricsServer, MetricsError> {
+    // Subscribe here, before returning, so no event published after start() is missed.
+    let events = exporter.handle.events();
+    let (stop, stopped) = watch::channel(false);
+    let (ready_tx, ready_rx) = oneshot::channel::<Result<SocketAddr, MetricsError>>();
+    let (done_tx, done_rx) = oneshot::channel();
+    std::thread::Builder::new()
+        .name("coldspray-metrics".into())
+        .spawn(move || {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    let _ = ready_tx.send(Err(MetricsError::Thread(e)));
+                    return;
+                }
+            };
+            rt.block_on(async move {
+                let bound = TcpListener::bind(addr)
+                    .await
+                    .and_then(|l| l.local_addr().map(|a| (l, a)));
+                let (listener, local_addr) = match bound {
+                    Ok(b) => b,
+                    Err(source) => {
+                        let _ = ready_tx.send(Err(MetricsError::Bind { addr, source }));
+                        return;
+                    }
+                };
+                let mut tasks = JoinSet::new();
+                tasks.spawn(events::feed(
+                    exporter.handle.clone(),
+                    events,
+                    exporter.events.clone(),
+                    stopped.clone(),
+                ));
+                tasks.spawn(accept_loop(listener, exporter, stopped));
+                tracing::info!(%local_addr, "serving metrics");
+                let _ = ready_tx.send(Ok(local_addr));
+                while tasks.join_next().await.is_some() {}
+            });
+            let _ = done_tx.send(());
+        })
+        .map_err(MetricsError::Thread)?;
+    let local_addr = ready_rx.await.map_err(|_| {
+        MetricsError::Thread(std::io::Error::other(
+            "the metrics thread ended while starting",
+        ))
+    })??;
+    Ok(MetricsServer {
+        local_addr,
+        stop,
+        done: done_rx,
+    })
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    exporter: Arc<Exporter>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let mut connections = JoinSet::new();
+    loop {
+        let permit = tokio::select! {
+            _ = stop.changed() => break,
+            permit = slots.clone().acquire_owned() => match permit {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+        };
+        let accepted = tokio::select! {
+            _ = stop.changed() => break,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                tracing::warn!(error = %e, "metrics accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let exporter = exporter.clone();
+        connections.spawn(async move {
+            let _permit = permit;
+            let service = service_fn(move |req| answer(exporter.clone(), req));
+            let mut builder = http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT);
+            let conn = builder.serve_connection(TokioIo::new(stream), service);
+            match tokio::time::timeout(CONNECTION_LIFETIME, conn).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::debug!(%peer, error = %e, "metrics connection ended"),
+                Err(_) => tracing::debug!(%peer, "metrics connection closed after its lifetime"),
+            }
+        });
+        // Reap finished connections so the set does not grow.
+        while connections.try_join_next().is_some() {}
+    }
+    connections.shutdown().await;
+}
+
+fn text(
+    status: StatusCode,
+    content_type: &'static str,
+    body: impl Into<Bytes>,
+) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(body.into()));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE_HEADER, HeaderValue::from_static(content_type));
+    response
+}
+
+const LANDING: &str = "<!DOCTYPE html>\n<html><head><title>ColdSpray metrics</title></head>\n\
+<body><h1>ColdSpray metrics</h1>\n<p>Prometheus metrics of this cooling unit are at \
+<a href=\"metrics\">/metrics</a>.</p>\n</body></html>\n";
+
+async fn answer(
+    exporter: Arc<Exporter>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        let mut r = text(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "text/plain; charset=utf-8",
+            "use GET\n",
+        );
+        r.headers_mut()
+            .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return Ok(r);
+    }
+    let response = match req.uri().path() {
+        "/metrics" => {
+            // Rendered on the metrics thread (process statistics and the store size may touch
+            // the disk); one scrape at a time, which also bounds what scrapers can cost.
+            match exporter.render() {
+                Ok(body) => text(StatusCode::OK, CONTENT_TYPE, body),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot render metrics");
+                    text(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "text/plain; charset=utf-8",
+                        format!("cannot render metrics: {e}\n"),
+                    )
+                }
+            }
+        }
+        "/" => text(StatusCode::OK, "text/html; charset=utf-8", LANDING),
+        _ => text(
+            StatusCode::NOT_FOUND,
+            "text/plain; charset=utf-8",
+            "not found; try /metrics\n",
+        ),
+    };
+    Ok(response)
+}

@@ -1,0 +1,206 @@
+//! Checks of the shipped systemd unit and sysusers file with systemd's own tools:
+//! `systemd-analyze verify` must be silent, `systemd-analyze security --offline=yes` must
+//! rate the unit's exposure at 2.0 or less, and `systemd-sysusers` must create the accounts
+//! the unit runs with. Each test prints why it skips when a tool (Debian `systemd`) or the
+//! built `coldsprayd` (`cargo build --bins`) is missing.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
+}
+
+fn have(tool: &str) -> bool {
+    Command::new(tool).arg("--version").output().is_ok()
+}
+
+/// The `coldsprayd` of this build: target/<profile>/coldsprayd next to the test's deps dir.
+fn built_coldsprayd() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let p = exe.parent()?.parent()?.join("coldsprayd");
+    p.exists().then_some(p)
+}
+
+fn unit_text() -> String {
+    std::fs::read_to_string(repo().join("systemd/coldsprayd.service")).expect("read the unit")
+}
+
+#[test]
+fn unit_verifies_clean() {
+    if !have("systemd-analyze") {
+        println!("SKIP: systemd-analyze not installed (Debian package `systemd`)");
+        return;
+    }
+    let Some(bin) = built_coldsprayd() else {
+        println!("SKIP: coldsprayd not built (cargo build --bins)");
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The unit as shipped, with /usr/bin/coldsprayd pointing at this build's binary, so that
+    // verify checks every Exec line against a real executable.
+    let unit = unit_text().replace("/usr/bin/coldsprayd", &bin.display().to_string());
+    assert_ne!(unit, unit_text(), "the unit must run /usr/bin/coldsprayd");
+    let path = dir.path().join("coldsprayd.service");
+    std::fs::write(&path, unit).expect("write unit");
+    // Documentation=man:… is checked against the man pages the package ships.
+    let mut cmd = Command::new("systemd-analyze");
+    cmd.arg("verify");
+    if have("man") {
+        let man = dir.path().join("man");
+        for (sec, page) in [("8", "coldsprayd.8"), ("1", "coldsprayctl.1")] {
+            let d = man.join(format!("man{sec}"));
+            std::fs::create_dir_all(&d).expect("man dir");
+            std::fs::copy(repo().join("packaging/debian/man").join(page), d.join(page))
+                .expect("copy man page");
+        }
+        cmd.env("MANPATH", &man);
+    } else {
+        println!("note: `man` not installed, Documentation= not checked (--man=no)");
+        cmd.arg("--man=no");
+    }
+    let out = cmd.arg(&path).output().expect("run systemd-analyze verify");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    println!(
+        "systemd-analyze verify: exit {:?}, output {:?}",
+        out.status.code(),
+        text
+    );
+    assert!(out.status.success(), "verify failed: {text}");
+    assert!(text.trim().is_empty(), "verify printed warnings: {text}");
+}
+
+#[test]
+fn unit_exposure_at_most_2() {
+    if !have("systemd-analyze") {
+        println!("SKIP: systemd-analyze not installed (Debian package `systemd`)");
+        return;
+    }
+    let out = Command::new("systemd-analyze")
+        .args(["security", "--offline=yes", "--no-pager"])
+        .arg(repo().join("systemd/coldsprayd.service"))
+        .output()
+        .expect("run systemd-analyze security");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.contains("Overall exposure level"))
+        .unwrap_or_else(|| panic!("no exposure line in: {text}"));
+    let score: f64 = line
+        .split(':')
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("cannot read the score in {line:?}"));
+    println!("{}", line.trim());
+    for l in text.lines().filter(|l| l.starts_with('✗')) {
+        println!("  open: {}", l.split_whitespace().nth(1).unwrap_or(l));
+    }
+    assert!(score <= 2.0, "exposure {score} > 2.0");
+}
+
+#[test]
+fn sysusers_creates_the_accounts() {
+    if !have("systemd-sysusers") {
+        println!("SKIP: systemd-sysusers not installed (Debian package `systemd`)");
+        return;
+    }
+    let root = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(root.path().join("etc")).expect("etc");
+    let out = Command::new("systemd-sysusers")
+        .arg(format!("--root={}", root.path().display()))
+        .arg(repo().join("systemd/coldspray.sysusers"))
+        .output()
+        .expect("run systemd-sysusers");
+    assert!(
+        out.status.success(),
+        "systemd-sysusers: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let passwd = std::fs::read_to_string(root.path().join("etc/passwd")).expect("passwd");
+    let group = std::fs::read_to_string(root.path().join("etc/group")).expect("group");
+    let user = passwd
+        .lines()
+        .find(|l| l.starts_with("_coldspray:"))
+        .unwrap_or_else(|| panic!("no _coldspray in {passwd}"));
+    let f: Vec<&str> = user.split(':').collect();
+    let uid: u32 = f[2].parse().expect("uid");
+    assert!(uid < 1000, "not a system uid: {user}");
+    assert_eq!(f[5], "/var/lib/coldspray", "home: {user}");
+    assert_eq!(f[6], "/usr/sbin/nologin", "shell: {user}");
+    // Every group the unit names exists after sysusers ran (User=/Group=/SupplementaryGroups=).
+    let unit = unit_text();
+    let mut wanted = vec!["_coldspray", "coldspray-operator", "coldspray-admin"];
+    let supp = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("SupplementaryGroups="))
+        .expect("SupplementaryGroups= in the unit");
+    wanted.extend(supp.split_whitespace());
+    for g in wanted {
+        assert!(
+            group.lines().any(|l| l.starts_with(&format!("{g}:"))),
+            "group {g} missing: {group}"
+        );
+    }
+}
+
+#[test]
+fn exec_lines_work_with_the_binary() {
+    let Some(bin) = built_coldsprayd() else {
+        println!("SKIP: coldsprayd not built (cargo build --bins)");
+        return;
+    };
+    let unit = unit_text();
+    for key in ["ExecStartPre=", "ExecStart=", "ExecStopPost="] {
+        let line = unit
+            .lines()
+            .find(|l| l.starts_with(key))
+            .unwrap_or_else(|| panic!("{key} missing"));
+        assert!(
+            line.contains("--config /etc/coldspray/coldspray.toml"),
+            "{line}"
+        );
+    }
+    // ExecStartPre= on the shipped config: accepted.
+    let ok = Command::new(&bin)
+        .args(["--check-config", "--config"])
+        .arg(repo().join("packaging/coldspray.toml"))
+        .output()
+        .expect("run coldsprayd");
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    // A bad config exits 78, the status RestartPreventExitStatus= names.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[unit]\nno_such_key = 1\n").expect("write");
+    let out = Command::new(&bin)
+        .args(["--check-config", "--config"])
+        .arg(&bad)
+        .output()
+        .expect("run coldsprayd");
+    assert_eq!(out.status.code(), Some(78));
+    assert!(unit.contains("RestartPreventExitStatus=78"));
+    // ExecStopPost= on the simulated unit: succeeds without touching hardware.
+    let sim = dir.path().join("sim.toml");
+    std::fs::write(&sim, "[unit]\nbackend = \"sim\"\n").expect("write");
+    let out = Command::new(&bin)
+        .args(["--safe-off", "--config"])
+        .arg(&sim)
+        .output()
+        .expect("run coldsprayd");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
