@@ -6,6 +6,7 @@ pub mod fake_core;
 pub mod introspect;
 pub mod metrics_fixtures;
 pub mod metrics_support;
+pub mod rel;
 
 use anyhow::{bail, Context, Result};
 use std::io::{BufRead, BufReader};
