@@ -43,6 +43,20 @@ pub fn protocol(p: &Protocol) -> Dict {
     d
 }
 
+/// A session as a dictionary, marking the one still running (`running_id`): the log holds
+/// an open session as if aborted (that is what it would be after a crash), so its outcome
+/// reads `running`, `completed` false, and it has no end time yet.
+pub fn session_live(r: &SessionRecord, running_id: Option<u64>) -> Dict {
+    let mut d = session(r);
+    if running_id == Some(r.start.id) {
+        put(&mut d, "outcome", "running");
+        put(&mut d, "completed", false);
+        d.remove("ended_unix_ms");
+        d.remove("duration_s");
+    }
+    d
+}
+
 /// A closed session as a dictionary. Absent indicators are absent keys.
 pub fn session(r: &SessionRecord) -> Dict {
     let s = &r.start;

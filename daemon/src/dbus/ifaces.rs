@@ -481,10 +481,12 @@ impl Sessions {
         if let Err(e) = self.access.check(conn, &hdr, "Sessions.List").await {
             return counted(&self.h, "Sessions.List", Err(e));
         }
-        let r = self
-            .query(&filter)
-            .await
-            .map(|v| v.iter().map(convert::session).collect());
+        let running = self.h.snapshot().session.as_ref().map(|s| s.start.id);
+        let r = self.query(&filter).await.map(|v| {
+            v.iter()
+                .map(|rec| convert::session_live(rec, running))
+                .collect()
+        });
         counted(&self.h, "Sessions.List", r)
     }
 
@@ -507,8 +509,9 @@ impl Sessions {
                 .await
                 .map_err(|e| Error::StoreError(e.to_string()))??;
             let d = detail.ok_or_else(|| Error::UnknownSession(format!("no session {id}")))?;
+            let running = self.h.snapshot().session.as_ref().map(|s| s.start.id);
             Ok((
-                convert::session(&d.record),
+                convert::session_live(&d.record, running),
                 d.samples.iter().map(convert::sample).collect(),
             ))
         }

@@ -30,6 +30,14 @@ pub struct InterlockInputs<'a> {
     pub skin_floor_c: f64,
 }
 
+/// A leak is judged only while pulses keep coming: the last one at most this old. A dying
+/// pump's last pulses (the line empties in ~0.1 s) must not read as a leak.
+const LEAK_FLOW_RECENT: Duration = Duration::from_millis(150);
+
+/// Low pressure with flow must last this long to be a leak (longer than a dying pump's
+/// pressure and pulses overlap).
+const LEAK_PERSIST: Duration = Duration::from_millis(400);
+
 /// Interlock state that spans steps (dry-run and pressure timers).
 #[derive(Debug, Clone)]
 pub struct Interlocks {
@@ -37,6 +45,7 @@ pub struct Interlocks {
     /// Valve-open, pump-on time without a flow pulse.
     dry_for: Duration,
     over_pressure_since: Option<Duration>,
+    leak_since: Option<Duration>,
     last_now: Option<Duration>,
     pulses_seen: u64,
 }
@@ -48,6 +57,7 @@ impl Interlocks {
             cfg,
             dry_for: Duration::ZERO,
             over_pressure_since: None,
+            leak_since: None,
             last_now: None,
             pulses_seen: 0,
         }
@@ -163,11 +173,20 @@ impl Interlocks {
                     .is_some_and(|(v, pmp)| {
                         x.now.saturating_sub(v.max(pmp)) >= secs(cfg.under_pressure_s)
                     });
-            if open_long_enough && x.flow.litres_per_minute() > 0.0 && p < cfg.under_pressure_bar {
-                found.push((
-                    AlarmKind::UnderPressure,
-                    format!("line pressure {p:.2} bar while pumping (leak?)"),
-                ));
+            let flowing = x
+                .flow
+                .last_pulse()
+                .is_some_and(|t| x.now.saturating_sub(t) <= LEAK_FLOW_RECENT);
+            if open_long_enough && flowing && p < cfg.under_pressure_bar {
+                let since = *self.leak_since.get_or_insert(x.now);
+                if x.now.saturating_sub(since) >= LEAK_PERSIST {
+                    found.push((
+                        AlarmKind::UnderPressure,
+                        format!("line pressure {p:.2} bar while water flows (leak?)"),
+                    ));
+                }
+            } else {
+                self.leak_since = None;
             }
         }
 
@@ -198,6 +217,7 @@ impl Interlocks {
     pub fn reset_timers(&mut self) {
         self.dry_for = Duration::ZERO;
         self.over_pressure_since = None;
+        self.leak_since = None;
     }
 }
 
