@@ -80,6 +80,36 @@ pub enum AlarmKind {
 }
 
 impl AlarmKind {
+    /// Every alarm kind, with the three sensor alarms repeated for each of `sensors`.
+    pub fn every(sensors: &[Sensor]) -> Vec<AlarmKind> {
+        let mut kinds = vec![
+            AlarmKind::Estop,
+            AlarmKind::WaterLow,
+            AlarmKind::DryRun,
+            AlarmKind::OverPressure,
+            AlarmKind::UnderPressure,
+        ];
+        for s in sensors {
+            kinds.extend([
+                AlarmKind::SensorStale(*s),
+                AlarmKind::SensorImplausible(*s),
+                AlarmKind::SensorStuck(*s),
+            ]);
+        }
+        kinds.extend([
+            AlarmKind::HeatsinkOverTemp,
+            AlarmKind::MaxSprayTime,
+            AlarmKind::SkinBelowFloor,
+            AlarmKind::ChillerIneffective,
+            AlarmKind::FreezeCutout,
+            AlarmKind::SelfTestFailed,
+            AlarmKind::StoreUnavailable,
+            AlarmKind::LateStart,
+            AlarmKind::ServiceDue,
+        ]);
+        kinds
+    }
+
     /// Stable machine-readable code (D-Bus, metrics label, log).
     pub fn code(self) -> &'static str {
         match self {
@@ -267,29 +297,8 @@ mod tests {
 
     #[test]
     fn keys_round_trip_for_every_kind() {
-        let mut kinds = vec![
-            AlarmKind::Estop,
-            AlarmKind::WaterLow,
-            AlarmKind::DryRun,
-            AlarmKind::OverPressure,
-            AlarmKind::UnderPressure,
-            AlarmKind::HeatsinkOverTemp,
-            AlarmKind::MaxSprayTime,
-            AlarmKind::SkinBelowFloor,
-            AlarmKind::ChillerIneffective,
-            AlarmKind::FreezeCutout,
-            AlarmKind::SelfTestFailed,
-            AlarmKind::StoreUnavailable,
-            AlarmKind::LateStart,
-            AlarmKind::ServiceDue,
-        ];
-        for s in Sensor::ALL {
-            kinds.extend([
-                AlarmKind::SensorStale(s),
-                AlarmKind::SensorImplausible(s),
-                AlarmKind::SensorStuck(s),
-            ]);
-        }
+        let kinds = AlarmKind::every(&Sensor::ALL);
+        assert_eq!(kinds.len(), 14 + 3 * Sensor::ALL.len());
         for k in kinds {
             assert_eq!(AlarmKind::from_key(&k.key()), Some(k), "{k}");
         }

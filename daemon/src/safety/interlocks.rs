@@ -223,24 +223,11 @@ impl Interlocks {
 
 /// Every interlock alarm kind this unit can raise, for clearing conditions that went away.
 pub fn all_interlock_kinds(sensors: &SensorTracker) -> Vec<AlarmKind> {
-    let mut kinds = vec![
-        AlarmKind::Estop,
-        AlarmKind::WaterLow,
-        AlarmKind::DryRun,
-        AlarmKind::OverPressure,
-        AlarmKind::UnderPressure,
-        AlarmKind::HeatsinkOverTemp,
-        AlarmKind::MaxSprayTime,
-        AlarmKind::SkinBelowFloor,
-    ];
-    for s in sensors.fitted_sensors() {
-        kinds.extend([
-            AlarmKind::SensorStale(s),
-            AlarmKind::SensorImplausible(s),
-            AlarmKind::SensorStuck(s),
-        ]);
-    }
-    kinds
+    let fitted: Vec<_> = sensors.fitted_sensors().collect();
+    AlarmKind::every(&fitted)
+        .into_iter()
+        .filter(|k| k.is_interlock())
+        .collect()
 }
 
 fn secs(s: f64) -> Duration {
