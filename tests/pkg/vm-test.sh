@@ -49,7 +49,9 @@ echo "== dpkg -i $(basename "$deb") (in a chroot)"
 chroot "$rfs" dpkg -i /root/coldspray.deb
 # Simulated unit: the service reads a config with [unit] backend = "sim" (a systemd drop-in,
 # so the shipped conffile stays untouched and upgrades in the VM see it pristine).
-printf '[unit]\nbackend = "sim"\nstate_dir = "/var/lib/coldspray"\n' > "$rfs/etc/coldspray/sim.toml"
+# The sim starts with a cold reservoir so it is ready at once, and serves on the system bus
+# (on the sim, "auto" would pick the session bus).
+printf '[unit]\nbackend = "sim"\nstate_dir = "/var/lib/coldspray"\n[sim]\ninitial_reservoir_c = 4.0\n[dbus]\nbus = "system"\n' > "$rfs/etc/coldspray/sim.toml"
 mkdir -p "$rfs/etc/systemd/system/coldsprayd.service.d"
 cat > "$rfs/etc/systemd/system/coldsprayd.service.d/10-sim.conf" <<'UNIT'
 [Service]

@@ -94,12 +94,22 @@ say "FIGURE bad_config_restarts=$(( $(prop NRestarts) - n0 )) final=$(prop Activ
 cp /tmp/sim.toml.good /etc/coldspray/sim.toml
 systemctl reset-failed coldsprayd.service; systemctl start coldsprayd.service
 
-# 7. Operator vs unprivileged user: needs coldsprayctl (D-Bus branch).
-if coldsprayctl --help >/dev/null 2>&1 && coldsprayctl --help 2>&1 | grep -qi session; then
-    say "INFO coldsprayctl present: see the D-Bus branch's own policy tests"
-else
-    say "SKIP operator/unprivileged session check: coldsprayctl has no commands on this tree"
-fi
+# 7. Operator vs unprivileged user, through the installed policy on the system bus.
+useradd --system --no-create-home --groups coldspray-operator cs-operator 2>/dev/null || true
+useradd --system --no-create-home cs-visitor 2>/dev/null || true
+i=0
+until busctl get-property org.coldspray.ColdSpray1 /org/coldspray/ColdSpray1 \
+        org.coldspray.ColdSpray1.Unit Ready 2>/dev/null | grep -q true || [ $i -gt 300 ]; do
+    sleep 0.1; i=$((i + 1))
+done
+runuser -u cs-visitor -- coldsprayctl --system start co2_fractional >/tmp/visitor.out 2>&1
+rc=$?
+[ $rc = 4 ] && ok "unprivileged user refused (exit 4: $(head -c 120 /tmp/visitor.out))" || bad "unprivileged start: exit $rc $(head -c 200 /tmp/visitor.out)"
+runuser -u cs-visitor -- coldsprayctl --system status >/dev/null 2>&1 && ok "unprivileged user may read status" || bad "unprivileged status refused"
+runuser -u cs-operator -- coldsprayctl --system start co2_fractional >/tmp/operator.out 2>&1
+rc=$?
+[ $rc = 0 ] && ok "operator started a session ($(head -c 80 /tmp/operator.out))" || bad "operator start: exit $rc $(head -c 200 /tmp/operator.out)"
+runuser -u cs-operator -- coldsprayctl --system stop >/dev/null 2>&1 || true
 
 # 8. Upgrade keeps a local config edit and restarts; purge keeps the log and the user.
 echo '# local edit kept across upgrade' >> /etc/coldspray/coldspray.toml
