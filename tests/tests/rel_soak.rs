@@ -41,7 +41,7 @@ async fn a_clinic_day_leaves_memory_and_descriptors_flat() {
     let mut minute_no = 0u32;
     while t0.elapsed() < total {
         minute_no += 1;
-        if minute_no % 5 == 0 {
+        if minute_no.is_multiple_of(5) {
             c.call0(SIM, "LaserPass", &(2.0f64, 1.0f64)).await.unwrap();
             sessions += 1;
         }
@@ -57,11 +57,11 @@ async fn a_clinic_day_leaves_memory_and_descriptors_flat() {
             c.ack_all().await.unwrap();
             faults += 1;
         }
-        if minute_no % 60 == 0 {
+        if minute_no.is_multiple_of(60) {
             c.call0(SIM, "Refill", &(1.5f64, 4.0f64)).await.unwrap();
             c.call0(MAINT, "RecordWaterChange", &()).await.unwrap();
         }
-        if minute_no % 10 == 0 {
+        if minute_no.is_multiple_of(10) {
             sample(t0.elapsed().as_secs_f64() * speed / 3600.0, &mut curve);
         }
         tokio::time::sleep(minute).await;
