@@ -178,3 +178,28 @@ fn pedal_starts_and_stops_a_session() {
     });
     assert_eq!(outcome, Some(Outcome::Stopped));
 }
+
+#[test]
+fn a_falling_laser_edge_alone_still_starts_cooling() {
+    // The rising edge was lost (a simulated interrupt path can drop one): the end of emission
+    // must still start the armed session.
+    let mut u = common::ready_unit();
+    u.command(Command::Arm {
+        protocol: "nd_yag".into(),
+    })
+    .unwrap();
+    let at = u.now();
+    u.core.on_edge(coldspray_hal::InputEdge {
+        input: coldspray_hal::Input::LaserEmission,
+        level: false,
+        at,
+        seqno: 7,
+    });
+    u.tick();
+    assert!(u.output(Output::SprayValve), "{:#?}", u.snapshot());
+    let s = u.snapshot().session.expect("session").start;
+    assert_eq!(s.cause, StartCause::AutoStart);
+    assert!(s
+        .laser_to_spray_ms
+        .is_some_and(|d| d <= STEP.as_secs_f64() * 1000.0));
+}

@@ -352,9 +352,10 @@ impl Core {
                 }
             }
             Input::LaserEmission => {
-                let was_on = self.laser_on;
                 self.laser_on = edge.level;
-                if was_on && !edge.level {
+                // A falling edge is the end of emission even if its rising edge was lost (a
+                // simulated interrupt path can drop one): cooling must not depend on both.
+                if !edge.level {
                     self.laser_ended_at = Some(edge.at);
                     self.above_40 = Duration::ZERO;
                     if self.armed.is_some() && self.session.is_none() {
