@@ -263,6 +263,11 @@ impl Core {
         &self.protocols
     }
 
+    /// The reservoir setpoint in effect, °C.
+    pub fn setpoint(&self) -> f64 {
+        self.thermostat.setpoint()
+    }
+
     /// Calibration offsets, by [`Sensor::index`].
     pub fn calibration(&self) -> [f64; 5] {
         self.calibration
@@ -779,7 +784,7 @@ impl Core {
         self.evaluate_interlocks(now);
 
         // 2. State logic.
-        self.advance_state(now, reservoir, skin);
+        self.advance_state(now, reservoir);
 
         // 3. Chiller.
         let cooling = matches!(
@@ -895,8 +900,7 @@ impl Core {
         self.interlocks.reset_timers();
     }
 
-    fn advance_state(&mut self, now: Duration, reservoir: Option<f64>, skin: Option<f64>) {
-        let _ = skin;
+    fn advance_state(&mut self, now: Duration, reservoir: Option<f64>) {
         match self.state {
             UnitState::Starting => self.run_self_test(now, None),
             UnitState::Fault => {

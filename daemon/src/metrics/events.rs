@@ -2,7 +2,7 @@
 //! their own. The control loop only broadcasts; when this task falls behind, the broadcast
 //! drops events for it (counted in `coldspray_events_lagged_total`) instead of waiting.
 
-use super::snapshot::ALARM_KINDS;
+use super::snapshot::alarm_kinds;
 use super::MetricsError;
 use crate::alarm::Priority;
 use crate::api::Event;
@@ -161,7 +161,7 @@ impl EventMetrics {
         for outcome in Outcome::ALL {
             ended.with_label_values(&[outcome.name()]);
         }
-        for kind in ALARM_KINDS {
+        for kind in alarm_kinds() {
             alarms_raised.with_label_values(&[kind.priority().name(), kind.code()]);
             if kind.is_interlock() {
                 match kind.sensor() {

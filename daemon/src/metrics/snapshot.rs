@@ -15,26 +15,11 @@ use std::sync::atomic::Ordering;
 /// Pascals per bar: pressures are exported in the SI base unit.
 const PA_PER_BAR: f64 = 100_000.0;
 
-/// Every alarm kind as a metric label: the code, with sensor alarms folded together.
-pub(crate) const ALARM_KINDS: [AlarmKind; 17] = [
-    AlarmKind::Estop,
-    AlarmKind::WaterLow,
-    AlarmKind::DryRun,
-    AlarmKind::OverPressure,
-    AlarmKind::UnderPressure,
-    AlarmKind::SensorStale(Sensor::Reservoir),
-    AlarmKind::SensorImplausible(Sensor::Reservoir),
-    AlarmKind::SensorStuck(Sensor::Reservoir),
-    AlarmKind::HeatsinkOverTemp,
-    AlarmKind::MaxSprayTime,
-    AlarmKind::SkinBelowFloor,
-    AlarmKind::ChillerIneffective,
-    AlarmKind::FreezeCutout,
-    AlarmKind::SelfTestFailed,
-    AlarmKind::StoreUnavailable,
-    AlarmKind::LateStart,
-    AlarmKind::ServiceDue,
-];
+/// Every alarm kind as a metric label: the code, with sensor alarms folded together (one
+/// representative sensor; the label is the code only).
+pub(crate) fn alarm_kinds() -> Vec<AlarmKind> {
+    AlarmKind::every(&[Sensor::Reservoir])
+}
 
 /// Appends the scrape-time families for `handle` to `out`.
 pub(crate) fn collect(handle: &ControlHandle, out: &mut Vec<MetricFamily>) {
@@ -182,7 +167,7 @@ fn alarms(snap: &Snapshot, out: &mut Vec<MetricFamily>) {
         "coldspray_alarms_active",
         "Alarms active or latched, by priority and kind (sensor alarms summed over sensors).",
     );
-    for kind in ALARM_KINDS {
+    for kind in alarm_kinds() {
         for priority in Priority::ALL {
             let n = snap
                 .alarms

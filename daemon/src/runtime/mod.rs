@@ -125,11 +125,6 @@ impl Daemon {
             Err(e) => Err(RuntimeError::Panic(e.to_string())),
         }
     }
-
-    /// A receiver that turns `true` when shutdown begins.
-    pub fn shutdown_signal(&self) -> crate::handle::ShutdownSignal {
-        self.stop_tx.subscribe()
-    }
 }
 
 /// Starts the control loop on the current tokio runtime. Outputs are driven safe before
@@ -467,10 +462,8 @@ impl ControlLoop {
                 self.ends.protocols.send_replace(Arc::new(list));
             }
             if dirty.settings {
-                let snap_sp = self.core.snapshot(now).setpoint_c;
-                let _ = self
-                    .journal
-                    .send(JournalItem::Settings(snap_sp, self.core.calibration()));
+                let settings = JournalItem::Settings(self.core.setpoint(), self.core.calibration());
+                let _ = self.journal.send(settings);
             }
             if !events.is_empty() || reply.is_some() {
                 let _ = self.journal.send(JournalItem::Events { events, reply });
