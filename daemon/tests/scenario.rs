@@ -203,3 +203,34 @@ fn a_falling_laser_edge_alone_still_starts_cooling() {
         .laser_to_spray_ms
         .is_some_and(|d| d <= STEP.as_secs_f64() * 1000.0));
 }
+
+#[test]
+fn a_lost_pedal_release_does_not_swallow_the_next_press() {
+    // The VM showed a pedal edge can be lost: press (start), release lost, press again. The
+    // second press must still stop the session; a debounced press edge is a press.
+    let mut u = common::ready_unit();
+    let edge = |level: bool, at, seqno| coldspray_hal::InputEdge {
+        input: coldspray_hal::Input::Trigger,
+        level,
+        at,
+        seqno,
+    };
+    let at = u.now();
+    u.core.on_edge(edge(true, at, 1));
+    u.tick();
+    assert!(u.output(Output::SprayValve), "the first press starts");
+    u.run_for(Duration::from_millis(500));
+    let at = u.now();
+    u.core.on_edge(edge(true, at, 3)); // seqno 2, the release, never arrived
+    u.tick();
+    assert!(
+        !u.output(Output::SprayValve) && !u.output(Output::Pump),
+        "the second press stops: {:#?}",
+        u.snapshot()
+    );
+    let outcome = u.events.iter().rev().find_map(|e| match e {
+        Event::SessionEnded(r) => Some(r.outcome),
+        _ => None,
+    });
+    assert_eq!(outcome, Some(Outcome::Stopped));
+}

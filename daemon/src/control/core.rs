@@ -141,7 +141,6 @@ pub struct Core {
     estop: bool,
     water_low: bool,
     laser_on: bool,
-    trigger_pressed: bool,
     /// Laser end time waiting for a session (auto-start or an operator start).
     laser_ended_at: Option<Duration>,
     /// Time the skin spent above 40 °C since the laser stopped.
@@ -223,7 +222,6 @@ impl Core {
             estop: false,
             water_low: false,
             laser_on: false,
-            trigger_pressed: false,
             laser_ended_at: None,
             above_40: Duration::ZERO,
             pending_autostart: None,
@@ -340,8 +338,8 @@ impl Core {
             Input::Estop => self.estop = level,
             Input::WaterLow => self.water_low = level,
             Input::LaserEmission => self.laser_on = level,
-            Input::Trigger => self.trigger_pressed = level,
-            Input::FlowPulse => {}
+            // The pedal acts on press edges only; its level carries no state.
+            Input::Trigger | Input::FlowPulse => {}
         }
     }
 
@@ -369,9 +367,9 @@ impl Core {
                 }
             }
             Input::Trigger => {
-                let pressed = edge.level && !self.trigger_pressed;
-                self.trigger_pressed = edge.level;
-                if pressed {
+                // Every press edge is a press (the kernel debounces the line), even when the
+                // release before it was lost: a lost edge must not swallow the next stop.
+                if edge.level {
                     self.on_pedal(edge.at);
                 }
             }

@@ -404,6 +404,7 @@ impl ControlLoop {
         let mut last_counters = Instant::now();
         let mut last_status = Instant::now() - Duration::from_secs(10);
         let mut last_level_check = Instant::now();
+        let mut last_step = Instant::now();
         loop {
             let mut command: Option<CommandRequest> = None;
             let deadline = Instant::now() + wall_step;
@@ -411,10 +412,15 @@ impl ControlLoop {
                 biased;
                 _ = stop.changed() => break,
                 Some(e) = edges.recv() => {
-                    self.core.on_edge(e);
+                    let mut urgent = self.take_edge(e);
                     // Take everything else pending so one step sees all of it.
                     while let Ok(e) = edges.try_recv() {
-                        self.core.on_edge(e);
+                        urgent |= self.take_edge(e);
+                    }
+                    // A flow pulse only feeds the flow meter: the next tick is soon enough,
+                    // and stepping on each one (hundreds a second) would delay the E-stop.
+                    if !urgent && last_step.elapsed() < wall_step {
+                        continue;
                     }
                 }
                 Some(req) = self.ends.commands.recv() => command = Some(req),
@@ -423,7 +429,10 @@ impl ControlLoop {
                     while let Ok(msg) = sensors.try_recv() {
                         self.take_sensor(msg);
                     }
-                    continue;
+                    // Readings wait for the tick, unless a flood has kept the tick from running.
+                    if last_step.elapsed() < wall_step {
+                        continue;
+                    }
                 }
                 _ = tick.tick() => {}
             }
@@ -433,13 +442,14 @@ impl ControlLoop {
                 self.take_sensor(msg);
             }
             while let Ok(e) = edges.try_recv() {
-                self.core.on_edge(e);
+                self.take_edge(e);
             }
             if last_level_check.elapsed() >= LEVEL_CHECK {
                 last_level_check = Instant::now();
                 self.check_levels();
             }
             let started = Instant::now();
+            last_step = started;
             let now = self.clock.now();
             let unix = unix_ms_now();
             let reply = match command {
@@ -513,6 +523,14 @@ impl ControlLoop {
             }
         }
         self.inputs_failed = failed;
+    }
+
+    /// Hands an edge to the core; true when it needs a step at once (anything but a flow
+    /// pulse).
+    fn take_edge(&mut self, edge: InputEdge) -> bool {
+        let urgent = edge.input != Input::FlowPulse;
+        self.core.on_edge(edge);
+        urgent
     }
 
     fn take_sensor(&mut self, msg: SensorMessage) {

@@ -18,7 +18,7 @@
 //! offset = 4
 //! active_low = true
 //! bias = "pull_down"
-//! debounce_ms = 5
+//! debounce_ms = 0
 //!
 //! [hardware.sensors.skin]
 //! fitted = false
@@ -107,7 +107,10 @@ pub struct LineConfig {
     /// left as the firmware set it.
     pub bias: Option<LineBias>,
     /// Kernel (uAPI v2) debounce period in milliseconds, inputs only. Default: `trigger` 20,
-    /// `water_low` 50, `estop` 5, `laser_emission` and `flow_pulse` 0 (off).
+    /// `water_low` 50, `estop`, `laser_emission` and `flow_pulse` 0 (off). The E-stop is not
+    /// debounced: its first edge makes the unit safe and the stop latches until acknowledged,
+    /// so a bounce cannot do harm, while a debounce period would delay going safe (and the
+    /// kernel rounds it up to whole jiffies: 5 ms became 8-12 ms at HZ=250).
     pub debounce_ms: Option<u32>,
 }
 
@@ -134,7 +137,7 @@ impl LineConfig {
     /// Fills the defaults of signal `signal` (and the section-wide `default_chip`).
     pub fn resolved(&self, signal: &'static str, default_chip: &str) -> ResolvedLine {
         let (active_low, bias, debounce_ms) = match signal {
-            "estop" => (true, Some(LineBias::PullDown), 5),
+            "estop" => (true, Some(LineBias::PullDown), 0),
             "trigger" => (true, Some(LineBias::PullUp), 20),
             "water_low" => (false, None, 50),
             _ => (false, None, 0),

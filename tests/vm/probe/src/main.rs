@@ -489,6 +489,7 @@ fn daemon(chip: &Chip, report: &mut Report) {
     // armed, measured over `edges` edges; each session is stopped with the pedal.
     let mut lat = Latency::new("laser_end_to_valve", Duration::from_millis(20));
     let mut consecutive_misses = 0;
+    let mut pedal_repeats = 0;
     for _ in 0..edges {
         if chip
             .wait_until(Duration::from_secs(5), ready_idle)
@@ -518,8 +519,18 @@ fn daemon(chip: &Chip, report: &mut Report) {
                 }
             }
         }
-        press_pedal(chip);
-        chip.wait_until(Duration::from_secs(2), idle);
+        // Stop the session with the pedal. gpio-sim can lose an edge while flow_pulse moves
+        // (tests/vm/README.md): a press that stopped nothing is pressed again, and counted.
+        for _ in 0..3 {
+            press_pedal(chip);
+            if chip.wait_until(Duration::from_secs(2), idle).is_some() {
+                break;
+            }
+            pedal_repeats += 1;
+        }
+    }
+    if pedal_repeats > 0 {
+        println!("VMPROBE INFO {pedal_repeats} pedal press(es) stopped nothing and were repeated");
     }
     report.check(
         "laser_end_starts_session",
@@ -618,8 +629,15 @@ fn estop_restarts(chip: &Chip, report: &mut Report, cmd: &[String]) {
             .wait_until(Duration::from_secs(30), ready_idle)
             .is_some()
         {
-            press_pedal(chip);
-            if chip.wait_until(Duration::from_secs(2), spraying).is_some() {
+            // A pedal edge can be lost while flow_pulse moves (README): press up to 3 times.
+            let sprays = (0..3).any(|_| {
+                press_pedal(chip);
+                chip.wait_until(Duration::from_secs(2), spraying).is_some()
+            });
+            if sprays {
+                // Press the E-stop at a different moment of the session each run (0-290 ms
+                // after the valve opened), not always while the session's start is logged.
+                thread::sleep(Duration::from_millis((i as u64 * 37) % 300));
                 let t0 = chip.pull("estop", false);
                 match chip.wait_until(Duration::from_secs(2), Chip::actuators_off) {
                     Some(t1) => {
