@@ -35,7 +35,10 @@ fn empty_section_is_the_reference_board() {
     let estop = cfg.lines.input(Input::Estop).resolved("estop", "");
     assert!(estop.active_low);
     assert_eq!(estop.bias, Some(LineBias::PullDown));
-    assert!(estop.debounce.is_zero(), "the E-stop must not wait for a debounce");
+    assert!(
+        estop.debounce.is_zero(),
+        "the E-stop must not wait for a debounce"
+    );
     let trigger = cfg.lines.input(Input::Trigger).resolved("trigger", "");
     assert_eq!(trigger.debounce, Duration::from_millis(20));
     let flow = cfg.lines.input(Input::FlowPulse).resolved("flow_pulse", "");

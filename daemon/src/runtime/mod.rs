@@ -107,7 +107,8 @@ pub trait StateStore: LogStore + Persistence {
 pub struct Daemon {
     /// The handle every front end uses.
     pub handle: ControlHandle,
-    loop_task: tokio::task::JoinHandle<Result<(), RuntimeError>>,
+    /// The control thread's result, sent as it ends.
+    done: oneshot::Receiver<Result<(), RuntimeError>>,
     stop_tx: tokio::sync::watch::Sender<bool>,
 }
 
@@ -120,14 +121,17 @@ impl Daemon {
 
     /// Waits for the control loop to end (it ends on a panic or after [`Daemon::stop`]).
     pub async fn wait(self) -> Result<(), RuntimeError> {
-        match self.loop_task.await {
+        match self.done.await {
             Ok(r) => r,
-            Err(e) => Err(RuntimeError::Panic(e.to_string())),
+            // The thread died without a result: a panic outside the guarded core calls.
+            Err(_) => Err(RuntimeError::Panic(
+                "the control thread ended abruptly".into(),
+            )),
         }
     }
 }
 
-/// Starts the control loop on the current tokio runtime. Outputs are driven safe before
+/// Starts the control loop on its own thread. Outputs are driven safe before
 /// anything else happens. Returns once the loop runs; [`Notifier::ready`] is the caller's
 /// job once its front ends (bus name, metrics socket) are up.
 pub fn start(config: &Config, parts: Parts) -> Result<Daemon, RuntimeError> {
@@ -296,19 +300,46 @@ pub fn start(config: &Config, parts: Parts) -> Result<Daemon, RuntimeError> {
         speed,
         status: String::new(),
     };
-    let loop_task = tokio::spawn(async move {
-        let result = ctl.run(edge_rx, sensor_rx, stop_rx).await;
-        stop_threads.store(true, Ordering::SeqCst);
-        let _ = sensor_thread.join();
-        if let Some(t) = sim_thread {
-            let _ = t.join();
-        }
-        let _ = journal_thread.join();
-        result
-    });
+    // The loop runs on its own thread and runtime: D-Bus calls and scrapes on the main
+    // runtime's workers never queue in front of a step, and on the hardware the thread can
+    // run at real-time priority.
+    let priority = match config.unit.backend {
+        Backend::Linux => config.hardware.realtime_priority,
+        Backend::Sim => 0,
+    };
+    let (done_tx, done_rx) = oneshot::channel();
+    std::thread::Builder::new()
+        .name("coldspray-control".into())
+        .spawn(move || {
+            match coldspray_hal::linux::set_current_thread_realtime(priority) {
+                Ok(()) if priority > 0 => tracing::info!(
+                    "control loop and GPIO edge threads at SCHED_FIFO priority {priority}"
+                ),
+                Ok(()) => {}
+                Err(e) => tracing::warn!(
+                    "control loop at normal priority: SCHED_FIFO {priority} refused ({e}); \
+                     grant LimitRTPRIO= or set [hardware] realtime_priority = 0"
+                ),
+            }
+            let result = match tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .build()
+            {
+                Ok(rt) => rt.block_on(ctl.run(edge_rx, sensor_rx, stop_rx)),
+                Err(e) => Err(RuntimeError::Thread("control runtime", e)),
+            };
+            stop_threads.store(true, Ordering::SeqCst);
+            let _ = sensor_thread.join();
+            if let Some(t) = sim_thread {
+                let _ = t.join();
+            }
+            let _ = journal_thread.join();
+            let _ = done_tx.send(result);
+        })
+        .map_err(|e| RuntimeError::Thread("control", e))?;
     Ok(Daemon {
         handle,
-        loop_task,
+        done: done_rx,
         stop_tx,
     })
 }

@@ -57,6 +57,12 @@ pub struct HardwareConfig {
     /// Optional hardware PWM for pump strength (`[hardware.pump_pwm]`). Without it the
     /// `pump` line is a plain on/off switch and any duty means full drive (rev A).
     pub pump_pwm: Option<PumpPwmConfig>,
+    /// `SCHED_FIFO` priority (1–49) of the threads that react to inputs: the GPIO edge
+    /// threads and the daemon's control loop, so a busy log, bus or scraper cannot delay the
+    /// E-stop. 0 leaves them at normal scheduling. Default 10. Needs `CAP_SYS_NICE` or
+    /// `LimitRTPRIO=` (the shipped unit sets it); without either the threads run at normal
+    /// priority and the daemon says so once in its log.
+    pub realtime_priority: u8,
 }
 
 impl Default for HardwareConfig {
@@ -69,9 +75,14 @@ impl Default for HardwareConfig {
             sensors: Sensors::default(),
             pressure: PressureScale::default(),
             pump_pwm: None,
+            realtime_priority: DEFAULT_REALTIME_PRIORITY,
         }
     }
 }
+
+/// Default [`HardwareConfig::realtime_priority`]: above every normally scheduled thread and
+/// below the kernel's threaded interrupt handlers (50), which deliver the edges.
+pub const DEFAULT_REALTIME_PRIORITY: u8 = 10;
 
 /// Electrical bias applied to a line by the GPIO controller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -335,6 +346,12 @@ impl HardwareConfig {
             }
         }
         self.pressure.validate()?;
+        if self.realtime_priority > 49 {
+            return Err(format!(
+                "[hardware] realtime_priority {} is out of range 0-49 (0 = normal scheduling)",
+                self.realtime_priority
+            ));
+        }
         if let Some(pwm) = &self.pump_pwm {
             if pwm.period_ns == 0 {
                 return Err("[hardware.pump_pwm] period_ns must be > 0".to_owned());

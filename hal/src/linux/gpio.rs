@@ -328,6 +328,8 @@ pub struct LinuxInputs {
     stop: Option<PipeWriter>,
     threads: Vec<JoinHandle<()>>,
     failure: Arc<Mutex<Option<String>>>,
+    /// `SCHED_FIFO` priority of the edge threads (0 = normal scheduling).
+    priority: u8,
 }
 
 impl std::fmt::Debug for LinuxInputs {
@@ -400,6 +402,7 @@ impl LinuxInputs {
             stop: None,
             threads: Vec::new(),
             failure: Arc::new(Mutex::new(None)),
+            priority: config.realtime_priority,
         })
     }
 }
@@ -506,9 +509,15 @@ impl InputPort for LinuxInputs {
             let lines = group.lines.clone();
             let sink = Arc::clone(&sink);
             let failure = Arc::clone(&self.failure);
+            let priority = self.priority;
             let handle = std::thread::Builder::new()
                 .name("gpio-events".to_owned())
-                .spawn(move || event_loop(request, lines, stop, sink, failure))
+                .spawn(move || {
+                    // Without the permission the thread runs at normal priority; the daemon
+                    // reports that once, for its control thread, which needs the same.
+                    let _ = super::sched::set_current_thread_realtime(priority);
+                    event_loop(request, lines, stop, sink, failure)
+                })
                 .map_err(|e| io("gpio events", e))?;
             self.threads.push(handle);
         }

@@ -20,10 +20,12 @@ pub mod config;
 pub mod gpio;
 pub mod i2c;
 pub mod pwm;
+pub mod sched;
 
 pub use config::{HardwareConfig, LineBias, LineConfig, PumpPwmConfig, SensorConfig};
 pub use gpio::{LinuxInputs, LinuxOutputs};
 pub use i2c::SmbusI2c;
+pub use sched::set_current_thread_realtime;
 
 use crate::clock::MonotonicClock;
 use crate::drivers::{SensorBank, SensorLayout, StdDelay};
