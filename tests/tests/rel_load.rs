@@ -413,6 +413,20 @@ fn read_metrics(port: u16) -> anyhow::Result<BTreeMap<&'static str, f64>> {
     Ok(m)
 }
 
+/// CPU ticks (user + system) of this test process.
+fn self_ticks() -> Option<u64> {
+    cpu_ticks(std::process::id())
+}
+
+/// CPU use between two tick readings over `secs`, as a percentage of one core.
+fn pct(a: Option<u64>, b: Option<u64>, secs: f64) -> String {
+    // Linux reports /proc times in USER_HZ, 100 on every architecture Debian ships.
+    match (a, b) {
+        (Some(a), Some(b)) => format!("{:.0}", (b.saturating_sub(a)) as f64 / 100.0 / secs * 100.0),
+        _ => "?".into(),
+    }
+}
+
 fn stats_row(name: &str, xs: &[f64]) -> Vec<String> {
     vec![
         name.to_string(),
@@ -454,6 +468,8 @@ async fn dbus_and_scrape_load_misses_no_deadline_and_drops_no_alarm() {
 
     let before = probe_laser_to_spray(&c, probes).await.unwrap();
     let m0 = read_metrics(port).unwrap();
+    let pid = d.pid().expect("running");
+    let cpu0 = (cpu_ticks(pid), self_ticks());
 
     // The load.
     let stop = Arc::new(AtomicBool::new(false));
@@ -537,6 +553,7 @@ async fn dbus_and_scrape_load_misses_no_deadline_and_drops_no_alarm() {
     }
     let scrapes = scraper_thread.join().expect("scraper");
     let m1 = read_metrics(port).unwrap();
+    let cpu1 = (cpu_ticks(pid), self_ticks());
     let after = probe_laser_to_spray(&c, probes).await.unwrap();
     let alive = d.exited().is_none();
     let stderr_tail: String = d
@@ -597,6 +614,14 @@ async fn dbus_and_scrape_load_misses_no_deadline_and_drops_no_alarm() {
                 quantile(&scrapes.lat_ms, 0.5),
                 quantile(&scrapes.lat_ms, 1.0),
                 scrapes.bytes
+            ),
+        ],
+        vec![
+            "CPU during load: daemon / test process (clients)".into(),
+            format!(
+                "{} / {} % of one core",
+                pct(cpu0.0, cpu1.0, load_secs),
+                pct(cpu0.1, cpu1.1, load_secs)
             ),
         ],
         vec![
