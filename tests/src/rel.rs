@@ -95,6 +95,19 @@ impl SimDaemon {
         sim_extra: &str,
         extra: &str,
     ) -> Result<SimDaemon> {
+        SimDaemon::spawn_with_metrics(bus, dir, speed, sim_extra, extra, None)
+    }
+
+    /// As [`SimDaemon::spawn`]; with `Some(port)` the daemon serves `/metrics` on
+    /// `127.0.0.1:port` (and the config must accept it), with `None` its metrics server is off.
+    pub fn spawn_with_metrics(
+        bus: &PrivateBus,
+        dir: &Path,
+        speed: f64,
+        sim_extra: &str,
+        extra: &str,
+        metrics_port: Option<u16>,
+    ) -> Result<SimDaemon> {
         let state = dir.join("state");
         std::fs::create_dir_all(&state)?;
         let base = format!(
@@ -104,15 +117,23 @@ impl SimDaemon {
         );
         let config = dir.join("coldspray.toml");
         let d = binary("coldsprayd")?;
-        // `[metrics]` exists once the metrics part is merged: keep its server off then.
-        let with_metrics = format!("{base}\n[metrics]\nenabled = false\n");
+        let section = match metrics_port {
+            Some(port) => format!("\n[metrics]\nenabled = true\nlisten = \"127.0.0.1:{port}\"\n"),
+            // `[metrics]` exists once the metrics part is merged: keep its server off then.
+            None => "\n[metrics]\nenabled = false\n".to_string(),
+        };
+        let with_metrics = format!("{base}{section}");
         std::fs::write(&config, &with_metrics)?;
-        let ok = Command::new(&d)
+        let o = Command::new(&d)
             .args(["--config", &config.to_string_lossy(), "--check-config"])
-            .output()?
-            .status
-            .success();
-        if !ok {
+            .output()?;
+        if !o.status.success() && metrics_port.is_some() {
+            bail!(
+                "config with metrics rejected: {}\n{with_metrics}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+        }
+        if !o.status.success() {
             std::fs::write(&config, &base)?;
             let o = Command::new(&d)
                 .args(["--config", &config.to_string_lossy(), "--check-config"])
@@ -211,6 +232,46 @@ impl Drop for SimDaemon {
     fn drop(&mut self) {
         self.kill9();
     }
+}
+
+/// `GET /metrics` from `127.0.0.1:port` over a real TCP connection: the body of a 200 answer.
+pub fn scrape(port: u16) -> Result<String> {
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let r = crate::metrics_support::http_get(addr, "/metrics", &[])?;
+    if r.status != 200 {
+        bail!("/metrics answered {}", r.status);
+    }
+    Ok(r.body)
+}
+
+/// The sum of every sample of metric `name` (all label sets) in a text exposition; `None`
+/// when no sample has that exact name.
+pub fn metric_sum(exposition: &str, name: &str) -> Option<f64> {
+    let mut found = None;
+    for line in exposition.lines().filter(|l| !l.starts_with('#')) {
+        let Some((series, value)) = line.rsplit_once(' ') else {
+            continue;
+        };
+        let metric = series.split('{').next().unwrap_or_default();
+        if metric != name {
+            continue;
+        }
+        if let Ok(v) = value.parse::<f64>() {
+            found = Some(found.unwrap_or(0.0) + v);
+        }
+    }
+    found
+}
+
+/// The `q`-quantile (0..=1, nearest rank) of unsorted figures; NaN when there are none.
+pub fn quantile(xs: &[f64], q: f64) -> f64 {
+    if xs.is_empty() {
+        return f64::NAN;
+    }
+    let mut v = xs.to_vec();
+    v.sort_by(f64::total_cmp);
+    let rank = (q.clamp(0.0, 1.0) * (v.len() - 1) as f64).round() as usize;
+    v[rank.min(v.len() - 1)]
 }
 
 /// `VmRSS` of a process, KiB.

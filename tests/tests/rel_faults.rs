@@ -10,7 +10,8 @@
 //! exact per-step limits are proven in lockstep by `daemon/tests/interlocks.rs`; here the
 //! bound asserted is loose (the cause's limit + 3 simulated s) and the figures are printed.
 //!
-//! Bounded form runs in `cargo test`; `COLDSPRAY_FULL=1` adds the slow heatsink case.
+//! Bounded form runs in `cargo test` (with the fan dying while the chiller runs flat out);
+//! `COLDSPRAY_FULL=1` adds the slow heatsink case (the fan dying in ready, chiller cycling).
 
 use coldspray_e2e::rel::*;
 use coldspray_e2e::{current_user, PrivateBus, TempDir};
@@ -27,6 +28,8 @@ enum From {
     Spraying,
     /// Maintenance mode, priming (pump and valve on).
     Priming,
+    /// Precooling after warm water was poured in: the chiller (and its fan) running flat out.
+    Precooling,
 }
 
 impl From {
@@ -36,6 +39,7 @@ impl From {
             From::ReadyThenStart => "ready→start",
             From::Spraying => "spraying",
             From::Priming => "maint/prime",
+            From::Precooling => "precooling",
         }
     }
 }
@@ -202,6 +206,24 @@ async fn case_body(
             )
             .await?;
         }
+        From::Precooling => {
+            // Warm water: the thermostat runs the chiller until it is cold again (after its
+            // minimum off time, up to 300 simulated s).
+            c.call0(SIM, "Refill", &(3.0f64, 20.0f64)).await?;
+            c.wait_for(
+                "precooling with the chiller on",
+                Duration::from_secs(40),
+                Duration::from_millis(20),
+                |c| async move {
+                    let o = c.outputs().await?;
+                    Ok(
+                        (c.state().await? == "precooling" && o["chiller"] && o["chiller_fan"])
+                            .then_some(()),
+                    )
+                },
+            )
+            .await?;
+        }
         From::Priming => {
             c.call0(MAINT, "Enter", &()).await?;
             c.call0(MAINT, "Prime", &(60.0f64,)).await?;
@@ -304,7 +326,7 @@ async fn case_body(
     }
 
     // Recovery: alternately "cleared, not acknowledged" and "acknowledged, still present".
-    let clear_first = (matches!(from, From::Ready | From::Priming)
+    let clear_first = (matches!(from, From::Ready | From::Priming | From::Precooling)
         && !matches!(
             cause,
             Cause::Inject("pump_dead" | "nozzle_blocked" | "leak", _)
@@ -436,8 +458,14 @@ async fn fault_matrix_through_the_running_daemon() {
     }
     cases.push((Cause::MaxSpray, From::Spraying));
     cases.push((Cause::SkinFloor, From::Spraying));
+    // The fan dies while the chiller runs flat out (precooling): past the heatsink limit in
+    // about two simulated minutes, so the bounded form has it.
+    cases.push((Cause::Inject("fan_dead", ""), From::Precooling));
     let heatsink = full();
     if heatsink {
+        // The fan dies in ready, where the thermostat cycles the chiller (minimum on/off
+        // times of minutes): the heatsink climbs only while it runs, so this takes ~5
+        // simulated minutes.
         cases.push((Cause::Inject("fan_dead", ""), From::Ready));
     }
 
@@ -487,7 +515,7 @@ async fn fault_matrix_through_the_running_daemon() {
         )
     );
     if !heatsink {
-        println!("skipped: fan_dead → heatsink_over_temp (minutes of simulated chiller running; COLDSPRAY_FULL=1 runs it)");
+        println!("skipped: fan_dead from ready → heatsink_over_temp (minutes of simulated chiller cycling; COLDSPRAY_FULL=1 runs it)");
     }
     let failed: Vec<_> = rows.iter().filter(|r| r.verdict.is_err()).collect();
     assert!(failed.is_empty(), "{} case(s) failed", failed.len());
