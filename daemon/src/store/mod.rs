@@ -39,6 +39,8 @@ use crate::session::{Outcome, Sample, SessionRecord};
 mod codec;
 mod config;
 mod export;
+#[doc(hidden)]
+pub mod fuzzing;
 mod sled_store;
 #[cfg(test)]
 mod tests;

@@ -19,7 +19,12 @@ use coldspray_hal::Sensor;
 
 /// Schema version written by this build. Bump it and add a step to [`migrate`] whenever the
 /// layout of a tree or of a stored document changes incompatibly.
-pub const SCHEMA_VERSION: u32 = 1;
+///
+/// * 1: the first layout.
+/// * 2: curve chunks are written in the packed layout (envelope kind 3); chunks of the first
+///   layout (kind 2) are still read, so the migration converts nothing. A build that knows
+///   only version 1 refuses a version-2 store instead of reporting its new chunks as corrupt.
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Name of the store's directory under the state directory.
 pub const STORE_DIR: &str = "log";
@@ -127,7 +132,7 @@ pub struct RetentionReport {
 
 /// A session as stored: opening record, closing record once closed.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct StoredSession {
+pub(crate) struct StoredSession {
     start: SessionStart,
     end: Option<SessionRecord>,
     #[serde(default)]
@@ -321,6 +326,8 @@ fn migrate(inner: &Inner) -> Result<(), String> {
         match version {
             // 0 -> 1: nothing to convert, the version key is new.
             0 => {}
+            // 1 -> 2: nothing to convert, old curve chunks stay readable as they are.
+            1 => {}
             v => return Err(format!("no migration from schema version {v}")),
         }
         version += 1;
@@ -435,14 +442,15 @@ impl SledStore {
     }
 
     fn write_chunk(&self, id: u64, samples: &[Sample]) -> Result<(), StoreError> {
-        let Some(first) = samples.first() else {
-            return Ok(());
-        };
-        let value = codec::seal(codec::KIND_SAMPLES, &codec::encode_samples(samples));
-        self.inner
-            .samples
-            .insert(chunk_key(id, first.t_ms), value)
-            .map_err(io)?;
+        for part in samples.chunks(codec::MAX_CHUNK_SAMPLES) {
+            let Some(first) = part.first() else {
+                continue;
+            };
+            self.inner
+                .samples
+                .insert(chunk_key(id, first.t_ms), codec::seal_samples(part))
+                .map_err(io)?;
+        }
         Ok(())
     }
 
@@ -493,9 +501,7 @@ impl SledStore {
         let mut problems = Vec::new();
         for kv in self.inner.samples.scan_prefix(id.to_be_bytes()) {
             let (k, v) = kv.map_err(io)?;
-            match codec::open(codec::KIND_SAMPLES, &v)
-                .and_then(|payload| codec::decode_samples(id, payload))
-            {
+            match codec::open_samples(id, &v) {
                 Ok(mut chunk) => samples.append(&mut chunk),
                 Err(e) => problems.push(corrupt("samples", &k, e)),
             }
@@ -1140,8 +1146,11 @@ impl Drop for Inner {
             .map(|p| p.drain().collect())
             .unwrap_or_default();
         for (id, samples) in pending {
-            if let Some(first) = samples.first() {
-                let value = codec::seal(codec::KIND_SAMPLES, &codec::encode_samples(&samples));
+            for part in samples.chunks(codec::MAX_CHUNK_SAMPLES) {
+                let Some(first) = part.first() else {
+                    continue;
+                };
+                let value = codec::seal_samples(part);
                 if let Err(e) = self.samples.insert(chunk_key(id, first.t_ms), value) {
                     tracing::warn!("treatment log: buffered samples lost at close: {e}");
                 }

@@ -538,7 +538,8 @@ fn size_cap_deletes_oldest_curves_only() {
         ..config()
     };
     let store = open(&cfg, dir.path()).unwrap();
-    for id in 1..=150u64 {
+    // The packed curves take ~3 KB a session: 400 sessions are above the 1 MiB cap.
+    for id in 1..=400u64 {
         session(
             &store,
             id,
@@ -564,11 +565,11 @@ fn size_cap_deletes_oldest_curves_only() {
     assert!(report.live_bytes <= 1024 * 1024 / 10 * 9, "{report:?}");
     // Oldest curves went first; the newest kept theirs; no record or alarm went.
     assert!(store.session(1).unwrap().unwrap().samples.is_empty());
-    assert_eq!(store.session(150).unwrap().unwrap().samples.len(), 1200);
-    assert_eq!(store.sessions(&SessionQuery::default()).unwrap().len(), 150);
+    assert_eq!(store.session(400).unwrap().unwrap().samples.len(), 1200);
+    assert_eq!(store.sessions(&SessionQuery::default()).unwrap().len(), 400);
     assert_eq!(
         store.events(i64::MIN, i64::MAX, None).unwrap().value.len(),
-        150
+        400
     );
 }
 
@@ -709,4 +710,35 @@ fn stats_count_days_late_starts_and_delays() {
         store.stats(T0 - DAY, T0).unwrap().mean_laser_to_spray_ms,
         None
     );
+}
+
+#[test]
+fn curve_chunks_of_the_first_layout_are_still_read_from_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = open(&config(), dir.path()).unwrap();
+        session(&store, 9, T0, "co2", 0, Outcome::Stopped);
+        // A chunk written by the first encoder, as an older build left it on disk.
+        store
+            .raw_tree("samples")
+            .insert(chunk_key_for_test(9, 0), &super::codec::V1_CHUNK[..])
+            .unwrap();
+        store.flush().unwrap();
+    }
+    let store = open(&config(), dir.path()).unwrap();
+    let got = store.session_checked(9).unwrap();
+    assert!(got.problems.is_empty(), "{:?}", got.problems);
+    let samples = got.value.unwrap().samples;
+    assert_eq!(samples.len(), 6);
+    assert_eq!(samples[4].t_ms, 407);
+    assert_eq!(samples[2].skin_c, None);
+    assert!((samples[3].skin_c.unwrap() - 40.87).abs() < 1e-9);
+    assert!((samples[4].pressure_bar.unwrap() - 1.498).abs() < 1e-9);
+    assert_eq!((samples[1].pump, samples[1].valve), (true, true));
+}
+
+fn chunk_key_for_test(id: u64, first_t_ms: u32) -> Vec<u8> {
+    let mut k = id.to_be_bytes().to_vec();
+    k.extend_from_slice(&first_t_ms.to_be_bytes());
+    k
 }
