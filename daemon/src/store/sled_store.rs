@@ -36,6 +36,12 @@ const META_SETTINGS: &[u8] = b"settings";
 
 const DAY_MS: i64 = 86_400_000;
 
+/// File beside sled's own, in the store directory: the highest session id whose opening
+/// record was flushed, 8 bytes big-endian then their CRC-32 (LE). Kept outside sled so that
+/// damage in sled's log, after which sled opens and silently drops everything behind the
+/// damage, can be noticed: the mark is then above the last session sled still has.
+pub(crate) const HIGH_WATER_FILE: &str = "coldspray-high-water";
+
 /// A query answer together with the records that could not be read (already logged with
 /// `tracing::warn!` and skipped).
 #[derive(Debug)]
@@ -177,6 +183,8 @@ struct Inner {
     events: sled::Tree,
     pending: Mutex<HashMap<u64, Vec<Sample>>>,
     problems_seen: AtomicU64,
+    high_water: AtomicU64,
+    missing_at_open: Option<String>,
 }
 
 /// The treatment log on sled. Cheap to clone (all clones share one database).
@@ -296,11 +304,69 @@ pub fn open(config: &StoreConfig, state_dir: &Path) -> Result<SledStore, StoreEr
         config: config.clone(),
         pending: Mutex::new(HashMap::new()),
         problems_seen: AtomicU64::new(0),
+        high_water: AtomicU64::new(0),
+        missing_at_open: None,
     };
     migrate(&inner).map_err(open_err)?;
+    let mut inner = inner;
+    let mark = read_high_water(&path);
+    let last = inner
+        .sessions
+        .last()
+        .map_err(|e| open_err(format!("tree sessions: {e}")))?
+        .and_then(|(k, _)| codec::u64_from_key(&k))
+        .unwrap_or(0);
+    if mark > last {
+        let msg = format!(
+            "records missing after the last good point: sessions up to {mark} were flushed, \
+             the log ends at session {last} (damage in sled's files dropped what followed)"
+        );
+        tracing::error!(path = %path.display(), "treatment log: {msg}");
+        inner.problems_seen.fetch_add(1, Ordering::Relaxed);
+        inner.missing_at_open = Some(msg);
+    }
+    inner.high_water.store(mark.max(last), Ordering::Relaxed);
     Ok(SledStore {
         inner: Arc::new(inner),
     })
+}
+
+/// The high-water mark of `dir` (0 when absent or unreadable; an unreadable one is logged).
+fn read_high_water(dir: &Path) -> u64 {
+    let file = dir.join(HIGH_WATER_FILE);
+    let bytes = match std::fs::read(&file) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return 0,
+        Err(e) => {
+            tracing::warn!(path = %file.display(), "treatment log high-water mark unreadable: {e}");
+            return 0;
+        }
+    };
+    let parsed = (bytes.len() == 12)
+        .then(|| {
+            let id: [u8; 8] = bytes[..8].try_into().ok()?;
+            let crc: [u8; 4] = bytes[8..].try_into().ok()?;
+            (crc32fast::hash(&id) == u32::from_le_bytes(crc)).then(|| u64::from_be_bytes(id))
+        })
+        .flatten();
+    parsed.unwrap_or_else(|| {
+        tracing::warn!(path = %file.display(), "treatment log high-water mark damaged; ignored");
+        0
+    })
+}
+
+/// Writes and syncs the high-water mark (in place: a torn write fails its CRC and is ignored).
+fn write_high_water(dir: &Path, id: u64) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut bytes = id.to_be_bytes().to_vec();
+    bytes.extend_from_slice(&crc32fast::hash(&id.to_be_bytes()).to_le_bytes());
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(dir.join(HIGH_WATER_FILE))?;
+    f.write_all(&bytes)?;
+    f.sync_data()
 }
 
 /// Brings an older layout up to [`SCHEMA_VERSION`]. Version 0 is a store without the key:
@@ -425,12 +491,23 @@ impl SledStore {
         Ok(total)
     }
 
-    /// An id greater than any stored session id (1 for an empty store).
+    /// An id greater than any stored session id and than any id ever flushed (the
+    /// high-water mark), so ids lost to on-disk damage are not handed out again; 1 for an
+    /// empty store.
     pub fn next_session_id(&self) -> Result<u64, StoreError> {
         let last = self.inner.sessions.last().map_err(io)?;
+        let last = last.and_then(|(k, _)| codec::u64_from_key(&k)).unwrap_or(0);
         Ok(last
-            .and_then(|(k, _)| codec::u64_from_key(&k))
-            .map_or(1, |id| id.saturating_add(1)))
+            .max(self.inner.high_water.load(Ordering::Relaxed))
+            .saturating_add(1))
+    }
+
+    /// Set when the store was opened with fewer sessions than its high-water mark says were
+    /// flushed: sled dropped records after damage in its files. Also counted in
+    /// [`SledStore::problems_seen`] and logged as an error. It stays set at every open until
+    /// sessions above the mark are recorded.
+    pub fn missing_at_open(&self) -> Option<&str> {
+        self.inner.missing_at_open.as_deref()
     }
 
     /// Whether a session is open (started, not yet ended or aborted).
@@ -1103,6 +1180,10 @@ impl LogStore for SledStore {
                 };
                 self.put_session(&doc, old.map(|d| d.start.started_unix_ms))?;
                 self.inner.db.flush().map_err(io)?;
+                // Only after sled synced the record: the mark never runs ahead of the log.
+                if start.id > self.inner.high_water.fetch_max(start.id, Ordering::Relaxed) {
+                    write_high_water(&self.inner.path, start.id).map_err(io)?;
+                }
             }
             Event::SessionEnded(record) => {
                 let id = record.id();

@@ -4,6 +4,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::sled_store::HIGH_WATER_FILE;
 use super::*;
 use crate::alarm::{Alarm, AlarmKind};
 use crate::api::Counters;
@@ -465,10 +466,20 @@ fn bytes_flipped_in_the_file_on_disk_never_crash_the_reader() {
                         .all(|(i, s)| s.t_ms == i as u32 * 100 || d.samples.len() < 100));
                 }
             }
+            // If sled dropped the tail of its log, the high-water mark beside it says so.
+            let last = listed.value.iter().map(|r| r.id()).max().unwrap_or(0);
+            assert_eq!(
+                last < 40,
+                store.missing_at_open().is_some(),
+                "last readable session {last}, report {:?}",
+                store.missing_at_open()
+            );
+            assert!(store.next_session_id().unwrap() > 40);
             eprintln!(
-                "on-disk damage: {} sessions readable, {} problems",
+                "on-disk damage: {} sessions readable, {} problems, missing: {:?}",
                 listed.value.len(),
-                listed.problems.len()
+                listed.problems.len(),
+                store.missing_at_open()
             );
         }
     }
@@ -741,4 +752,54 @@ fn chunk_key_for_test(id: u64, first_t_ms: u32) -> Vec<u8> {
     let mut k = id.to_be_bytes().to_vec();
     k.extend_from_slice(&first_t_ms.to_be_bytes());
     k
+}
+
+#[test]
+fn sessions_lost_behind_the_high_water_mark_are_reported_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = open(&config(), dir.path()).unwrap();
+        for id in 1..=5 {
+            session(
+                &store,
+                id,
+                T0 + id as i64 * 1000,
+                "co2",
+                10,
+                Outcome::Stopped,
+            );
+        }
+        assert!(store.missing_at_open().is_none());
+    }
+    assert!(dir.path().join("log").join(HIGH_WATER_FILE).exists());
+    {
+        // Nothing lost: no report.
+        let store = open(&config(), dir.path()).unwrap();
+        assert!(store.missing_at_open().is_none());
+        assert_eq!(store.problems_seen(), 0);
+        // What sled does after damage in its log: the newest records are gone.
+        for id in 4..=5u64 {
+            store.raw_tree("sessions").remove(id.to_be_bytes()).unwrap();
+        }
+        store.flush().unwrap();
+    }
+    let store = open(&config(), dir.path()).unwrap();
+    let msg = store.missing_at_open().expect("missing sessions reported");
+    assert!(
+        msg.contains("up to 5") && msg.contains("session 3"),
+        "{msg}"
+    );
+    assert_eq!(store.problems_seen(), 1);
+    // Lost ids are not handed out again; once newer sessions exist the report ends.
+    assert_eq!(store.next_session_id().unwrap(), 6);
+    session(&store, 6, T0 + 6000, "co2", 10, Outcome::Stopped);
+    drop(store);
+    let store = open(&config(), dir.path()).unwrap();
+    assert!(store.missing_at_open().is_none());
+    // A damaged mark is ignored, never fatal.
+    drop(store);
+    std::fs::write(dir.path().join("log").join(HIGH_WATER_FILE), b"garbage").unwrap();
+    let store = open(&config(), dir.path()).unwrap();
+    assert!(store.missing_at_open().is_none());
+    assert_eq!(store.next_session_id().unwrap(), 7);
 }
