@@ -508,7 +508,7 @@ fn main() {
         .sum();
     let compact = store::encoded_curve_len(&g.samples, 50);
     println!(
-        "sample encoding: JSON {:.1} B/sample, compact (delta, fixed-point) {:.2} B/sample ({:.1}x smaller)",
+        "sample encoding: JSON {:.1} B/sample, packed (fixed-point deltas, bit-packed) {:.2} B/sample ({:.1}x smaller)",
         json as f64 / f64::from(SAMPLES),
         compact as f64 / f64::from(SAMPLES),
         json as f64 / compact as f64

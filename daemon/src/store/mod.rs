@@ -12,6 +12,10 @@
 //! carries a CRC-32 (see `codec`), so a damaged record is detected, reported
 //! ([`Checked::problems`], `tracing::warn!`) and skipped — never fatal for the rest.
 //! The `schema_version` key is checked at open; older layouts are migrated, newer refused.
+//! Beside sled's files, `coldspray-high-water` holds the highest session id ever flushed:
+//! if sled, after damage in its own log, opens without error but without the records behind
+//! the damage, the mark is above the last stored session and
+//! [`SledStore::missing_at_open`] reports it.
 //!
 //! # Durability rules
 //! * **Flushed (fsync'd) before [`LogStore::record`] returns**: a session's opening
@@ -39,6 +43,8 @@ use crate::session::{Outcome, Sample, SessionRecord};
 mod codec;
 mod config;
 mod export;
+#[doc(hidden)]
+pub mod fuzzing;
 mod sled_store;
 #[cfg(test)]
 mod tests;

@@ -19,7 +19,12 @@ use coldspray_hal::Sensor;
 
 /// Schema version written by this build. Bump it and add a step to [`migrate`] whenever the
 /// layout of a tree or of a stored document changes incompatibly.
-pub const SCHEMA_VERSION: u32 = 1;
+///
+/// * 1: the first layout.
+/// * 2: curve chunks are written in the packed layout (envelope kind 3); chunks of the first
+///   layout (kind 2) are still read, so the migration converts nothing. A build that knows
+///   only version 1 refuses a version-2 store instead of reporting its new chunks as corrupt.
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Name of the store's directory under the state directory.
 pub const STORE_DIR: &str = "log";
@@ -30,6 +35,12 @@ const META_PROTOCOLS: &[u8] = b"protocols";
 const META_SETTINGS: &[u8] = b"settings";
 
 const DAY_MS: i64 = 86_400_000;
+
+/// File beside sled's own, in the store directory: the highest session id whose opening
+/// record was flushed, 8 bytes big-endian then their CRC-32 (LE). Kept outside sled so that
+/// damage in sled's log, after which sled opens and silently drops everything behind the
+/// damage, can be noticed: the mark is then above the last session sled still has.
+pub(crate) const HIGH_WATER_FILE: &str = "coldspray-high-water";
 
 /// A query answer together with the records that could not be read (already logged with
 /// `tracing::warn!` and skipped).
@@ -127,7 +138,7 @@ pub struct RetentionReport {
 
 /// A session as stored: opening record, closing record once closed.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct StoredSession {
+pub(crate) struct StoredSession {
     start: SessionStart,
     end: Option<SessionRecord>,
     #[serde(default)]
@@ -172,6 +183,8 @@ struct Inner {
     events: sled::Tree,
     pending: Mutex<HashMap<u64, Vec<Sample>>>,
     problems_seen: AtomicU64,
+    high_water: AtomicU64,
+    missing_at_open: Option<String>,
 }
 
 /// The treatment log on sled. Cheap to clone (all clones share one database).
@@ -291,11 +304,69 @@ pub fn open(config: &StoreConfig, state_dir: &Path) -> Result<SledStore, StoreEr
         config: config.clone(),
         pending: Mutex::new(HashMap::new()),
         problems_seen: AtomicU64::new(0),
+        high_water: AtomicU64::new(0),
+        missing_at_open: None,
     };
     migrate(&inner).map_err(open_err)?;
+    let mut inner = inner;
+    let mark = read_high_water(&path);
+    let last = inner
+        .sessions
+        .last()
+        .map_err(|e| open_err(format!("tree sessions: {e}")))?
+        .and_then(|(k, _)| codec::u64_from_key(&k))
+        .unwrap_or(0);
+    if mark > last {
+        let msg = format!(
+            "records missing after the last good point: sessions up to {mark} were flushed, \
+             the log ends at session {last} (damage in sled's files dropped what followed)"
+        );
+        tracing::error!(path = %path.display(), "treatment log: {msg}");
+        inner.problems_seen.fetch_add(1, Ordering::Relaxed);
+        inner.missing_at_open = Some(msg);
+    }
+    inner.high_water.store(mark.max(last), Ordering::Relaxed);
     Ok(SledStore {
         inner: Arc::new(inner),
     })
+}
+
+/// The high-water mark of `dir` (0 when absent or unreadable; an unreadable one is logged).
+fn read_high_water(dir: &Path) -> u64 {
+    let file = dir.join(HIGH_WATER_FILE);
+    let bytes = match std::fs::read(&file) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return 0,
+        Err(e) => {
+            tracing::warn!(path = %file.display(), "treatment log high-water mark unreadable: {e}");
+            return 0;
+        }
+    };
+    let parsed = (bytes.len() == 12)
+        .then(|| {
+            let id: [u8; 8] = bytes[..8].try_into().ok()?;
+            let crc: [u8; 4] = bytes[8..].try_into().ok()?;
+            (crc32fast::hash(&id) == u32::from_le_bytes(crc)).then(|| u64::from_be_bytes(id))
+        })
+        .flatten();
+    parsed.unwrap_or_else(|| {
+        tracing::warn!(path = %file.display(), "treatment log high-water mark damaged; ignored");
+        0
+    })
+}
+
+/// Writes and syncs the high-water mark (in place: a torn write fails its CRC and is ignored).
+fn write_high_water(dir: &Path, id: u64) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut bytes = id.to_be_bytes().to_vec();
+    bytes.extend_from_slice(&crc32fast::hash(&id.to_be_bytes()).to_le_bytes());
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(dir.join(HIGH_WATER_FILE))?;
+    f.write_all(&bytes)?;
+    f.sync_data()
 }
 
 /// Brings an older layout up to [`SCHEMA_VERSION`]. Version 0 is a store without the key:
@@ -321,6 +392,8 @@ fn migrate(inner: &Inner) -> Result<(), String> {
         match version {
             // 0 -> 1: nothing to convert, the version key is new.
             0 => {}
+            // 1 -> 2: nothing to convert, old curve chunks stay readable as they are.
+            1 => {}
             v => return Err(format!("no migration from schema version {v}")),
         }
         version += 1;
@@ -418,12 +491,23 @@ impl SledStore {
         Ok(total)
     }
 
-    /// An id greater than any stored session id (1 for an empty store).
+    /// An id greater than any stored session id and than any id ever flushed (the
+    /// high-water mark), so ids lost to on-disk damage are not handed out again; 1 for an
+    /// empty store.
     pub fn next_session_id(&self) -> Result<u64, StoreError> {
         let last = self.inner.sessions.last().map_err(io)?;
+        let last = last.and_then(|(k, _)| codec::u64_from_key(&k)).unwrap_or(0);
         Ok(last
-            .and_then(|(k, _)| codec::u64_from_key(&k))
-            .map_or(1, |id| id.saturating_add(1)))
+            .max(self.inner.high_water.load(Ordering::Relaxed))
+            .saturating_add(1))
+    }
+
+    /// Set when the store was opened with fewer sessions than its high-water mark says were
+    /// flushed: sled dropped records after damage in its files. Also counted in
+    /// [`SledStore::problems_seen`] and logged as an error. It stays set at every open until
+    /// sessions above the mark are recorded.
+    pub fn missing_at_open(&self) -> Option<&str> {
+        self.inner.missing_at_open.as_deref()
     }
 
     /// Whether a session is open (started, not yet ended or aborted).
@@ -435,14 +519,15 @@ impl SledStore {
     }
 
     fn write_chunk(&self, id: u64, samples: &[Sample]) -> Result<(), StoreError> {
-        let Some(first) = samples.first() else {
-            return Ok(());
-        };
-        let value = codec::seal(codec::KIND_SAMPLES, &codec::encode_samples(samples));
-        self.inner
-            .samples
-            .insert(chunk_key(id, first.t_ms), value)
-            .map_err(io)?;
+        for part in samples.chunks(codec::MAX_CHUNK_SAMPLES) {
+            let Some(first) = part.first() else {
+                continue;
+            };
+            self.inner
+                .samples
+                .insert(chunk_key(id, first.t_ms), codec::seal_samples(part))
+                .map_err(io)?;
+        }
         Ok(())
     }
 
@@ -493,9 +578,7 @@ impl SledStore {
         let mut problems = Vec::new();
         for kv in self.inner.samples.scan_prefix(id.to_be_bytes()) {
             let (k, v) = kv.map_err(io)?;
-            match codec::open(codec::KIND_SAMPLES, &v)
-                .and_then(|payload| codec::decode_samples(id, payload))
-            {
+            match codec::open_samples(id, &v) {
                 Ok(mut chunk) => samples.append(&mut chunk),
                 Err(e) => problems.push(corrupt("samples", &k, e)),
             }
@@ -1097,6 +1180,10 @@ impl LogStore for SledStore {
                 };
                 self.put_session(&doc, old.map(|d| d.start.started_unix_ms))?;
                 self.inner.db.flush().map_err(io)?;
+                // Only after sled synced the record: the mark never runs ahead of the log.
+                if start.id > self.inner.high_water.fetch_max(start.id, Ordering::Relaxed) {
+                    write_high_water(&self.inner.path, start.id).map_err(io)?;
+                }
             }
             Event::SessionEnded(record) => {
                 let id = record.id();
@@ -1140,8 +1227,11 @@ impl Drop for Inner {
             .map(|p| p.drain().collect())
             .unwrap_or_default();
         for (id, samples) in pending {
-            if let Some(first) = samples.first() {
-                let value = codec::seal(codec::KIND_SAMPLES, &codec::encode_samples(&samples));
+            for part in samples.chunks(codec::MAX_CHUNK_SAMPLES) {
+                let Some(first) = part.first() else {
+                    continue;
+                };
+                let value = codec::seal_samples(part);
                 if let Err(e) = self.samples.insert(chunk_key(id, first.t_ms), value) {
                     tracing::warn!("treatment log: buffered samples lost at close: {e}");
                 }

@@ -4,6 +4,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::sled_store::HIGH_WATER_FILE;
 use super::*;
 use crate::alarm::{Alarm, AlarmKind};
 use crate::api::Counters;
@@ -465,10 +466,20 @@ fn bytes_flipped_in_the_file_on_disk_never_crash_the_reader() {
                         .all(|(i, s)| s.t_ms == i as u32 * 100 || d.samples.len() < 100));
                 }
             }
+            // If sled dropped the tail of its log, the high-water mark beside it says so.
+            let last = listed.value.iter().map(|r| r.id()).max().unwrap_or(0);
+            assert_eq!(
+                last < 40,
+                store.missing_at_open().is_some(),
+                "last readable session {last}, report {:?}",
+                store.missing_at_open()
+            );
+            assert!(store.next_session_id().unwrap() > 40);
             eprintln!(
-                "on-disk damage: {} sessions readable, {} problems",
+                "on-disk damage: {} sessions readable, {} problems, missing: {:?}",
                 listed.value.len(),
-                listed.problems.len()
+                listed.problems.len(),
+                store.missing_at_open()
             );
         }
     }
@@ -538,7 +549,8 @@ fn size_cap_deletes_oldest_curves_only() {
         ..config()
     };
     let store = open(&cfg, dir.path()).unwrap();
-    for id in 1..=150u64 {
+    // The packed curves take ~3 KB a session: 400 sessions are above the 1 MiB cap.
+    for id in 1..=400u64 {
         session(
             &store,
             id,
@@ -564,11 +576,11 @@ fn size_cap_deletes_oldest_curves_only() {
     assert!(report.live_bytes <= 1024 * 1024 / 10 * 9, "{report:?}");
     // Oldest curves went first; the newest kept theirs; no record or alarm went.
     assert!(store.session(1).unwrap().unwrap().samples.is_empty());
-    assert_eq!(store.session(150).unwrap().unwrap().samples.len(), 1200);
-    assert_eq!(store.sessions(&SessionQuery::default()).unwrap().len(), 150);
+    assert_eq!(store.session(400).unwrap().unwrap().samples.len(), 1200);
+    assert_eq!(store.sessions(&SessionQuery::default()).unwrap().len(), 400);
     assert_eq!(
         store.events(i64::MIN, i64::MAX, None).unwrap().value.len(),
-        150
+        400
     );
 }
 
@@ -709,4 +721,85 @@ fn stats_count_days_late_starts_and_delays() {
         store.stats(T0 - DAY, T0).unwrap().mean_laser_to_spray_ms,
         None
     );
+}
+
+#[test]
+fn curve_chunks_of_the_first_layout_are_still_read_from_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = open(&config(), dir.path()).unwrap();
+        session(&store, 9, T0, "co2", 0, Outcome::Stopped);
+        // A chunk written by the first encoder, as an older build left it on disk.
+        store
+            .raw_tree("samples")
+            .insert(chunk_key_for_test(9, 0), &super::codec::V1_CHUNK[..])
+            .unwrap();
+        store.flush().unwrap();
+    }
+    let store = open(&config(), dir.path()).unwrap();
+    let got = store.session_checked(9).unwrap();
+    assert!(got.problems.is_empty(), "{:?}", got.problems);
+    let samples = got.value.unwrap().samples;
+    assert_eq!(samples.len(), 6);
+    assert_eq!(samples[4].t_ms, 407);
+    assert_eq!(samples[2].skin_c, None);
+    assert!((samples[3].skin_c.unwrap() - 40.87).abs() < 1e-9);
+    assert!((samples[4].pressure_bar.unwrap() - 1.498).abs() < 1e-9);
+    assert_eq!((samples[1].pump, samples[1].valve), (true, true));
+}
+
+fn chunk_key_for_test(id: u64, first_t_ms: u32) -> Vec<u8> {
+    let mut k = id.to_be_bytes().to_vec();
+    k.extend_from_slice(&first_t_ms.to_be_bytes());
+    k
+}
+
+#[test]
+fn sessions_lost_behind_the_high_water_mark_are_reported_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = open(&config(), dir.path()).unwrap();
+        for id in 1..=5 {
+            session(
+                &store,
+                id,
+                T0 + id as i64 * 1000,
+                "co2",
+                10,
+                Outcome::Stopped,
+            );
+        }
+        assert!(store.missing_at_open().is_none());
+    }
+    assert!(dir.path().join("log").join(HIGH_WATER_FILE).exists());
+    {
+        // Nothing lost: no report.
+        let store = open(&config(), dir.path()).unwrap();
+        assert!(store.missing_at_open().is_none());
+        assert_eq!(store.problems_seen(), 0);
+        // What sled does after damage in its log: the newest records are gone.
+        for id in 4..=5u64 {
+            store.raw_tree("sessions").remove(id.to_be_bytes()).unwrap();
+        }
+        store.flush().unwrap();
+    }
+    let store = open(&config(), dir.path()).unwrap();
+    let msg = store.missing_at_open().expect("missing sessions reported");
+    assert!(
+        msg.contains("up to 5") && msg.contains("session 3"),
+        "{msg}"
+    );
+    assert_eq!(store.problems_seen(), 1);
+    // Lost ids are not handed out again; once newer sessions exist the report ends.
+    assert_eq!(store.next_session_id().unwrap(), 6);
+    session(&store, 6, T0 + 6000, "co2", 10, Outcome::Stopped);
+    drop(store);
+    let store = open(&config(), dir.path()).unwrap();
+    assert!(store.missing_at_open().is_none());
+    // A damaged mark is ignored, never fatal.
+    drop(store);
+    std::fs::write(dir.path().join("log").join(HIGH_WATER_FILE), b"garbage").unwrap();
+    let store = open(&config(), dir.path()).unwrap();
+    assert!(store.missing_at_open().is_none());
+    assert_eq!(store.next_session_id().unwrap(), 7);
 }
