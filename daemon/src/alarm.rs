@@ -73,6 +73,9 @@ pub enum AlarmKind {
     SelfTestFailed,
     /// The treatment log cannot be written; the unit runs without logging.
     StoreUnavailable,
+    /// At start the treatment log held fewer sessions than it had flushed: records were lost
+    /// to damage in its files. Latched until acknowledged; the unit keeps working.
+    LogDamaged,
     /// A session started later than the late threshold after the laser stopped.
     LateStart,
     /// A service counter passed its reminder.
@@ -104,6 +107,7 @@ impl AlarmKind {
             AlarmKind::FreezeCutout,
             AlarmKind::SelfTestFailed,
             AlarmKind::StoreUnavailable,
+            AlarmKind::LogDamaged,
             AlarmKind::LateStart,
             AlarmKind::ServiceDue,
         ]);
@@ -128,6 +132,7 @@ impl AlarmKind {
             AlarmKind::FreezeCutout => "freeze_cutout",
             AlarmKind::SelfTestFailed => "self_test_failed",
             AlarmKind::StoreUnavailable => "store_unavailable",
+            AlarmKind::LogDamaged => "log_damaged",
             AlarmKind::LateStart => "late_start",
             AlarmKind::ServiceDue => "service_due",
         }
@@ -175,6 +180,7 @@ impl AlarmKind {
             ("freeze_cutout", None) => AlarmKind::FreezeCutout,
             ("self_test_failed", None) => AlarmKind::SelfTestFailed,
             ("store_unavailable", None) => AlarmKind::StoreUnavailable,
+            ("log_damaged", None) => AlarmKind::LogDamaged,
             ("late_start", None) => AlarmKind::LateStart,
             ("service_due", None) => AlarmKind::ServiceDue,
             _ => return None,
@@ -214,9 +220,10 @@ impl AlarmKind {
             | AlarmKind::SkinBelowFloor
             | AlarmKind::ChillerIneffective
             | AlarmKind::SelfTestFailed => Priority::High,
-            AlarmKind::WaterLow | AlarmKind::MaxSprayTime | AlarmKind::StoreUnavailable => {
-                Priority::Medium
-            }
+            AlarmKind::WaterLow
+            | AlarmKind::MaxSprayTime
+            | AlarmKind::StoreUnavailable
+            | AlarmKind::LogDamaged => Priority::Medium,
             AlarmKind::FreezeCutout | AlarmKind::LateStart | AlarmKind::ServiceDue => Priority::Low,
         }
     }
@@ -227,7 +234,10 @@ impl AlarmKind {
         self.is_interlock()
             || matches!(
                 self,
-                AlarmKind::ChillerIneffective | AlarmKind::SelfTestFailed | AlarmKind::LateStart
+                AlarmKind::ChillerIneffective
+                    | AlarmKind::SelfTestFailed
+                    | AlarmKind::LateStart
+                    | AlarmKind::LogDamaged
             )
     }
 
@@ -259,6 +269,9 @@ impl AlarmKind {
             AlarmKind::SelfTestFailed => "Self-test failed".into(),
             AlarmKind::StoreUnavailable => {
                 "Treatment log unavailable: sessions are not recorded".into()
+            }
+            AlarmKind::LogDamaged => {
+                "Treatment log damaged: sessions recorded earlier were lost".into()
             }
             AlarmKind::LateStart => "Cooling started late after the laser (palliative only)".into(),
             AlarmKind::ServiceDue => "Service due".into(),

@@ -99,6 +99,10 @@ pub trait StateStore: LogStore + Persistence {
     fn load_settings(&self) -> Option<(Option<f64>, [f64; 5])>;
     /// An id greater than every stored session's.
     fn next_session_id(&self) -> u64;
+    /// Records the log had flushed but no longer holds, found at open (damage in its files).
+    fn lost_at_open(&self) -> Option<String> {
+        None
+    }
     /// As a plain log store, for the handle.
     fn as_log_store(self: Arc<Self>) -> Arc<dyn LogStore>;
 }
@@ -190,6 +194,11 @@ pub fn start(config: &Config, parts: Parts) -> Result<Daemon, RuntimeError> {
     );
     if let Some((sp, cal)) = store.as_ref().and_then(|s| s.load_settings()) {
         core.restore_settings(sp, cal);
+    }
+    if let Some(why) = store.as_ref().and_then(|s| s.lost_at_open()) {
+        // Latching: it stays until someone acknowledges it, after the condition "ends" here.
+        core.set_runtime_alarm(AlarmKind::LogDamaged, true, &why, now);
+        core.set_runtime_alarm(AlarmKind::LogDamaged, false, &why, now);
     }
     if let Some(why) = &store_error {
         core.set_runtime_alarm(AlarmKind::StoreUnavailable, true, why, now);

@@ -76,6 +76,10 @@ impl StateStore for SledStore {
         })
     }
 
+    fn lost_at_open(&self) -> Option<String> {
+        SledStore::missing_at_open(self).map(str::to_owned)
+    }
+
     fn as_log_store(self: Arc<Self>) -> Arc<dyn LogStore> {
         self
     }
