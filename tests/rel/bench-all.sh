@@ -2,14 +2,17 @@
 # Runs every benchmark of the workspace that exists, plus the daemon's idle RSS/CPU, its
 # start → READY time on the simulated unit and the D-Bus/scrape load test (rel_load, full
 # form, release), and writes the figures (machine, date) into
-# BENCHMARKS.md. Usage: bash tests/rel/bench-all.sh   (COLDSPRAY_BENCH_DAYS=N scales store_year)
+# BENCHMARKS.md, with the real-kernel VM latencies of the last `bash tests/vm/ci.sh` run
+# (target/vm-ci/) when there is one. Usage: bash tests/rel/bench-all.sh
+# (COLDSPRAY_BENCH_DAYS=N scales store_year; the default, a whole year, takes ~6 min: at a
+# few days sled's fixed overhead dominates and the scaled year size is meaningless.)
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
 OUT=${BENCH_OUT:-$ROOT/BENCHMARKS.md}
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"; [ -n "${DPID:-}" ] && kill "$DPID" 2>/dev/null; [ -n "${BPID:-}" ] && kill "$BPID" 2>/dev/null' EXIT
-export COLDSPRAY_BENCH_DAYS=${COLDSPRAY_BENCH_DAYS:-30}
+export COLDSPRAY_BENCH_DAYS=${COLDSPRAY_BENCH_DAYS:-365}
 
 run() { # name, cargo args...
   local name=$1; shift
@@ -91,6 +94,17 @@ LOAD_RC=$?
   grep -E '^(real|user|sys) ' "$TMP/load.err"
   [ $LOAD_RC -ne 0 ] && { echo "exit $LOAD_RC:"; grep -h -E 'panicked|assertion|left:|right:' "$TMP/load.out" "$TMP/load.err" | head -n 5; }
   echo '```'; echo
+  echo "## Real kernel (QEMU TCG, 1 vCPU, gpio-sim): probe edge → output line, 200 edges each"; echo
+  if ls "$ROOT"/target/vm-ci/*.log >/dev/null 2>&1; then
+    echo "From \`bash tests/vm/ci.sh\` ($(date -u -r "$ROOT/target/vm-ci/x86_64.log" +%Y-%m-%dT%H:%MZ)). The goals (p99 ≤ 20 ms laser end →"
+    echo "valve, ≤ 5 ms E-stop → all off) are for the board; an emulated CPU is 10-50× slower."; echo
+    echo '```text'
+    grep -h -E 'VMPROBE (LATENCY|GOAL)' "$ROOT"/target/vm-ci/x86_64.log "$ROOT"/target/vm-ci/aarch64.log
+    echo '```'
+  else
+    echo "(no run: \`bash tests/vm/ci.sh\` writes target/vm-ci/)"
+  fi
+  echo
   echo "## cargo benches"; echo
   cat "$TMP/body.md"
 } >"$OUT"
