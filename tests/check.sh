@@ -12,7 +12,13 @@ echo "== cargo build (binaries used by the end-to-end tests)"
 cargo build --workspace --bins --quiet
 echo "== cargo test"
 export COLDSPRAY_PROMETHEUS_DIR=${COLDSPRAY_PROMETHEUS_DIR:-$PWD/target/prometheus-tools}
+rm -rf target/debug/rel-summary
 cargo test --workspace --quiet 2>&1 | tee target/test-output.txt
+echo "== reliability suite, bounded form (full form: bash tests/rel/full.sh)"
+for f in target/debug/rel-summary/*.txt; do
+  [ -s "$f" ] || continue
+  echo "-- $(basename "$f" .txt)"; cat "$f"
+done
 echo "== summary"
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
      END { printf "%d passed, %d failed\n", p, f > "target/test-summary.txt" }' target/test-output.txt

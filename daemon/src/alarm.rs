@@ -311,7 +311,7 @@ mod tests {
     #[test]
     fn keys_round_trip_for_every_kind() {
         let kinds = AlarmKind::every(&Sensor::ALL);
-        assert_eq!(kinds.len(), 14 + 3 * Sensor::ALL.len());
+        assert_eq!(kinds.len(), 15 + 3 * Sensor::ALL.len());
         for k in kinds {
             assert_eq!(AlarmKind::from_key(&k.key()), Some(k), "{k}");
         }

@@ -515,3 +515,42 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     }
     out
 }
+
+/// Keeps one line of a reliability test's summary in
+/// `target/<profile>/rel-summary/<test binary>.txt` (rewritten by each run of that binary),
+/// so `tests/check.sh` can show the tables of tests whose output `cargo test` hides.
+pub fn keep(line: &str) {
+    use std::io::Write;
+    static FRESH: std::sync::Once = std::sync::Once::new();
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
+    // target/<profile>/deps/rel_faults-0123abcd → target/<profile>/rel-summary/rel_faults.txt
+    let (Some(deps), Some(stem)) = (exe.parent(), exe.file_stem()) else {
+        return;
+    };
+    let Some(profile) = deps.parent() else {
+        return;
+    };
+    let name = stem.to_string_lossy();
+    let name = name.rsplit_once('-').map_or(&*name, |(n, _)| n);
+    let dir = profile.join("rel-summary");
+    let path = dir.join(format!("{name}.txt"));
+    FRESH.call_once(|| {
+        let _ = std::fs::create_dir_all(&dir);
+        let _ = std::fs::write(&path, "");
+    });
+    if let Ok(mut f) = std::fs::OpenOptions::new().append(true).open(&path) {
+        let _ = writeln!(f, "{line}");
+    }
+}
+
+/// `println!` that also [`keep`]s the line for the end-of-run reliability summary.
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        let line = format!($($arg)*);
+        $crate::rel::keep(&line);
+        println!("{line}");
+    }};
+}

@@ -436,7 +436,7 @@ async fn fault_matrix_through_the_running_daemon() {
     let c = Client::connect(&bus).await.unwrap();
     c.wait_up(Duration::from_secs(60)).await.unwrap();
     let ready = c.wait_ready(Duration::from_secs(60)).await.unwrap();
-    println!("ready after {:.1} s wall", ready.as_secs_f64());
+    coldspray_e2e::say!("ready after {:.1} s wall", ready.as_secs_f64());
     c.create_untargeted("rel_mid", 20.0).await.unwrap();
     c.create_untargeted("rel_long", 120.0).await.unwrap();
 
@@ -497,7 +497,7 @@ async fn fault_matrix_through_the_running_daemon() {
             ]
         })
         .collect();
-    println!(
+    coldspray_e2e::say!(
         "\nfault matrix (real coldsprayd, sim speed {SPEED}, {} cases, {:.0} s wall)\n{}",
         rows.len(),
         t_all.elapsed().as_secs_f64(),
@@ -515,7 +515,7 @@ async fn fault_matrix_through_the_running_daemon() {
         )
     );
     if !heatsink {
-        println!("skipped: fan_dead from ready → heatsink_over_temp (minutes of simulated chiller cycling; COLDSPRAY_FULL=1 runs it)");
+        coldspray_e2e::say!("skipped: fan_dead from ready → heatsink_over_temp (minutes of simulated chiller cycling; COLDSPRAY_FULL=1 runs it)");
     }
     let failed: Vec<_> = rows.iter().filter(|r| r.verdict.is_err()).collect();
     assert!(failed.is_empty(), "{} case(s) failed", failed.len());

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 async fn sigkill_loop_loses_nothing_acknowledged() {
     let kills = env_num("COLDSPRAY_KILLS", if full() { 120 } else { 25 });
     let seed = env_num("COLDSPRAY_SEED", 0x5eed_c01d);
-    println!("kill loop: {kills} kills, seed {seed:#x}");
+    coldspray_e2e::say!("kill loop: {kills} kills, seed {seed:#x}");
     let mut rng = Rng::new(seed);
     let bus = PrivateBus::start(&current_user()).expect("private bus");
     let dir = TempDir::new("rel-kill").unwrap();
@@ -153,7 +153,7 @@ async fn sigkill_loop_loses_nothing_acknowledged() {
     }
     restart_ms.sort_unstable();
     let p = |q: f64| restart_ms[((restart_ms.len() - 1) as f64 * q) as usize];
-    println!(
+    coldspray_e2e::say!(
         "{}",
         table(
             &[

@@ -611,7 +611,7 @@ async fn dbus_and_scrape_load_misses_no_deadline_and_drops_no_alarm() {
     let strict = std::env::var_os("COLDSPRAY_LOAD_STRICT").is_some();
     let noise = (2.0 * base_overruns * load_secs / base_secs.max(1) as f64).ceil()
         + (load_secs / 5.0).ceil();
-    println!(
+    coldspray_e2e::say!(
         "\nload (real coldsprayd, sim speed 1, debug={}): {clients} clients, target {rate} calls/s, \
          {spray_secs:.1} s spraying + {:.1} s of laser probes under load",
         cfg!(debug_assertions),
@@ -706,8 +706,8 @@ async fn dbus_and_scrape_load_misses_no_deadline_and_drops_no_alarm() {
             format!("{:.0}", delta("coldspray_alarms_raised_total")),
         ],
     ];
-    println!("{}", table(&["figure", "value"], &rows));
-    println!(
+    coldspray_e2e::say!("{}", table(&["figure", "value"], &rows));
+    coldspray_e2e::say!(
         "\ncalls by method: {}",
         all.by_method
             .iter()
@@ -729,7 +729,7 @@ async fn dbus_and_scrape_load_misses_no_deadline_and_drops_no_alarm() {
             ]
         })
         .collect();
-    println!(
+    coldspray_e2e::say!(
         "\nalarms injected under load (ms after inject / after clear)\n{}",
         table(
             &[
@@ -744,7 +744,7 @@ async fn dbus_and_scrape_load_misses_no_deadline_and_drops_no_alarm() {
             &alarm_table
         )
     );
-    println!(
+    coldspray_e2e::say!(
         "\nlaser end → spray start (daemon-recorded, ms)\n{}",
         table(
             &["phase", "n", "min", "p50", "p99", "max"],
@@ -755,7 +755,7 @@ async fn dbus_and_scrape_load_misses_no_deadline_and_drops_no_alarm() {
             ]
         )
     );
-    println!("test took {:.1} s", t_test.elapsed().as_secs_f64());
+    coldspray_e2e::say!("test took {:.1} s", t_test.elapsed().as_secs_f64());
 
     assert!(alive, "the daemon died under load:\n{stderr_tail}");
     assert!(

@@ -76,22 +76,25 @@ async fn a_clinic_day_leaves_memory_and_descriptors_flat() {
         println!("{log}");
     }
 
-    println!(
+    coldspray_e2e::say!(
         "soak: {hours} simulated h at speed {speed} in {:.0} s wall; {sessions} laser passes, \
          {} sessions logged, {faults} water-low faults acknowledged; final state {state}",
         t0.elapsed().as_secs_f64(),
         logged.len()
     );
-    println!("{:>10} {:>10} {:>6}", "sim h", "RSS KiB", "fds");
+    coldspray_e2e::say!("{:>10} {:>10} {:>6}", "sim h", "RSS KiB", "fds");
     for (h, rss, fds) in &curve {
-        println!("{h:>10.2} {rss:>10} {fds:>6}");
+        coldspray_e2e::say!("{h:>10.2} {rss:>10} {fds:>6}");
     }
     assert!(curve.len() >= 3, "too few samples: {curve:?}");
     // Memory: from the first sample (after warm-up) to the end, at most +20 % and +4 MiB.
     let (first, last) = (curve[1], curve[curve.len() - 1]);
-    println!(
+    coldspray_e2e::say!(
         "endpoints: RSS {} -> {} KiB, fds {} -> {}",
-        first.1, last.1, first.2, last.2
+        first.1,
+        last.1,
+        first.2,
+        last.2
     );
     assert!(
         last.1 <= first.1 + first.1 / 5 + 4096,

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The reliability suite in full form, one command: the fault matrix with every case, the
+# 60 s D-Bus + scrape load, 120 SIGKILLs, the 24-simulated-hour soak and 20,000 fuzz cases
+# per property; then the summary tables. Takes about 15-25 min on 2 cores.
+# Usage: bash tests/rel/full.sh   (PROPTEST_CASES, COLDSPRAY_KILLS override the sizes)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+export COLDSPRAY_FULL=1 PROPTEST_CASES=${PROPTEST_CASES:-20000}
+cargo build --workspace --bins --quiet
+rm -rf target/debug/rel-summary
+rc=0
+cargo test -p coldspray-e2e --test rel_faults --test rel_load --test rel_kill --test rel_soak \
+  --test rel_fuzz --test rel_fuzz_store -- --nocapture --test-threads=1 || rc=$?
+echo
+echo "######## reliability suite, full form: summary"
+for f in target/debug/rel-summary/*.txt; do
+  [ -s "$f" ] || continue
+  echo "== $(basename "$f" .txt)"; cat "$f"; echo
+done
+exit $rc
