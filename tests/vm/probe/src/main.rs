@@ -286,6 +286,7 @@ impl Latency {
 fn flow_meter(stop: Arc<AtomicBool>) -> thread::JoinHandle<()> {
     let hz = env_u64("COLDSPRAY_VM_FLOW_HZ", 20);
     thread::spawn(move || {
+        measuring_priority();
         if hz == 0 {
             return;
         }
@@ -305,7 +306,32 @@ fn flow_meter(stop: Arc<AtomicBool>) -> thread::JoinHandle<()> {
     })
 }
 
+/// SCHED_FIFO priority of the probe's own threads: above every normal thread (the daemon's
+/// journal writing the alarm, its sensor thread), below the daemon's control and edge threads
+/// (10). Without it the probe's wake-up after an output changed waits behind the daemon's
+/// logging and the figure measures that, not the output. SCHED_RESET_ON_FORK: the daemon the
+/// probe starts (estop-restarts), and any other thread, keep normal scheduling.
+const PROBE_PRIORITY: i32 = 5;
+
+/// Puts the calling thread under SCHED_FIFO at [`PROBE_PRIORITY`] (see there).
+fn measuring_priority() {
+    // SAFETY: sched_param is plain integers (musl adds reserved fields): all-zero is valid.
+    let mut param: libc::sched_param = unsafe { std::mem::zeroed() };
+    param.sched_priority = PROBE_PRIORITY;
+    // SAFETY: `param` is a valid sched_param for the call; pid 0 is the calling thread.
+    let rc = unsafe {
+        libc::sched_setscheduler(0, libc::SCHED_FIFO | libc::SCHED_RESET_ON_FORK, &param)
+    };
+    if rc != 0 {
+        println!(
+            "VMPROBE INFO no real-time priority for the probe: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
 fn main() {
+    measuring_priority();
     let mode = std::env::args().nth(1).unwrap_or_else(|| "daemon".into());
     let chip = match Chip::discover() {
         Ok(c) => c,
