@@ -520,4 +520,22 @@ async fn fault_matrix_through_the_running_daemon() {
     let failed: Vec<_> = rows.iter().filter(|r| r.verdict.is_err()).collect();
     assert!(failed.is_empty(), "{} case(s) failed", failed.len());
     assert_eq!(d.terminate(), Some(0), "{}", d.stderr());
+    // Every E-stop press is answered with its reaction time from the edge's timestamp.
+    let log = d.stderr();
+    let reactions: Vec<f64> = log
+        .lines()
+        .filter_map(|l| l.split("every actuator off ").nth(1))
+        .filter_map(|r| r.split(" ms").next()?.parse().ok())
+        .collect();
+    let presses = rows.iter().filter(|r| r.cause == "estop").count();
+    assert!(
+        reactions.len() >= presses && presses > 0,
+        "{} E-stop reactions logged for {presses} presses",
+        reactions.len()
+    );
+    coldspray_e2e::say!(
+        "E-stop edge → every actuator off (daemon-measured, sim time): max {:.1} ms over {}",
+        reactions.iter().cloned().fold(0.0, f64::max),
+        reactions.len()
+    );
 }

@@ -24,7 +24,7 @@ use crate::protocol::Protocol;
 use crate::state::UnitState;
 use crate::store::LogStore;
 use coldspray_hal::sim::SimUnit;
-use coldspray_hal::{Board, Clock, Input, InputEdge, InputPort};
+use coldspray_hal::{Board, Clock, Input, InputEdge, InputPort, Output};
 use journal::{JournalItem, Persistence};
 use notify::Notifier;
 use sensors::SensorMessage;
@@ -291,6 +291,7 @@ pub fn start(config: &Config, parts: Parts) -> Result<Daemon, RuntimeError> {
         // The loop owns the input port: dropping it would stop the backend's edge threads.
         inputs: board.inputs,
         inputs_failed: false,
+        estop_edge_at: None,
         clock,
         outputs,
         last: StepOutput {
@@ -410,6 +411,8 @@ struct ControlLoop {
     core: Core,
     inputs: Box<dyn InputPort>,
     inputs_failed: bool,
+    /// Kernel timestamp of an E-stop edge whose reaction is not yet reported.
+    estop_edge_at: Option<Duration>,
     clock: Arc<dyn Clock>,
     outputs: SharedOutputs,
     last: StepOutput,
@@ -501,6 +504,7 @@ impl ControlLoop {
             };
             let out = self.guarded(|core| core.step(now, unix))?;
             self.drive(&out);
+            self.report_estop_reaction();
             if out.identify {
                 let _ = self.identify.send(());
             }
@@ -569,6 +573,9 @@ impl ControlLoop {
     /// pulse).
     fn take_edge(&mut self, edge: InputEdge) -> bool {
         let urgent = edge.input != Input::FlowPulse;
+        if edge.input == Input::Estop && edge.level {
+            self.estop_edge_at.get_or_insert(edge.at);
+        }
         self.core.on_edge(edge);
         urgent
     }
@@ -604,6 +611,28 @@ impl ControlLoop {
             apply_outputs(&mut **port, &self.last, out);
         }
         self.last = *out;
+    }
+
+    /// Once the outputs are safe after an E-stop edge, logs how long after the kernel's
+    /// timestamp of that edge the last actuator line was driven off (the edge and the clock
+    /// share `CLOCK_MONOTONIC` on the hardware, simulated time on the sim).
+    fn report_estop_reaction(&mut self) {
+        let Some(at) = self.estop_edge_at else {
+            return;
+        };
+        let all_off = Output::ALL
+            .iter()
+            .filter(|o| o.is_actuator())
+            .all(|o| !self.last.outputs[o.index()]);
+        if all_off {
+            self.estop_edge_at = None;
+            let took = self.clock.now().saturating_sub(at);
+            tracing::warn!(
+                target: "coldspray::estop",
+                "E-stop: every actuator off {:.3} ms after the kernel edge",
+                took.as_secs_f64() * 1e3
+            );
+        }
     }
 
     fn update_status(&mut self, s: &Snapshot) {

@@ -417,6 +417,17 @@ fn standin(chip: &Chip, report: &mut Report) {
     lat.finish(report, 200);
 }
 
+/// The daemon's own figures from its log: every `<marker><number> ms` (the reaction from the
+/// kernel's edge timestamp, measured inside the daemon on the same CLOCK_MONOTONIC).
+fn daemon_figures(log: &str, marker: &str) -> Vec<Duration> {
+    let text = fs::read_to_string(log).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| l.split(marker).nth(1))
+        .filter_map(|rest| rest.split(" ms").next()?.trim().parse::<f64>().ok())
+        .map(|ms| Duration::from_secs_f64(ms / 1e3))
+        .collect()
+}
+
 fn env_u64(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
@@ -571,6 +582,10 @@ fn daemon(chip: &Chip, report: &mut Report) {
         &format!("{} of {edges} edges opened the valve", lat.samples.len()),
     );
     lat.finish(report, edges);
+    // The same edges as the daemon saw them: kernel timestamp → the step that opens the valve.
+    let mut own = Latency::new("daemon_laser_to_valve", Duration::from_millis(20));
+    own.samples = daemon_figures("/tmp/coldsprayd-main.log", "auto_start, laser->spray ");
+    own.finish(report, lat.samples.len());
 
     // E-stop from spraying: every actuator off (lamps/buzzer may signal the alarm), and
     // nothing comes back while it is held.
@@ -644,6 +659,7 @@ fn estop_restarts(chip: &Chip, report: &mut Report, cmd: &[String]) {
     let stop = Arc::new(AtomicBool::new(false));
     let flow = flow_meter(stop.clone());
     let mut lat = Latency::new("estop_to_all_off", Duration::from_millis(5));
+    let mut own = Latency::new("daemon_estop_to_off", Duration::from_millis(5));
     let mut bad = 0u32;
     let t_all = Instant::now();
     for i in 0..n {
@@ -685,8 +701,16 @@ fn estop_restarts(chip: &Chip, report: &mut Report, cmd: &[String]) {
             bad += 1;
             println!("VMPROBE INFO estop run {i}: no sample; {}", chip.outputs());
         }
+        if ok {
+            // The daemon logs its own figure just after driving the lines: let it.
+            thread::sleep(Duration::from_millis(30));
+        }
         let _ = child.kill();
         let _ = child.wait();
+        if ok {
+            let seen = daemon_figures("/tmp/coldsprayd-estop.log", "every actuator off ");
+            own.samples.extend(seen.first());
+        }
         chip.pull("estop", true);
         if bad >= 3 {
             println!("VMPROBE INFO 3 E-stop runs without a sample: giving up");
@@ -699,6 +723,7 @@ fn estop_restarts(chip: &Chip, report: &mut Report, cmd: &[String]) {
         t_all.elapsed().as_secs_f64()
     );
     lat.finish(report, n);
+    own.finish(report, lat.samples.len());
     stop.store(true, Ordering::Relaxed);
     let _ = flow.join();
 }
