@@ -417,3 +417,38 @@ fn skin_below_floor_stops_the_spray() {
     trips_within(&mut u, AlarmKind::SkinBelowFloor, Duration::from_millis(20));
     assert!(!u.output(Output::SprayValve));
 }
+
+#[test]
+fn hot_skin_after_an_ablative_pass_is_cooled_not_called_implausible() {
+    // A fresh ablative pass can leave the surface the IR sensor sees well above 80 °C for a
+    // moment (found by the load test: back-to-back passes latched sensor_implausible:skin and
+    // stopped the cooling). Such readings are skin; only above 120 °C is it not skin.
+    let mut u = spraying_unit("co2_fractional");
+    let at = u.now();
+    for _ in 0..5 {
+        u.core.on_sensor(coldsprayd::control::SensorSample {
+            sensor: Sensor::Skin,
+            at,
+            value: Ok(95.0),
+        });
+    }
+    u.tick();
+    let s = u.snapshot();
+    assert!(
+        !s.has_alarm(AlarmKind::SensorImplausible(Sensor::Skin)),
+        "{:#?}",
+        s.alarms
+    );
+    assert!(u.output(Output::SprayValve), "still cooling: {s:#?}");
+    for _ in 0..5 {
+        u.core.on_sensor(coldsprayd::control::SensorSample {
+            sensor: Sensor::Skin,
+            at,
+            value: Ok(150.0),
+        });
+    }
+    u.tick();
+    assert!(u
+        .snapshot()
+        .has_alarm(AlarmKind::SensorImplausible(Sensor::Skin)));
+}

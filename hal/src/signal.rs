@@ -202,8 +202,11 @@ impl Sensor {
             // Water in the reservoir is liquid; anything far outside means a broken sensor.
             Sensor::Reservoir | Sensor::Mist => -5.0..=60.0,
             Sensor::Heatsink => -10.0..=110.0,
-            // MLX90614 object range is wider, but skin outside this is not skin.
-            Sensor::Skin => -5.0..=80.0,
+            // Right after an ablative pass (CO2, Er:YAG) the surface the IR sensor sees can be
+            // well above 80 °C for a moment, and that is when cooling matters most; above
+            // 120 °C (water boils off at 100) the reading is not of skin. The MLX90614's
+            // object range is far wider.
+            Sensor::Skin => -5.0..=120.0,
             // 0.5–4.5 V transducer, 0–10 bar gauge; slightly below 0 is offset noise.
             Sensor::Pressure => -0.5..=10.0,
         }
