@@ -196,6 +196,17 @@ pub fn apply_outputs(
     last: &StepOutput,
     out: &StepOutput,
 ) {
+    apply_outputs_marked(port, last, out, || ());
+}
+
+/// [`apply_outputs`], calling `safe_going_done` once every output that turns off is off and
+/// before any turns on (the moment an E-stop's reaction is complete).
+pub fn apply_outputs_marked(
+    port: &mut dyn coldspray_hal::OutputPort,
+    last: &StepOutput,
+    out: &StepOutput,
+    safe_going_done: impl FnOnce(),
+) {
     if out.pump_duty != last.pump_duty {
         let _ = port.set_pump_duty(out.pump_duty);
     }
@@ -215,6 +226,7 @@ pub fn apply_outputs(
             let _ = port.set(o, false);
         }
     }
+    safe_going_done();
     for o in order.iter().rev() {
         let (was, now) = (last.outputs[o.index()], out.outputs[o.index()]);
         if !was && now {

@@ -19,7 +19,7 @@ use crate::api::{Command, Snapshot};
 use crate::config::{Backend, Config};
 use crate::control::{Core, StepOutput};
 use crate::handle::{CommandRequest, ControlHandle, HandleEnds, UnitInfo};
-use crate::lockstep::apply_outputs;
+use crate::lockstep::apply_outputs_marked;
 use crate::protocol::Protocol;
 use crate::state::UnitState;
 use crate::store::LogStore;
@@ -292,6 +292,7 @@ pub fn start(config: &Config, parts: Parts) -> Result<Daemon, RuntimeError> {
         inputs: board.inputs,
         inputs_failed: false,
         estop_edge_at: None,
+        safe_going_at: None,
         clock,
         outputs,
         last: StepOutput {
@@ -413,6 +414,8 @@ struct ControlLoop {
     inputs_failed: bool,
     /// Kernel timestamp of an E-stop edge whose reaction is not yet reported.
     estop_edge_at: Option<Duration>,
+    /// Board time at which the last step's turning-off writes were done, if it changed any.
+    safe_going_at: Option<Duration>,
     clock: Arc<dyn Clock>,
     outputs: SharedOutputs,
     last: StepOutput,
@@ -606,9 +609,13 @@ impl ControlLoop {
     }
 
     fn drive(&mut self, out: &StepOutput) {
+        self.safe_going_at = None;
         if out.outputs != self.last.outputs || out.pump_duty != self.last.pump_duty {
             let mut port = self.outputs.lock().unwrap_or_else(|p| p.into_inner());
-            apply_outputs(&mut **port, &self.last, out);
+            let clock = &self.clock;
+            let mut at = None;
+            apply_outputs_marked(&mut **port, &self.last, out, || at = Some(clock.now()));
+            self.safe_going_at = at;
         }
         self.last = *out;
     }
@@ -626,7 +633,9 @@ impl ControlLoop {
             .all(|o| !self.last.outputs[o.index()]);
         if all_off {
             self.estop_edge_at = None;
-            let took = self.clock.now().saturating_sub(at);
+            // When the last line went off; lamps and buzzer turning on come after it.
+            let off_at = self.safe_going_at.unwrap_or_else(|| self.clock.now());
+            let took = off_at.saturating_sub(at);
             tracing::warn!(
                 target: "coldspray::estop",
                 "E-stop: every actuator off {:.3} ms after the kernel edge",
