@@ -13,6 +13,8 @@ OUT=${BENCH_OUT:-$ROOT/BENCHMARKS.md}
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"; [ -n "${DPID:-}" ] && kill "$DPID" 2>/dev/null; [ -n "${BPID:-}" ] && kill "$BPID" 2>/dev/null' EXIT
 export COLDSPRAY_BENCH_DAYS=${COLDSPRAY_BENCH_DAYS:-365}
+# The scrape bench compares against node_exporter from here (tests/tools/fetch-prometheus.sh).
+export COLDSPRAY_PROMETHEUS_DIR=${COLDSPRAY_PROMETHEUS_DIR:-$ROOT/target/prometheus-tools}
 
 run() { # name, cargo args...
   local name=$1; shift

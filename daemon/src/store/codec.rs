@@ -479,18 +479,31 @@ pub(crate) fn decode_samples(session_id: u64, bytes: &[u8]) -> Result<Vec<Sample
                 *val = Some(v as f64 / SCALES[ch]);
             }
         }
-        out.push(Sample {
-            session_id,
-            t_ms,
-            mist_c: vals[0],
-            skin_c: vals[1],
-            reservoir_c: vals[2],
-            pressure_bar: vals[3],
-            pump: f & 1 != 0,
-            valve: f & 2 != 0,
-        });
+        out.push(sample_from(session_id, t_ms, f & 1 != 0, f & 2 != 0, vals));
     }
     Ok(out)
+}
+
+/// A decoded sample: pump and valve from the flags, channels in mist, skin, reservoir,
+/// pressure order (as both layouts store them).
+fn sample_from(
+    session_id: u64,
+    t_ms: u32,
+    pump: bool,
+    valve: bool,
+    channels: [Option<f64>; 4],
+) -> Sample {
+    let [mist_c, skin_c, reservoir_c, pressure_bar] = channels;
+    Sample {
+        session_id,
+        t_ms,
+        mist_c,
+        skin_c,
+        reservoir_c,
+        pressure_bar,
+        pump,
+        valve,
+    }
 }
 
 /// Decodes a chunk of the first layout ([`KIND_SAMPLES_V1`], written before the packed
@@ -525,16 +538,13 @@ pub(crate) fn decode_samples_v1(session_id: u64, bytes: &[u8]) -> Result<Vec<Sam
                 *val = Some(v as f64 / SCALES[i]);
             }
         }
-        out.push(Sample {
+        out.push(sample_from(
             session_id,
             t_ms,
-            mist_c: vals[0],
-            skin_c: vals[1],
-            reservoir_c: vals[2],
-            pressure_bar: vals[3],
-            pump: flags & 1 != 0,
-            valve: flags & 2 != 0,
-        });
+            flags & 1 != 0,
+            flags & 2 != 0,
+            vals,
+        ));
     }
     if r.pos != bytes.len() {
         return Err(format!(
