@@ -576,7 +576,12 @@ impl ControlLoop {
     /// pulse).
     fn take_edge(&mut self, edge: InputEdge) -> bool {
         let urgent = edge.input != Input::FlowPulse;
-        if edge.input == Input::Estop && edge.level {
+        // Only a press that finds an actuator running has a reaction to time (and a bouncing
+        // or flapping contact on a safe unit logs nothing).
+        let running = Output::ALL
+            .iter()
+            .any(|o| o.is_actuator() && self.last.outputs[o.index()]);
+        if edge.input == Input::Estop && edge.level && running {
             self.estop_edge_at.get_or_insert(edge.at);
         }
         self.core.on_edge(edge);

@@ -660,6 +660,7 @@ fn estop_restarts(chip: &Chip, report: &mut Report, cmd: &[String]) {
     let flow = flow_meter(stop.clone());
     let mut lat = Latency::new("estop_to_all_off", Duration::from_millis(5));
     let mut own = Latency::new("daemon_estop_to_off", Duration::from_millis(5));
+    let mut to_ready: Vec<Duration> = Vec::new();
     let mut bad = 0u32;
     let t_all = Instant::now();
     for i in 0..n {
@@ -674,10 +675,9 @@ fn estop_restarts(chip: &Chip, report: &mut Report, cmd: &[String]) {
             Err(e) => fail_hard(&format!("spawn {prog}: {e}")),
         };
         let mut ok = false;
-        if chip
-            .wait_until(Duration::from_secs(30), ready_idle)
-            .is_some()
-        {
+        let spawned = Instant::now();
+        if let Some(ready) = chip.wait_until(Duration::from_secs(30), ready_idle) {
+            to_ready.push(ready - spawned);
             // A pedal edge can be lost while flow_pulse moves (README): press up to 3 times.
             let sprays = (0..3).any(|_| {
                 press_pedal(chip);
@@ -717,10 +717,15 @@ fn estop_restarts(chip: &Chip, report: &mut Report, cmd: &[String]) {
             break;
         }
     }
+    to_ready.sort();
     println!(
-        "VMPROBE INFO {} E-stop runs in {:.1} s",
+        "VMPROBE INFO {} E-stop runs in {:.1} s; daemon spawn → ready p50 {:.0} ms, max {:.0} ms",
         lat.samples.len(),
-        t_all.elapsed().as_secs_f64()
+        t_all.elapsed().as_secs_f64(),
+        to_ready
+            .get(to_ready.len() / 2)
+            .map_or(0.0, |d| d.as_secs_f64() * 1e3),
+        to_ready.last().map_or(0.0, |d| d.as_secs_f64() * 1e3),
     );
     lat.finish(report, n);
     own.finish(report, lat.samples.len());
