@@ -319,6 +319,15 @@ impl Core {
         );
     }
 
+    /// Raises a one-off alarm found outside the core: an event, not a lasting condition, so
+    /// its condition is over at once and a latching kind stays until acknowledged.
+    pub fn raise_runtime_event_alarm(&mut self, kind: AlarmKind, message: &str, now: Duration) {
+        let stamp = self.stamp(now);
+        self.alarms
+            .raise(kind, message.to_string(), stamp, &mut self.events);
+        self.alarms.clear_condition(kind, stamp, &mut self.events);
+    }
+
     /// One sensor reading arrives (raw; calibration is applied here).
     pub fn on_sensor(&mut self, mut sample: SensorSample) {
         if let Ok(v) = &mut sample.value {

@@ -196,9 +196,7 @@ pub fn start(config: &Config, parts: Parts) -> Result<Daemon, RuntimeError> {
         core.restore_settings(sp, cal);
     }
     if let Some(why) = store.as_ref().and_then(|s| s.lost_at_open()) {
-        // Latching: it stays until someone acknowledges it, after the condition "ends" here.
-        core.set_runtime_alarm(AlarmKind::LogDamaged, true, &why, now);
-        core.set_runtime_alarm(AlarmKind::LogDamaged, false, &why, now);
+        core.raise_runtime_event_alarm(AlarmKind::LogDamaged, &why, now);
     }
     if let Some(why) = &store_error {
         core.set_runtime_alarm(AlarmKind::StoreUnavailable, true, why, now);
@@ -578,10 +576,7 @@ impl ControlLoop {
         let urgent = edge.input != Input::FlowPulse;
         // Only a press that finds an actuator running has a reaction to time (and a bouncing
         // or flapping contact on a safe unit logs nothing).
-        let running = Output::ALL
-            .iter()
-            .any(|o| o.is_actuator() && self.last.outputs[o.index()]);
-        if edge.input == Input::Estop && edge.level && running {
+        if edge.input == Input::Estop && edge.level && self.actuator_running() {
             self.estop_edge_at.get_or_insert(edge.at);
         }
         self.core.on_edge(edge);
@@ -632,11 +627,7 @@ impl ControlLoop {
         let Some(at) = self.estop_edge_at else {
             return;
         };
-        let all_off = Output::ALL
-            .iter()
-            .filter(|o| o.is_actuator())
-            .all(|o| !self.last.outputs[o.index()]);
-        if all_off {
+        if !self.actuator_running() {
             self.estop_edge_at = None;
             // When the last line went off; lamps and buzzer turning on come after it.
             let off_at = self.safe_going_at.unwrap_or_else(|| self.clock.now());
@@ -647,6 +638,13 @@ impl ControlLoop {
                 took.as_secs_f64() * 1e3
             );
         }
+    }
+
+    /// Whether the last step left any actuator (pump, valve, chiller, fan) on.
+    fn actuator_running(&self) -> bool {
+        Output::ALL
+            .iter()
+            .any(|o| o.is_actuator() && self.last.outputs[o.index()])
     }
 
     fn update_status(&mut self, s: &Snapshot) {
