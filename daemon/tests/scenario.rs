@@ -234,3 +234,53 @@ fn a_lost_pedal_release_does_not_swallow_the_next_press() {
     });
     assert_eq!(outcome, Some(Outcome::Stopped));
 }
+
+#[test]
+fn a_laser_end_during_a_fault_does_not_spray_when_the_fault_is_acknowledged() {
+    // Found in the VM: a laser cue that arrived while water was low was kept, and acknowledging
+    // the alarm 1.2 s later started spraying at once. Acknowledging an alarm must never start
+    // an actuator; a cue that arrives while the unit is in fault is dropped.
+    use coldspray_hal::sim::Fault;
+    let mut u = common::ready_unit();
+    u.command(Command::Arm {
+        protocol: "co2_fractional".into(),
+    })
+    .unwrap();
+    u.sim.inject(Fault::WaterLow);
+    let faulted = u.run_until(Duration::from_secs(1), |u| {
+        u.snapshot().state == UnitState::Fault
+    });
+    assert!(faulted.is_some(), "{:#?}", u.snapshot());
+    let at = u.now();
+    u.core.on_edge(coldspray_hal::InputEdge {
+        input: coldspray_hal::Input::LaserEmission,
+        level: false,
+        at,
+        seqno: 11,
+    });
+    u.run_for(Duration::from_millis(500));
+    u.sim.clear(Fault::WaterLow);
+    u.run_for(Duration::from_millis(500));
+    u.command(Command::Acknowledge { key: None }).unwrap();
+    let ready = u.run_until(Duration::from_secs(30), |u| {
+        u.snapshot().state == UnitState::Ready
+    });
+    assert!(ready.is_some(), "{:#?}", u.snapshot());
+    u.run_for(Duration::from_secs(2));
+    assert!(
+        !u.output(Output::SprayValve) && !u.output(Output::Pump),
+        "sprayed after the acknowledgement: {:#?}",
+        u.snapshot()
+    );
+    assert!(u.snapshot().session.is_none());
+    // Still armed: the next laser end starts cooling as usual.
+    let at = u.now();
+    u.core.on_edge(coldspray_hal::InputEdge {
+        input: coldspray_hal::Input::LaserEmission,
+        level: false,
+        at,
+        seqno: 13,
+    });
+    u.tick();
+    assert!(u.output(Output::SprayValve), "{:#?}", u.snapshot());
+}

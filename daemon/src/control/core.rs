@@ -911,6 +911,9 @@ impl Core {
         match self.state {
             UnitState::Starting => self.run_self_test(now, None),
             UnitState::Fault => {
+                // A laser end seen during a fault is dropped: acknowledging an alarm must
+                // never start spraying (the patient is not waiting under the nozzle).
+                self.pending_autostart = None;
                 if !self.alarms.fault_latched() {
                     self.sensors.restart(now);
                     self.transition(UnitState::Precooling, now, "fault cleared and acknowledged");
