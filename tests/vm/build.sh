@@ -91,6 +91,26 @@ D_KB=$(fetch "linux-kbuild-6.1" "$KVER" "$HOSTARCH")
 D_SRC=$(fetch "linux-source-6.1" "$KVER" all)
 D_BB=$(fetch busybox-static "$BBVER" "$DEBARCH")
 
+# The D-Bus broker for the daemon's API inside the VM (a private bus, like the e2e tests):
+# dbus-daemon and the shared libraries it needs, from the target architecture's packages at
+# the version apt resolves today. Unpacked once per set of versions.
+DBUS_PKGS="dbus-daemon libdbus-1-3 libexpat1 libsystemd0 libapparmor1 libaudit1 libcap-ng0
+  libselinux1 libpcre2-8-0 libcap2 libgcrypt20 libgpg-error0 liblz4-1 liblzma5 libzstd1"
+DBUS_DEBS=()
+for pkg in $DBUS_PKGS; do
+  ver=$(aptc show --no-all-versions "$pkg:$DEBARCH" 2>/dev/null | awk '/^Version:/{print $2; exit}')
+  [ -n "$ver" ] || { echo "cannot resolve $pkg:$DEBARCH" >&2; exit 1; }
+  DBUS_DEBS+=("$(fetch "$pkg" "$ver" "$DEBARCH")")
+done
+DR=$A/dbus-root
+DBUS_STAMP=$(printf '%s\n' "${DBUS_DEBS[@]}" | md5sum | cut -c1-12)
+if [ ! -e "$DR/.done-$DBUS_STAMP" ]; then
+  log "unpacking dbus-daemon and its libraries"
+  rm -rf "$DR"; mkdir -p "$DR"
+  for d in "${DBUS_DEBS[@]}"; do dpkg-deb -x "$d" "$DR"; done
+  touch "$DR/.done-$DBUS_STAMP"
+fi
+
 # ---------------------------------------------------------------- unpack
 R=$A/root
 if [ ! -e "$R/.done-$KVER" ]; then
@@ -175,8 +195,12 @@ cp "$PROBE" "$I/bin/coldspray-vm-probe"
 
 # Copy an ELF and, recursively, the shared libraries it needs (from the host, or from the
 # aarch64 cross sysroot), so a dynamically linked release binary runs unmodified.
+# The C library comes from the host (or the cross sysroot); dbus-daemon's other libraries
+# from the packages unpacked above.
 if [ "$ARCH" = aarch64 ]; then LIBROOTS="/usr/aarch64-linux-gnu/lib /usr/aarch64-linux-gnu/lib64"
 else LIBROOTS="/lib/x86_64-linux-gnu /usr/lib/x86_64-linux-gnu /lib64"; fi
+TRIPLET=$ARCH-linux-gnu
+LIBROOTS="$LIBROOTS $DR/lib/$TRIPLET $DR/usr/lib/$TRIPLET"
 copy_libs() {
   local elf=$1 interp lib p found
   interp=$(readelf -lW "$elf" 2>/dev/null | sed -n 's/.*Requesting program interpreter: \(.*\)]/\1/p')
@@ -202,7 +226,22 @@ if [ -n "$BINARY" ]; then
   # vm_halcheck (tests crate) is the harness self-check that runs in the daemon's place.
   case "$(basename "$BINARY")" in
     vm_halcheck) cp "$BINARY" "$I/bin/vm-halcheck" ;;
-    *) cp "$BINARY" "$I/bin/coldsprayd" ;;
+    *)
+      cp "$BINARY" "$I/bin/coldsprayd"
+      # The daemon serves its D-Bus API on a private bus in the VM: the broker, and the
+      # product's own client (built beside the daemon) for the probe's start/ack commands.
+      CTL=$(dirname "$BINARY")/coldsprayctl
+      [ -x "$CTL" ] || { echo "coldsprayctl not found beside $BINARY" >&2; exit 1; }
+      cp "$CTL" "$I/bin/coldsprayctl"
+      copy_libs "$CTL"
+      cp "$DR/usr/bin/dbus-daemon" "$I/bin/dbus-daemon"
+      copy_libs "$DR/usr/bin/dbus-daemon"
+      cp "$HERE/vm-bus.conf" "$I/etc/vm-bus.conf"
+      cp "$HERE/../../packaging/dbus/org.coldspray.ColdSpray1.conf" "$I/etc/coldspray-dbus-policy.conf"
+      # dbus-daemon resolves the policy's user and group names through /etc/passwd and /etc/group.
+      printf 'root:x:0:0:root:/root:/bin/sh\n' > "$I/etc/passwd"
+      printf 'root:x:0:\n' > "$I/etc/group"
+      ;;
   esac
   copy_libs "$BINARY"
   # The dynamic loader searches /lib and /usr/lib by default; the arch dirs make it explicit.

@@ -23,7 +23,7 @@ for ARCH in x86_64 aarch64; do
   if [ "$ARCH" = x86_64 ]; then TGT=(); else TGT=(--target aarch64-unknown-linux-gnu); fi
   (cd "$ROOT" && cargo build -q --release -p coldspray-e2e "${bins[@]}" "${TGT[@]}")
   if [ $daemon = 1 ]; then
-    (cd "$ROOT" && cargo build -q --release -p coldsprayd --bin coldsprayd "${TGT[@]}")
+    (cd "$ROOT" && cargo build -q --release -p coldsprayd --bin coldsprayd --bin coldsprayctl "${TGT[@]}")
   fi
 done
 # Kernel packages, module builds and the probe, one architecture after the other: the two

@@ -9,7 +9,8 @@
 #      COLDSPRAY_STRICT_LATENCY=1 (latency goals fail the run instead of being reported),
 #      COLDSPRAY_VM_READY_S (how long the probe waits for lamp_ready, default 90),
 #      COLDSPRAY_VM_EDGES (laser edges, default 200), COLDSPRAY_VM_ESTOP_EDGES (E-stop edges,
-#      one daemon run each, default 200). These reach the probe via the kernel command line.
+#      each acknowledged over D-Bus, default 205, at least 200 samples needed). These reach the
+#      probe via the kernel command line.
 # Exit status 0 only if the VM printed `VMINIT DONE rc=0` and the probe's RESULT has 0 failed.
 set -euo pipefail
 

@@ -351,11 +351,6 @@ fn main() {
         "lines" => {}
         "standin" => standin(&chip, &mut report),
         "daemon" => daemon(&chip, &mut report),
-        "daemon-water" => daemon_water(&chip, &mut report),
-        "estop-restarts" => {
-            let cmd: Vec<String> = std::env::args().skip(2).collect();
-            estop_restarts(&chip, &mut report, &cmd)
-        }
         other => fail_hard(&format!("unknown mode {other}")),
     }
     println!(
@@ -507,30 +502,94 @@ fn start_and_ready(chip: &Chip, report: &mut Report, ready_s: u64) -> bool {
     ok
 }
 
-/// Phase 1 against the unmodified coldsprayd (started by /init just before): safe start,
-/// pedal start/stop, auto-start on laser end (latency over N edges), then the E-stop from
-/// spraying. Every interlock latches until acknowledged (there is no D-Bus here), so the
-/// E-stop comes last; the water-low check runs against a restarted daemon (`daemon-water`).
+/// The private bus /init starts (tests/vm/vm-bus.conf) and the product's client on it.
+const BUS_ADDRESS: &str = "unix:path=/run/coldspray-bus";
+const CTL: &str = "/bin/coldsprayctl";
+
+/// Runs `coldsprayctl --address BUS ARGS…`; the wall time of the whole command (process
+/// start, connect, call, reply) when it exits 0, its exit status and stderr otherwise.
+fn ctl(args: &[&str]) -> Result<Duration, String> {
+    let t = Instant::now();
+    match std::process::Command::new(CTL)
+        .args(["--address", BUS_ADDRESS])
+        .args(args)
+        .output()
+    {
+        Ok(o) if o.status.success() => Ok(t.elapsed()),
+        Ok(o) => Err(format!(
+            "coldsprayctl {}: {}: {}",
+            args.join(" "),
+            o.status,
+            String::from_utf8_lossy(&o.stderr).trim()
+        )),
+        Err(e) => Err(format!("{CTL}: {e}")),
+    }
+}
+
+/// The whole run against one unmodified coldsprayd (started by /init just before, serving
+/// its D-Bus API on the VM's private bus): safe start, D-Bus start/stop, pedal start/stop,
+/// auto-start on laser end (latency over N edges), E-stop (latency over N edges, each
+/// acknowledged over D-Bus), water low.
 fn daemon(chip: &Chip, report: &mut Report) {
     let ready_s = env_u64("COLDSPRAY_VM_READY_S", 90);
-    let edges = env_u64("COLDSPRAY_VM_EDGES", 200) as usize;
     if !start_and_ready(chip, report, ready_s) {
         return;
     }
     let stop = Arc::new(AtomicBool::new(false));
     let flow = flow_meter(stop.clone());
+    dbus_start_stop(chip, report);
+    pedal_start_stop(chip, report);
+    laser_edges(chip, report);
+    estop_edges(chip, report);
+    water_low(chip, report);
+    stop.store(true, Ordering::Relaxed);
+    let _ = flow.join();
+}
 
-    // Pedal when ready: valve opens and pump runs; pedal again stops.
+/// `coldsprayctl start` opens the valve and runs the pump; `coldsprayctl stop` ends it.
+fn dbus_start_stop(chip: &Chip, report: &mut Report) {
+    let started = ctl(&["start", "co2_fractional"]);
+    let on = started.is_ok() && chip.wait_until(Duration::from_secs(2), spraying).is_some();
+    report.check(
+        "dbus_start_sprays",
+        on,
+        &format!("{}; {}", ctl_detail(&started), chip.outputs()),
+    );
+    thread::sleep(Duration::from_millis(300));
+    let stopped = ctl(&["stop"]);
+    let off = stopped.is_ok() && chip.wait_until(Duration::from_secs(2), idle).is_some();
+    report.check(
+        "dbus_stop_stops",
+        off,
+        &format!("{}; {}", ctl_detail(&stopped), chip.outputs()),
+    );
+}
+
+fn ctl_detail(r: &Result<Duration, String>) -> String {
+    match r {
+        Ok(d) => format!("coldsprayctl took {:.0} ms", d.as_secs_f64() * 1e3),
+        Err(e) => e.clone(),
+    }
+}
+
+/// Pedal when ready: valve opens and pump runs; pedal again stops.
+fn pedal_start_stop(chip: &Chip, report: &mut Report) {
+    let ready = chip
+        .wait_until(Duration::from_secs(5), ready_idle)
+        .is_some();
     press_pedal(chip);
-    let on = chip.wait_until(Duration::from_secs(2), spraying).is_some();
+    let on = ready && chip.wait_until(Duration::from_secs(2), spraying).is_some();
     report.check("pedal_starts_spray", on, &chip.outputs());
     thread::sleep(Duration::from_millis(300));
     press_pedal(chip);
     let off = chip.wait_until(Duration::from_secs(2), idle).is_some();
     report.check("pedal_again_stops", off, &chip.outputs());
+}
 
-    // Auto-start: a laser_emission falling edge (end of emission) starts a session when
-    // armed, measured over `edges` edges; each session is stopped with the pedal.
+/// Auto-start: a laser_emission falling edge (end of emission) starts a session when armed,
+/// measured over `COLDSPRAY_VM_EDGES` edges; each session is stopped with the pedal.
+fn laser_edges(chip: &Chip, report: &mut Report) {
+    let edges = env_u64("COLDSPRAY_VM_EDGES", 200) as usize;
     let mut lat = Latency::new("laser_end_to_valve", Duration::from_millis(20));
     let mut consecutive_misses = 0;
     let mut pedal_repeats = 0;
@@ -584,50 +643,134 @@ fn daemon(chip: &Chip, report: &mut Report) {
     lat.finish(report, edges);
     // The same edges as the daemon saw them: kernel timestamp → the step that opens the valve.
     let mut own = Latency::new("daemon_laser_to_valve", Duration::from_millis(20));
-    own.samples = daemon_figures("/tmp/coldsprayd-main.log", "auto_start, laser->spray ");
+    own.samples = daemon_figures(DAEMON_LOG, "auto_start, laser->spray ");
     own.finish(report, lat.samples.len());
+}
 
-    // E-stop from spraying: every actuator off (lamps/buzzer may signal the alarm), and
-    // nothing comes back while it is held.
+/// The daemon's log (/init sends its stderr here).
+const DAEMON_LOG: &str = "/tmp/coldsprayd-main.log";
+
+/// Presses the pedal (up to 3 times: a pedal edge can be lost while flow_pulse moves, see
+/// tests/vm/README.md) until the unit sprays; whether it did.
+fn start_with_pedal(chip: &Chip) -> bool {
+    (0..3).any(|_| {
+        press_pedal(chip);
+        chip.wait_until(Duration::from_secs(2), spraying).is_some()
+    })
+}
+
+/// Acknowledges an alarm over D-Bus once its cause is gone: the daemon refuses while the
+/// input still reads asserted, so a refusal is retried every 20 ms for up to 2 s. The number
+/// of refusals before success, or the last error.
+fn acknowledge(key: &str) -> Result<u32, String> {
+    let end = Instant::now() + Duration::from_secs(2);
+    let mut refused = 0;
+    loop {
+        match ctl(&["ack", key]) {
+            Ok(_) => return Ok(refused),
+            Err(e) if Instant::now() > end => return Err(e),
+            Err(_) => {
+                refused += 1;
+                thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+}
+
+/// E-stop latency over `COLDSPRAY_VM_ESTOP_EDGES` edges against the same daemon: spray with
+/// the pedal, press the E-stop at a different moment of the session each time, measure until
+/// every actuator is off, release, acknowledge over D-Bus, wait for ready. The first edge
+/// also checks that nothing comes back while the E-stop is held, nor after its release until
+/// it is acknowledged. A few more edges run than the 200 the figures need, so that one lost
+/// pedal edge does not cost the run; at least 200 samples are required.
+fn estop_edges(chip: &Chip, report: &mut Report) {
+    let n = env_u64("COLDSPRAY_VM_ESTOP_EDGES", 205) as usize;
+    let need = n.min(200);
+    let mut lat = Latency::new("estop_to_all_off", Duration::from_millis(5));
+    let mut acks: Vec<Duration> = Vec::new();
+    let mut bad = 0u32;
+    let t_all = Instant::now();
+    for i in 0..n {
+        let ready = chip
+            .wait_until(Duration::from_secs(5), ready_idle)
+            .is_some();
+        if !(ready && start_with_pedal(chip)) {
+            bad += 1;
+            println!(
+                "VMPROBE INFO estop edge {i}: no spray to stop; {}",
+                chip.outputs()
+            );
+            if bad >= 3 {
+                println!("VMPROBE INFO 3 E-stop edges without a spray: giving up");
+                break;
+            }
+            continue;
+        }
+        // 0-99 ms after the valve opened, not always while the session's start is logged.
+        thread::sleep(Duration::from_millis((i as u64 * 37) % 100));
+        let t0 = chip.pull("estop", false); // active low: pull-down = pressed
+        let off = chip.wait_until(Duration::from_secs(2), Chip::actuators_off);
+        match off {
+            Some(t1) => lat.samples.push(t1 - t0),
+            None => lat.misses += 1,
+        }
+        if i == 0 {
+            thread::sleep(Duration::from_millis(300));
+            let held_off = chip.actuators_off();
+            report.check(
+                "estop_all_off",
+                off.is_some() && held_off,
+                &format!(
+                    "off_after={} held_off={held_off}; {}",
+                    off.map_or("never".to_string(), |t| format!(
+                        "{:.3}ms",
+                        (t - t0).as_secs_f64() * 1e3
+                    )),
+                    chip.outputs()
+                ),
+            );
+            chip.pull("estop", true);
+            thread::sleep(Duration::from_millis(300));
+            press_pedal(chip);
+            report.check(
+                "estop_latches",
+                chip.actuators_off() && chip.get("lamp_ready") == 0,
+                &format!("released, pedal pressed, not acknowledged: {}", chip.outputs()),
+            );
+        } else {
+            chip.pull("estop", true);
+        }
+        let t_ack = Instant::now();
+        match acknowledge("estop") {
+            Ok(_) => acks.push(t_ack.elapsed()),
+            Err(e) => {
+                report.check("estop_acknowledged", false, &e);
+                break;
+            }
+        }
+    }
+    acks.sort();
+    println!(
+        "VMPROBE INFO {} E-stop edges in {:.1} s; release → acknowledged over D-Bus p50 {:.0} ms, max {:.0} ms",
+        lat.samples.len(),
+        t_all.elapsed().as_secs_f64(),
+        acks.get(acks.len() / 2)
+            .map_or(0.0, |d| d.as_secs_f64() * 1e3),
+        acks.last().map_or(0.0, |d| d.as_secs_f64() * 1e3),
+    );
+    lat.finish(report, need);
+    // The daemon logs its own figure for a press that finds an actuator on.
+    let mut own = Latency::new("daemon_estop_to_off", Duration::from_millis(5));
+    own.samples = daemon_figures(DAEMON_LOG, "every actuator off ");
+    own.finish(report, need);
+}
+
+/// Water low blocks spraying (pedal and laser cue both ignored) and no actuator runs; once
+/// the water is back and the alarm acknowledged, the unit is ready again.
+fn water_low(chip: &Chip, report: &mut Report) {
     let ready = chip
         .wait_until(Duration::from_secs(5), ready_idle)
         .is_some();
-    press_pedal(chip);
-    let was_spraying = ready && chip.wait_until(Duration::from_secs(2), spraying).is_some();
-    let t0 = chip.pull("estop", false); // active low: pull-down = pressed
-    let off = chip.wait_until(Duration::from_secs(2), Chip::actuators_off);
-    thread::sleep(Duration::from_millis(300));
-    let held_off = chip.actuators_off();
-    report.check(
-        "estop_all_off",
-        was_spraying && off.is_some() && held_off,
-        &format!(
-            "was_spraying={was_spraying} off_after={} held_off={held_off}; {}",
-            off.map_or("never".to_string(), |t| format!(
-                "{:.3}ms",
-                (t - t0).as_secs_f64() * 1e3
-            )),
-            chip.outputs()
-        ),
-    );
-    chip.pull("estop", true);
-    thread::sleep(Duration::from_millis(300));
-    report.check(
-        "estop_latches",
-        chip.actuators_off() && chip.get("lamp_ready") == 0,
-        &format!("after release, unacknowledged: {}", chip.outputs()),
-    );
-    stop.store(true, Ordering::Relaxed);
-    let _ = flow.join();
-}
-
-/// Phase 2, against a freshly started daemon: water low blocks spraying (pedal and laser
-/// cue both ignored) and no actuator runs.
-fn daemon_water(chip: &Chip, report: &mut Report) {
-    let ready_s = env_u64("COLDSPRAY_VM_READY_S", 90);
-    if !start_and_ready(chip, report, ready_s) {
-        return;
-    }
     chip.pull("water_low", true);
     thread::sleep(Duration::from_millis(200)); // past the 50 ms debounce
     press_pedal(chip);
@@ -642,93 +785,18 @@ fn daemon_water(chip: &Chip, report: &mut Report) {
     }
     report.check(
         "water_low_blocks_spray",
-        !opened && chip.get("lamp_ready") == 0,
+        ready && !opened && chip.get("lamp_ready") == 0,
         &chip.outputs(),
     );
     chip.pull("water_low", false);
-}
-
-/// E-stop latency over `n` edges, one per daemon run: the E-stop latches until acknowledged
-/// and there is no D-Bus in the VM, so the probe starts the daemon itself (argv after
-/// `estop-restarts`), sprays with the pedal, presses the E-stop, measures, and kills it.
-fn estop_restarts(chip: &Chip, report: &mut Report, cmd: &[String]) {
-    let n = env_u64("COLDSPRAY_VM_ESTOP_EDGES", 200) as usize;
-    let Some((prog, args)) = cmd.split_first() else {
-        fail_hard("estop-restarts needs the daemon command line");
-    };
-    let stop = Arc::new(AtomicBool::new(false));
-    let flow = flow_meter(stop.clone());
-    let mut lat = Latency::new("estop_to_all_off", Duration::from_millis(5));
-    let mut own = Latency::new("daemon_estop_to_off", Duration::from_millis(5));
-    let mut to_ready: Vec<Duration> = Vec::new();
-    let mut bad = 0u32;
-    let t_all = Instant::now();
-    for i in 0..n {
-        let log = fs::File::create("/tmp/coldsprayd-estop.log");
-        let mut child = match std::process::Command::new(prog)
-            .args(args)
-            .stdout(std::process::Stdio::null())
-            .stderr(log.map_or(std::process::Stdio::null(), std::process::Stdio::from))
-            .spawn()
-        {
-            Ok(c) => c,
-            Err(e) => fail_hard(&format!("spawn {prog}: {e}")),
-        };
-        let mut ok = false;
-        let spawned = Instant::now();
-        if let Some(ready) = chip.wait_until(Duration::from_secs(30), ready_idle) {
-            to_ready.push(ready - spawned);
-            // A pedal edge can be lost while flow_pulse moves (README): press up to 3 times.
-            let sprays = (0..3).any(|_| {
-                press_pedal(chip);
-                chip.wait_until(Duration::from_secs(2), spraying).is_some()
-            });
-            if sprays {
-                // Press the E-stop at a different moment of the session each run (0-99 ms
-                // after the valve opened), not always while the session's start is logged.
-                thread::sleep(Duration::from_millis((i as u64 * 37) % 100));
-                let t0 = chip.pull("estop", false);
-                match chip.wait_until(Duration::from_secs(2), Chip::actuators_off) {
-                    Some(t1) => {
-                        lat.samples.push(t1 - t0);
-                        ok = true;
-                    }
-                    None => lat.misses += 1,
-                }
-            }
-        }
-        if !ok {
-            bad += 1;
-            println!("VMPROBE INFO estop run {i}: no sample; {}", chip.outputs());
-        }
-        if ok {
-            // The daemon logs its own figure just after driving the lines: let it.
-            thread::sleep(Duration::from_millis(30));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        if ok {
-            let seen = daemon_figures("/tmp/coldsprayd-estop.log", "every actuator off ");
-            own.samples.extend(seen.first());
-        }
-        chip.pull("estop", true);
-        if bad >= 3 {
-            println!("VMPROBE INFO 3 E-stop runs without a sample: giving up");
-            break;
-        }
-    }
-    to_ready.sort();
-    println!(
-        "VMPROBE INFO {} E-stop runs in {:.1} s; daemon spawn → ready p50 {:.0} ms, max {:.0} ms",
-        lat.samples.len(),
-        t_all.elapsed().as_secs_f64(),
-        to_ready
-            .get(to_ready.len() / 2)
-            .map_or(0.0, |d| d.as_secs_f64() * 1e3),
-        to_ready.last().map_or(0.0, |d| d.as_secs_f64() * 1e3),
+    let acked = acknowledge("water_low");
+    let back = acked.is_ok()
+        && chip
+            .wait_until(Duration::from_secs(5), ready_idle)
+            .is_some();
+    report.check(
+        "water_back_and_acknowledged_ready",
+        back,
+        &format!("{acked:?}; {}", chip.outputs()),
     );
-    lat.finish(report, n);
-    own.finish(report, lat.samples.len());
-    stop.store(true, Ordering::Relaxed);
-    let _ = flow.join();
 }
