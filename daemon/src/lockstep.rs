@@ -338,7 +338,9 @@ mod tests {
 
     fn apply(port: &mut dyn OutputPort, log: &Log, last: &StepOutput, out: &StepOutput) {
         let marker = log.clone();
-        apply_outputs_marked(port, last, out, move || record(&marker, Call::SafeGoingDone));
+        apply_outputs_marked(port, last, out, move || {
+            record(&marker, Call::SafeGoingDone)
+        });
     }
 
     #[test]
@@ -368,7 +370,10 @@ mod tests {
     fn nothing_turning_off_makes_no_safe_call_but_still_marks_before_the_ons() {
         let log = Log::default();
         let mut port = Grouped(log.clone());
-        let ready = step(&[Output::Chiller, Output::ChillerFan, Output::LampReady], 100);
+        let ready = step(
+            &[Output::Chiller, Output::ChillerFan, Output::LampReady],
+            100,
+        );
         let spraying = step(
             &[
                 Output::Pump,

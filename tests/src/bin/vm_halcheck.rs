@@ -59,11 +59,14 @@ fn line_requests() -> Result<usize> {
     Ok(n)
 }
 
+/// Every output's resolved line and location, every input's location.
+type Located = (
+    Vec<(Output, ResolvedLine, LineLocation)>,
+    Vec<(Input, LineLocation)>,
+);
+
 /// Where every output and input of `config` is, as the backend finds them.
-fn located(
-    config: &HardwareConfig,
-    chips: &[ChipLines],
-) -> Result<(Vec<(Output, ResolvedLine, LineLocation)>, Vec<(Input, LineLocation)>)> {
+fn located(config: &HardwareConfig, chips: &[ChipLines]) -> Result<Located> {
     let mut outs = Vec::new();
     for o in Output::ALL {
         let line = config.lines.output(o).resolved(o.name(), &config.chip);
