@@ -200,7 +200,9 @@ pub fn apply_outputs(
 }
 
 /// [`apply_outputs`], calling `safe_going_done` once every output that turns off is off and
-/// before any turns on (the moment an E-stop's reaction is complete).
+/// before any turns on (the moment an E-stop's reaction is complete). The outputs turning off
+/// go in ONE [`coldspray_hal::OutputPort::set_safe`] call, valve first: on Linux that is one
+/// `ioctl` per GPIO chip instead of one per output.
 pub fn apply_outputs_marked(
     port: &mut dyn coldspray_hal::OutputPort,
     last: &StepOutput,
@@ -220,11 +222,18 @@ pub fn apply_outputs_marked(
         Output::LampReady,
         Output::LampFault,
     ];
+    // Every output turning off in one call: one hardware write per GPIO chip on Linux.
+    let mut offs = [Output::Pump; Output::ALL.len()];
+    let mut n = 0;
     for o in order {
         let (was, now) = (last.outputs[o.index()], out.outputs[o.index()]);
         if was && !now {
-            let _ = port.set(o, false);
+            offs[n] = o;
+            n += 1;
         }
+    }
+    if n > 0 {
+        let _ = port.set_safe(&offs[..n]);
     }
     safe_going_done();
     for o in order.iter().rev() {
@@ -232,5 +241,180 @@ pub fn apply_outputs_marked(
         if !was && now {
             let _ = port.set(*o, true);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use coldspray_hal::{HalError, OutputPort};
+
+    #[derive(Debug, Clone, PartialEq)]
+    enum Call {
+        Set(Output, bool),
+        SetSafe(Vec<Output>),
+        Duty(u8),
+        SafeGoingDone,
+    }
+
+    type Log = Arc<Mutex<Vec<Call>>>;
+
+    fn record(log: &Log, call: Call) {
+        log.lock().unwrap().push(call);
+    }
+
+    /// A port that writes several outputs at once (overrides `set_safe`), like the Linux one.
+    struct Grouped(Log);
+
+    impl OutputPort for Grouped {
+        fn set(&mut self, output: Output, on: bool) -> Result<(), HalError> {
+            record(&self.0, Call::Set(output, on));
+            Ok(())
+        }
+        fn set_safe(&mut self, outputs: &[Output]) -> Result<(), HalError> {
+            record(&self.0, Call::SetSafe(outputs.to_vec()));
+            Ok(())
+        }
+        fn set_pump_duty(&mut self, percent: u8) -> Result<(), HalError> {
+            record(&self.0, Call::Duty(percent));
+            Ok(())
+        }
+        fn commanded(&self, _: Output) -> bool {
+            false
+        }
+    }
+
+    /// A port with the default `set_safe` (like the sim), failing every write to `fails`.
+    struct OneByOne(Log, Option<Output>);
+
+    impl OutputPort for OneByOne {
+        fn set(&mut self, output: Output, on: bool) -> Result<(), HalError> {
+            record(&self.0, Call::Set(output, on));
+            if self.1 == Some(output) {
+                return Err(HalError::Io {
+                    signal: output.name().to_owned(),
+                    detail: "write failed".to_owned(),
+                });
+            }
+            Ok(())
+        }
+        fn set_pump_duty(&mut self, percent: u8) -> Result<(), HalError> {
+            record(&self.0, Call::Duty(percent));
+            Ok(())
+        }
+        fn commanded(&self, _: Output) -> bool {
+            false
+        }
+    }
+
+    fn step(on: &[Output], pump_duty: u8) -> StepOutput {
+        let mut outputs = [false; 7];
+        for o in on {
+            outputs[o.index()] = true;
+        }
+        StepOutput {
+            outputs,
+            pump_duty,
+            identify: false,
+        }
+    }
+
+    /// Spraying with the ready lamp lit, then an E-stop: actuators and lamp off, fault lamp
+    /// and buzzer on.
+    fn estop_from_spraying() -> (StepOutput, StepOutput) {
+        let spraying = step(
+            &[
+                Output::Pump,
+                Output::SprayValve,
+                Output::Chiller,
+                Output::ChillerFan,
+                Output::LampReady,
+            ],
+            60,
+        );
+        let stopped = step(&[Output::LampFault, Output::Buzzer], 60);
+        (spraying, stopped)
+    }
+
+    fn apply(port: &mut dyn OutputPort, log: &Log, last: &StepOutput, out: &StepOutput) {
+        let marker = log.clone();
+        apply_outputs_marked(port, last, out, move || {
+            record(&marker, Call::SafeGoingDone)
+        });
+    }
+
+    #[test]
+    fn every_output_turning_off_goes_in_one_call_before_the_mark_and_the_ons() {
+        let log = Log::default();
+        let mut port = Grouped(log.clone());
+        let (spraying, stopped) = estop_from_spraying();
+        apply(&mut port, &log, &spraying, &stopped);
+        assert_eq!(
+            *log.lock().unwrap(),
+            vec![
+                Call::SetSafe(vec![
+                    Output::SprayValve,
+                    Output::Pump,
+                    Output::Chiller,
+                    Output::ChillerFan,
+                    Output::LampReady,
+                ]),
+                Call::SafeGoingDone,
+                Call::Set(Output::LampFault, true),
+                Call::Set(Output::Buzzer, true),
+            ]
+        );
+    }
+
+    #[test]
+    fn nothing_turning_off_makes_no_safe_call_but_still_marks_before_the_ons() {
+        let log = Log::default();
+        let mut port = Grouped(log.clone());
+        let ready = step(
+            &[Output::Chiller, Output::ChillerFan, Output::LampReady],
+            100,
+        );
+        let spraying = step(
+            &[
+                Output::Pump,
+                Output::SprayValve,
+                Output::Chiller,
+                Output::ChillerFan,
+                Output::LampReady,
+            ],
+            70,
+        );
+        apply(&mut port, &log, &ready, &spraying);
+        assert_eq!(
+            *log.lock().unwrap(),
+            vec![
+                Call::Duty(70),
+                Call::SafeGoingDone,
+                Call::Set(Output::Pump, true),
+                Call::Set(Output::SprayValve, true),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_port_with_the_default_set_safe_turns_off_one_by_one_valve_first_and_tries_all() {
+        let log = Log::default();
+        // The pump's write fails: the chiller, fan and lamp must still go off.
+        let mut port = OneByOne(log.clone(), Some(Output::Pump));
+        let (spraying, stopped) = estop_from_spraying();
+        apply(&mut port, &log, &spraying, &stopped);
+        assert_eq!(
+            *log.lock().unwrap(),
+            vec![
+                Call::Set(Output::SprayValve, false),
+                Call::Set(Output::Pump, false),
+                Call::Set(Output::Chiller, false),
+                Call::Set(Output::ChillerFan, false),
+                Call::Set(Output::LampReady, false),
+                Call::SafeGoingDone,
+                Call::Set(Output::LampFault, true),
+                Call::Set(Output::Buzzer, true),
+            ]
+        );
     }
 }

@@ -70,11 +70,16 @@ pub trait OutputPort: Send {
     /// The level last commanded for `output`.
     fn commanded(&self, output: Output) -> bool;
 
-    /// Drives every output to its safe state, trying all of them even if some fail; returns
-    /// the first error.
-    fn all_safe(&mut self) -> Result<(), HalError> {
+    /// Drives the listed outputs to their safe state (off) together, trying all of them even
+    /// if some fail; returns the first error. A backend that can write several lines at once
+    /// overrides this so the outputs go off in one hardware access (the Linux backend: one
+    /// `ioctl` per GPIO chip) — the E-stop path turns every running actuator off through it.
+    ///
+    /// The default calls [`OutputPort::set`]`(output, false)` for each output in the given
+    /// order, so list the outputs in the order they should go off (valve before pump).
+    fn set_safe(&mut self, outputs: &[Output]) -> Result<(), HalError> {
         let mut first = Ok(());
-        for output in Output::ALL {
+        for &output in outputs {
             if let Err(e) = self.set(output, false) {
                 if first.is_ok() {
                     first = Err(e);
@@ -82,6 +87,12 @@ pub trait OutputPort: Send {
             }
         }
         first
+    }
+
+    /// Drives every output to its safe state, trying all of them even if some fail; returns
+    /// the first error. The default is [`OutputPort::set_safe`] of [`Output::ALL`].
+    fn all_safe(&mut self) -> Result<(), HalError> {
+        self.set_safe(&Output::ALL)
     }
 }
 

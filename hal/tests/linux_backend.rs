@@ -292,3 +292,64 @@ fn open_without_gpio_chips_says_so() {
         LinuxError::NoGpioChips
     );
 }
+
+/// Every output line named on one "chip" whose device is not a GPIO chip (`/dev/null`): the
+/// grouped request fails without a kernel GPIO driver, as a busy or missing line would.
+fn null_chip() -> Vec<ChipLines> {
+    vec![ChipLines {
+        path: PathBuf::from("/dev/null"),
+        name: "gpiochip0".to_owned(),
+        label: "not-a-gpio-chip".to_owned(),
+        lines: [
+            "spray_valve",
+            "chiller",
+            "chiller_fan",
+            "pump",
+            "buzzer",
+            "lamp_ready",
+            "lamp_fault",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect(),
+    }]
+}
+
+#[test]
+fn a_failed_output_request_names_the_line_device_and_offset() {
+    let cfg = HardwareConfig::default();
+    let err = coldspray_hal::linux::LinuxOutputs::open(&cfg, &null_chip(), None).unwrap_err();
+    // The lines were retried one by one: the error is the first line's own request (pump,
+    // the first output, at offset 3), not the group's.
+    match &err {
+        LinuxError::Gpio { signal, detail } => {
+            assert_eq!(signal, "pump");
+            assert!(
+                detail.starts_with("request of /dev/null:3 failed: "),
+                "{detail}"
+            );
+            assert!(detail.contains("not a GPIO"), "{detail}");
+        }
+        other => panic!("unexpected error {other:?}"),
+    }
+}
+
+#[test]
+fn two_outputs_configured_onto_one_line_are_refused() {
+    let cfg: HardwareConfig = toml::from_str(
+        r#"
+        [lines.lamp_fault]
+        line = "lamp_ready"
+        "#,
+    )
+    .unwrap();
+    let err = coldspray_hal::linux::LinuxOutputs::open(&cfg, &null_chip(), None).unwrap_err();
+    assert_eq!(
+        err,
+        LinuxError::Gpio {
+            signal: "lamp_fault".to_owned(),
+            detail: "line /dev/null:5 is already `lamp_ready`'s: two outputs cannot share a line"
+                .to_owned(),
+        }
+    );
+}

@@ -5,7 +5,7 @@ use super::pwm::PumpPwm;
 use super::LinuxError;
 use crate::port::{EdgeSink, HalError, InputEdge, InputPort, OutputPort};
 use crate::signal::{Input, Output};
-use gpiocdev::line::{Bias, EdgeDetection, EdgeKind, EventClock, Value};
+use gpiocdev::line::{Bias, EdgeDetection, EdgeKind, EventClock, Value, Values};
 use gpiocdev::Request;
 use std::io::PipeWriter;
 use std::os::fd::AsRawFd;
@@ -185,19 +185,30 @@ fn request_error(signal: &str, at: &LineLocation, e: gpiocdev::Error) -> LinuxEr
             group: "gpio",
         };
     }
+    let held = if text.contains("busy") {
+        match holder(at) {
+            Some(consumer) => format!(" (line held by `{consumer}`)"),
+            None => " (line held by another process or a kernel driver)".to_owned(),
+        }
+    } else {
+        String::new()
+    };
     LinuxError::Gpio {
         signal: signal.to_owned(),
         detail: format!(
-            "request of {}:{} failed: {text}{}",
+            "request of {}:{} failed: {text}{held}",
             at.chip.display(),
             at.offset,
-            if text.contains("busy") {
-                " (line held by another process or a kernel driver)"
-            } else {
-                ""
-            }
         ),
     }
+}
+
+/// The consumer label of whoever holds a line, if the kernel names one.
+fn holder(at: &LineLocation) -> Option<String> {
+    let info = gpiocdev::Chip::from_path(&at.chip)
+        .and_then(|chip| chip.line_info(at.offset))
+        .ok()?;
+    (info.used && !info.consumer.is_empty()).then_some(info.consumer)
 }
 
 /// Requests one output line at its safe (inactive) value from the first instant.
@@ -206,21 +217,79 @@ pub fn request_output(
     at: &LineLocation,
     consumer: &str,
 ) -> Result<Request, LinuxError> {
+    request_outputs(&[(line.clone(), at.clone())], consumer)
+}
+
+/// Requests output lines that sit on one chip in a single line request, each with its own
+/// polarity and bias and at its safe (inactive) value from the first instant. One request
+/// lets [`LinuxOutputs`] drive several of them with one `ioctl`.
+///
+/// If the request fails, the lines are requested one by one (each at its safe value and
+/// released at once) to name the line at fault in the error: device, offset and, for a busy
+/// line, who holds it.
+pub fn request_outputs(
+    lines: &[(ResolvedLine, LineLocation)],
+    consumer: &str,
+) -> Result<Request, LinuxError> {
+    let Some((first_line, first_at)) = lines.first() else {
+        return Err(LinuxError::Config("no output lines to request".to_owned()));
+    };
+    if let Some((line, at)) = lines.iter().find(|(_, at)| at.chip != first_at.chip) {
+        return Err(LinuxError::Gpio {
+            signal: line.signal.to_owned(),
+            detail: format!(
+                "one request cannot hold lines of {} and {}",
+                first_at.chip.display(),
+                at.chip.display()
+            ),
+        });
+    }
     let mut builder = Request::builder();
-    builder
-        .on_chip(&at.chip)
-        .with_consumer(consumer)
-        .with_line(at.offset);
-    if line.active_low {
-        builder.as_active_low();
+    builder.on_chip(&first_at.chip).with_consumer(consumer);
+    for (line, at) in lines {
+        // Every setting after `with_line` applies to that line only.
+        builder.with_line(at.offset).as_output(Value::Inactive);
+        if line.active_low {
+            builder.as_active_low();
+        }
+        if let Some(b) = line.bias {
+            builder.with_bias(bias(b));
+        }
     }
-    if let Some(b) = line.bias {
-        builder.with_bias(bias(b));
+    builder.request().map_err(|e| {
+        if let [_] = lines {
+            return request_error(first_line.signal, first_at, e);
+        }
+        first_failure(lines, |(line, at)| {
+            request_outputs(&[(line.clone(), at.clone())], consumer).map(drop)
+        })
+        .unwrap_or_else(|| group_request_error(lines, e))
+    })
+}
+
+/// The error of the first item `try_one` fails on, trying them in order.
+fn first_failure<T>(
+    items: &[T],
+    mut try_one: impl FnMut(&T) -> Result<(), LinuxError>,
+) -> Option<LinuxError> {
+    items.iter().find_map(|item| try_one(item).err())
+}
+
+/// A grouped request failed although each of its lines can be requested alone.
+fn group_request_error(lines: &[(ResolvedLine, LineLocation)], e: gpiocdev::Error) -> LinuxError {
+    let signals: Vec<&str> = lines.iter().map(|(l, _)| l.signal).collect();
+    let offsets: Vec<String> = lines.iter().map(|(_, at)| at.offset.to_string()).collect();
+    let chip = lines
+        .first()
+        .map(|(_, at)| at.chip.display().to_string())
+        .unwrap_or_default();
+    LinuxError::Gpio {
+        signal: signals.join(", "),
+        detail: format!(
+            "request of {chip} lines {} together failed: {e} (each line alone can be requested)",
+            offsets.join(",")
+        ),
     }
-    builder
-        .as_output(Value::Inactive)
-        .request()
-        .map_err(|e| request_error(line.signal, at, e))
 }
 
 fn io(signal: impl std::fmt::Display, e: impl std::fmt::Display) -> HalError {
@@ -230,37 +299,83 @@ fn io(signal: impl std::fmt::Display, e: impl std::fmt::Display) -> HalError {
     }
 }
 
-/// The outputs: one line request per output, plus the optional pump PWM.
+/// The outputs: one line request per GPIO chip holding output lines (on the reference board,
+/// one for all seven), plus the optional pump PWM. Outputs on one chip turn off together in
+/// one `ioctl` ([`OutputPort::set_safe`]).
 #[derive(Debug)]
 pub struct LinuxOutputs {
-    lines: Vec<Request>,
+    requests: Vec<Request>,
+    /// `(request index, offset)` per output, in [`Output::ALL`] order.
+    index: [(usize, u32); Output::ALL.len()],
     commanded: [bool; Output::ALL.len()],
     pwm: Option<PumpPwm>,
     duty: u8,
 }
 
 impl LinuxOutputs {
-    /// Requests every output at its safe value.
+    /// Requests every output at its safe value, one request per chip. Two outputs configured
+    /// onto the same line are an error.
     pub fn open(
         config: &HardwareConfig,
         chips: &[ChipLines],
         pwm: Option<PumpPwm>,
     ) -> Result<Self, LinuxError> {
-        let mut lines = Vec::with_capacity(Output::ALL.len());
+        let mut located: Vec<(Output, ResolvedLine, LineLocation)> =
+            Vec::with_capacity(Output::ALL.len());
         for output in Output::ALL {
             let line = config
                 .lines
                 .output(output)
                 .resolved(output.name(), &config.chip);
             let at = locate(&line, chips)?;
-            lines.push(request_output(&line, &at, &config.consumer)?);
+            if let Some((other, _, _)) = located.iter().find(|(_, _, a)| *a == at) {
+                return Err(LinuxError::Gpio {
+                    signal: output.name().to_owned(),
+                    detail: format!(
+                        "line {}:{} is already `{other}`'s: two outputs cannot share a line",
+                        at.chip.display(),
+                        at.offset
+                    ),
+                });
+            }
+            located.push((output, line, at));
+        }
+        // Chips in the order their first output appears in `Output::ALL`.
+        let mut chip_paths: Vec<PathBuf> = Vec::new();
+        for (_, _, at) in &located {
+            if !chip_paths.contains(&at.chip) {
+                chip_paths.push(at.chip.clone());
+            }
+        }
+        let mut requests = Vec::with_capacity(chip_paths.len());
+        let mut index = [(0usize, 0u32); Output::ALL.len()];
+        for (ri, chip) in chip_paths.iter().enumerate() {
+            let lines: Vec<(ResolvedLine, LineLocation)> = located
+                .iter()
+                .filter(|(_, _, at)| &at.chip == chip)
+                .map(|(output, line, at)| {
+                    index[output.index()] = (ri, at.offset);
+                    (line.clone(), at.clone())
+                })
+                .collect();
+            requests.push(request_outputs(&lines, &config.consumer)?);
         }
         Ok(Self {
-            lines,
+            requests,
+            index,
             commanded: [false; Output::ALL.len()],
             pwm,
             duty: 100,
         })
+    }
+
+    fn request(&self, output: Output) -> Result<(&Request, u32), HalError> {
+        let (ri, offset) = self.index[output.index()];
+        let request = self
+            .requests
+            .get(ri)
+            .ok_or_else(|| io(output, "not requested"))?;
+        Ok((request, offset))
     }
 }
 
@@ -272,11 +387,10 @@ impl OutputPort for LinuxOutputs {
                 pwm.set_percent(self.duty).map_err(|e| io(output, e))?;
             }
         }
-        let request = self
-            .lines
-            .get(output.index())
-            .ok_or_else(|| io(output, "not requested"))?;
-        request.set_lone_value(value).map_err(|e| io(output, e))?;
+        let (request, offset) = self.request(output)?;
+        request
+            .set_value(offset, value)
+            .map_err(|e| io(output, e))?;
         self.commanded[output.index()] = on;
         if output == Output::Pump && !on {
             if let Some(pwm) = self.pwm.as_mut() {
@@ -284,6 +398,58 @@ impl OutputPort for LinuxOutputs {
             }
         }
         Ok(())
+    }
+
+    /// One `ioctl` per chip: the listed outputs of a chip go off together. Chips are written
+    /// in the order their first output appears in `outputs`; the pump's PWM duty goes to 0
+    /// once its line is off.
+    fn set_safe(&mut self, outputs: &[Output]) -> Result<(), HalError> {
+        let mut first = Ok(());
+        let mut done: Vec<usize> = Vec::with_capacity(self.requests.len());
+        for (i, output) in outputs.iter().enumerate() {
+            let ri = self.index[output.index()].0;
+            if done.contains(&ri) {
+                continue;
+            }
+            done.push(ri);
+            let members: Vec<Output> = outputs[i..]
+                .iter()
+                .copied()
+                .filter(|o| self.index[o.index()].0 == ri)
+                .collect();
+            let mut values = Values::default();
+            for o in &members {
+                values.set(self.index[o.index()].1, Value::Inactive);
+            }
+            let names = || {
+                members
+                    .iter()
+                    .map(|o| o.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let written = match self.requests.get(ri) {
+                Some(request) => request.set_values(&values).map_err(|e| io(names(), e)),
+                None => Err(io(names(), "not requested")),
+            };
+            let result = written.and_then(|()| {
+                for o in &members {
+                    self.commanded[o.index()] = false;
+                }
+                match self.pwm.as_mut() {
+                    Some(pwm) if members.contains(&Output::Pump) => {
+                        pwm.set_percent(0).map_err(|e| io(Output::Pump, e))
+                    }
+                    _ => Ok(()),
+                }
+            });
+            if let Err(e) = result {
+                if first.is_ok() {
+                    first = Err(e);
+                }
+            }
+        }
+        first
     }
 
     /// With `[hardware.pump_pwm]` the duty goes to the PWM channel (at once if the pump
@@ -533,5 +699,36 @@ impl Drop for LinuxInputs {
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_failure_is_the_first_line_that_fails_alone_and_stops_there() {
+        let lines = ["pump", "spray_valve", "chiller", "buzzer"];
+        let mut tried = Vec::new();
+        let err = first_failure(&lines, |l| {
+            tried.push(*l);
+            if *l == "spray_valve" || *l == "buzzer" {
+                Err(LinuxError::Gpio {
+                    signal: (*l).to_owned(),
+                    detail: "busy".to_owned(),
+                })
+            } else {
+                Ok(())
+            }
+        });
+        assert_eq!(
+            err,
+            Some(LinuxError::Gpio {
+                signal: "spray_valve".to_owned(),
+                detail: "busy".to_owned(),
+            })
+        );
+        assert_eq!(tried, ["pump", "spray_valve"]);
+        assert_eq!(first_failure(&lines, |_| Ok(())), None);
     }
 }

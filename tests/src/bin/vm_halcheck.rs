@@ -2,15 +2,20 @@
 //! that the VM's `[hardware]` configuration and its gpio-sim / i2c-stub presets are what the
 //! Linux backend (`coldspray_hal::linux`) expects: every sensor identifies and reads the value
 //! /init wrote, every input reads its logical level with the configured polarity and reports
-//! edges, every output drives its named line.
+//! edges, every output drives its named line. It also proves the output side's grouping: one
+//! line request per chip (counted as the process's `gpio-line` descriptors), the consumer label
+//! and per-line polarity as `gpioinfo` reads them, a multi-output `set_safe` landing on every
+//! line, and active-low and active-high outputs mixed in one request.
 //!
 //! Usage: `vm_halcheck CONFIG.toml SENSOR=VALUE...` (the values /init preset, e.g.
 //! `reservoir=3.5`). Prints `VMPROBE CHECK …` lines and `VMPROBE RESULT: N passed, M failed`,
 //! the markers tests/vm/run.sh judges. Not used by the daemon; a harness self-check.
 
 use anyhow::{anyhow, bail, Context, Result};
-use coldspray_hal::linux::{self, HardwareConfig};
-use coldspray_hal::{Input, InputEdge, Output, Sensor};
+use coldspray_hal::linux::config::ResolvedLine;
+use coldspray_hal::linux::gpio::{locate, scan_chips, ChipLines, LineLocation};
+use coldspray_hal::linux::{self, HardwareConfig, LinuxOutputs};
+use coldspray_hal::{Input, InputEdge, Output, OutputPort, Sensor};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -41,6 +46,60 @@ fn sim_lines() -> Result<BTreeMap<String, PathBuf>> {
         }
     }
     Ok(out)
+}
+
+/// Line requests this process holds: the kernel names each request's descriptor `gpio-line`.
+fn line_requests() -> Result<usize> {
+    let mut n = 0;
+    for fd in std::fs::read_dir("/proc/self/fd")?.flatten() {
+        if std::fs::read_link(fd.path()).is_ok_and(|l| l == Path::new("anon_inode:gpio-line")) {
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+/// Every output's resolved line and location, every input's location.
+type Located = (
+    Vec<(Output, ResolvedLine, LineLocation)>,
+    Vec<(Input, LineLocation)>,
+);
+
+/// Where every output and input of `config` is, as the backend finds them.
+fn located(config: &HardwareConfig, chips: &[ChipLines]) -> Result<Located> {
+    let mut outs = Vec::new();
+    for o in Output::ALL {
+        let line = config.lines.output(o).resolved(o.name(), &config.chip);
+        let at = locate(&line, chips).map_err(|e| anyhow!("{e}"))?;
+        outs.push((o, line, at));
+    }
+    let mut ins = Vec::new();
+    for i in Input::ALL {
+        let line = config.lines.input(i).resolved(i.name(), &config.chip);
+        ins.push((i, locate(&line, chips).map_err(|e| anyhow!("{e}"))?));
+    }
+    Ok((outs, ins))
+}
+
+fn distinct_chips<'a>(at: impl Iterator<Item = &'a LineLocation>) -> usize {
+    let mut chips: Vec<&Path> = at.map(|a| a.chip.as_path()).collect();
+    chips.sort();
+    chips.dedup();
+    chips.len()
+}
+
+/// `gpioinfo`'s view of one line.
+fn line_info(at: &LineLocation) -> Result<gpiocdev::line::Info> {
+    Ok(gpiocdev::Chip::from_path(&at.chip)?.line_info(at.offset)?)
+}
+
+/// The sim's electrical level of an output line ("0"/"1") for a logical level.
+fn level(on: bool, active_low: bool) -> &'static str {
+    if on != active_low {
+        "1"
+    } else {
+        "0"
+    }
 }
 
 struct Report {
@@ -259,6 +318,76 @@ fn main() -> Result<()> {
         },
     );
 
+    // One request per chip: the outputs' lines in one, the inputs' in another (per chip).
+    let chips = scan_chips().map_err(|e| anyhow!("{e}"))?;
+    let (outs, ins) = located(&config, &chips)?;
+    let out_chips = distinct_chips(outs.iter().map(|(_, _, at)| at));
+    let in_chips = distinct_chips(ins.iter().map(|(_, at)| at));
+    let held_requests = line_requests()?;
+    r.check(
+        "output_request_grouped",
+        held_requests == out_chips + in_chips,
+        format!(
+            "{held_requests} gpio-line request(s) held for {} outputs on {out_chips} chip(s) and {} inputs on {in_chips} chip(s)",
+            outs.len(),
+            ins.len()
+        ),
+    );
+
+    // gpioinfo's view: every line used by the configured consumer, outputs as outputs with
+    // their configured polarity.
+    let mut wrong = Vec::new();
+    for (output, line, at) in &outs {
+        let info = line_info(at)?;
+        if !(info.used
+            && info.consumer == config.consumer
+            && info.direction == gpiocdev::line::Direction::Output
+            && info.active_low == line.active_low)
+        {
+            wrong.push(format!(
+                "{output}: used={} consumer={:?} direction={:?} active_low={}",
+                info.used, info.consumer, info.direction, info.active_low
+            ));
+        }
+    }
+    for (input, at) in &ins {
+        let info = line_info(at)?;
+        if !(info.used
+            && info.consumer == config.consumer
+            && info.direction == gpiocdev::line::Direction::Input)
+        {
+            wrong.push(format!(
+                "{input}: used={} consumer={:?} direction={:?}",
+                info.used, info.consumer, info.direction
+            ));
+        }
+    }
+    r.check(
+        "consumer_labels",
+        wrong.is_empty(),
+        if wrong.is_empty() {
+            format!(
+                "all {} lines used by `{}`, outputs out with their configured polarity",
+                outs.len() + ins.len(),
+                config.consumer
+            )
+        } else {
+            wrong.join("; ")
+        },
+    );
+
+    let read_line = |o: Output| -> Result<String> {
+        let dir = sim.get(o.name()).ok_or_else(|| anyhow!("no line {o}"))?;
+        Ok(std::fs::read_to_string(dir.join("value"))?
+            .trim()
+            .to_owned())
+    };
+    let active_low = |o: Output| {
+        outs.iter()
+            .find(|(x, _, _)| *x == o)
+            .is_some_and(|(_, l, _)| l.active_low)
+    };
+
     // Outputs: each drives its own named line, and only that one.
     for output in Output::ALL {
         let dir = sim
@@ -282,15 +411,141 @@ fn main() -> Result<()> {
             .set(output, false)
             .map_err(|e| anyhow!("{e}"))?;
         let off = read()?;
+        let al = active_low(output);
         r.check(
             &format!("output_{output}"),
-            before == "0" && on == "1" && off == "0",
+            before == level(false, al) && on == level(true, al) && off == level(false, al),
             format!(
                 "before={before} on={on} off={off} ({:.3} ms)",
                 dt.as_secs_f64() * 1e3
             ),
         );
     }
+    // Every output on, then all off in one set_safe: one ioctl for the chip, every line off.
+    let safe_order = [
+        Output::SprayValve,
+        Output::Pump,
+        Output::Chiller,
+        Output::ChillerFan,
+        Output::Buzzer,
+        Output::LampReady,
+        Output::LampFault,
+    ];
+    for o in Output::ALL {
+        board.outputs.set(o, true).map_err(|e| anyhow!("{e}"))?;
+    }
+    let all_on = Output::ALL
+        .iter()
+        .map(|o| Ok(read_line(*o)? == level(true, active_low(*o))))
+        .collect::<Result<Vec<bool>>>()?
+        .iter()
+        .all(|b| *b);
+    let t = Instant::now();
+    let off = board.outputs.set_safe(&safe_order);
+    let together = t.elapsed();
+    let mut left: Vec<String> = Vec::new();
+    for o in Output::ALL {
+        let v = read_line(o)?;
+        if v != level(false, active_low(o)) || board.outputs.commanded(o) {
+            left.push(format!("{o}={v}"));
+        }
+    }
+    // The same four actuators off one by one, for comparison (the old E-stop path).
+    let actuators = [
+        Output::SprayValve,
+        Output::Pump,
+        Output::Chiller,
+        Output::ChillerFan,
+    ];
+    let mut time_off = |grouped: bool| -> Result<Duration> {
+        for o in actuators {
+            board.outputs.set(o, true).map_err(|e| anyhow!("{e}"))?;
+        }
+        let t = Instant::now();
+        if grouped {
+            board
+                .outputs
+                .set_safe(&actuators)
+                .map_err(|e| anyhow!("{e}"))?;
+        } else {
+            for o in actuators {
+                board.outputs.set(o, false).map_err(|e| anyhow!("{e}"))?;
+            }
+        }
+        Ok(t.elapsed())
+    };
+    let one_by_one = time_off(false)?;
+    let grouped = time_off(true)?;
+    let actuators_off = actuators
+        .iter()
+        .map(|o| Ok(read_line(*o)? == level(false, active_low(*o))))
+        .collect::<Result<Vec<bool>>>()?
+        .iter()
+        .all(|b| *b);
+    r.check(
+        "outputs_off_together",
+        all_on && off.is_ok() && left.is_empty() && actuators_off,
+        format!(
+            "all on={all_on}, set_safe of 7 -> {off:?} in {:.3} ms, still on: [{}]; 4 actuators off: set_safe {:.3} ms vs one by one {:.3} ms",
+            together.as_secs_f64() * 1e3,
+            left.join(" "),
+            grouped.as_secs_f64() * 1e3,
+            one_by_one.as_secs_f64() * 1e3,
+        ),
+    );
+
+    // Active-low and active-high outputs in one request: a second open of the outputs alone
+    // with chiller and lamp_fault active low (the board is released first).
+    drop(board);
+    let mut mixed = config.clone();
+    mixed.lines.chiller.active_low = Some(true);
+    mixed.lines.lamp_fault.active_low = Some(true);
+    let inverted = [Output::Chiller, Output::LampFault];
+    let mut outputs =
+        LinuxOutputs::open(&mixed, &chips, None).map_err(|e| anyhow!("mixed open: {e}"))?;
+    let mixed_requests = line_requests()?;
+    let mut wrong = Vec::new();
+    for (o, _, at) in &outs {
+        let al = inverted.contains(o);
+        let v = read_line(*o)?;
+        let info = line_info(at)?;
+        if v != level(false, al) || info.active_low != al || info.consumer != config.consumer {
+            wrong.push(format!(
+                "at start {o}={v} active_low={} consumer={:?}",
+                info.active_low, info.consumer
+            ));
+        }
+    }
+    for o in [Output::Chiller, Output::Pump, Output::LampFault] {
+        outputs.set(o, true).map_err(|e| anyhow!("{e}"))?;
+        let v = read_line(o)?;
+        if v != level(true, inverted.contains(&o)) {
+            wrong.push(format!("on {o}={v}"));
+        }
+    }
+    outputs
+        .set_safe(&[Output::Pump, Output::Chiller, Output::LampFault])
+        .map_err(|e| anyhow!("{e}"))?;
+    for o in Output::ALL {
+        let v = read_line(o)?;
+        if v != level(false, inverted.contains(&o)) {
+            wrong.push(format!("after set_safe {o}={v}"));
+        }
+    }
+    r.check(
+        "active_low_per_line",
+        wrong.is_empty() && mixed_requests == out_chips,
+        format!(
+            "chiller+lamp_fault active low, the rest active high, {mixed_requests} request(s): {}",
+            if wrong.is_empty() {
+                "start inactive (1/0), on drives 0/1, set_safe restores every line".to_owned()
+            } else {
+                wrong.join("; ")
+            }
+        ),
+    );
+    drop(outputs);
+
     println!("VMPROBE RESULT: {} passed, {} failed", r.passed, r.failed);
     if r.failed > 0 {
         bail!("{} check(s) failed", r.failed);
