@@ -71,6 +71,10 @@ pub enum AlarmKind {
     FreezeCutout,
     /// Self-test found a fault.
     SelfTestFailed,
+    /// An output line could not be written (GPIO chip gone, driver error): its level is
+    /// unknown, so the unit goes to `fault` and rewrites every line each step until writes
+    /// work again.
+    OutputFault,
     /// The treatment log cannot be written; the unit runs without logging.
     StoreUnavailable,
     /// At start the treatment log held fewer sessions than it had flushed: records were lost
@@ -106,6 +110,7 @@ impl AlarmKind {
             AlarmKind::ChillerIneffective,
             AlarmKind::FreezeCutout,
             AlarmKind::SelfTestFailed,
+            AlarmKind::OutputFault,
             AlarmKind::StoreUnavailable,
             AlarmKind::LogDamaged,
             AlarmKind::LateStart,
@@ -131,6 +136,7 @@ impl AlarmKind {
             AlarmKind::ChillerIneffective => "chiller_ineffective",
             AlarmKind::FreezeCutout => "freeze_cutout",
             AlarmKind::SelfTestFailed => "self_test_failed",
+            AlarmKind::OutputFault => "output_fault",
             AlarmKind::StoreUnavailable => "store_unavailable",
             AlarmKind::LogDamaged => "log_damaged",
             AlarmKind::LateStart => "late_start",
@@ -179,6 +185,7 @@ impl AlarmKind {
             ("chiller_ineffective", None) => AlarmKind::ChillerIneffective,
             ("freeze_cutout", None) => AlarmKind::FreezeCutout,
             ("self_test_failed", None) => AlarmKind::SelfTestFailed,
+            ("output_fault", None) => AlarmKind::OutputFault,
             ("store_unavailable", None) => AlarmKind::StoreUnavailable,
             ("log_damaged", None) => AlarmKind::LogDamaged,
             ("late_start", None) => AlarmKind::LateStart,
@@ -219,7 +226,8 @@ impl AlarmKind {
             | AlarmKind::HeatsinkOverTemp
             | AlarmKind::SkinBelowFloor
             | AlarmKind::ChillerIneffective
-            | AlarmKind::SelfTestFailed => Priority::High,
+            | AlarmKind::SelfTestFailed
+            | AlarmKind::OutputFault => Priority::High,
             AlarmKind::WaterLow
             | AlarmKind::MaxSprayTime
             | AlarmKind::StoreUnavailable
@@ -236,6 +244,7 @@ impl AlarmKind {
                 self,
                 AlarmKind::ChillerIneffective
                     | AlarmKind::SelfTestFailed
+                    | AlarmKind::OutputFault
                     | AlarmKind::LateStart
                     | AlarmKind::LogDamaged
             )
@@ -246,7 +255,7 @@ impl AlarmKind {
         self.is_interlock()
             || matches!(
                 self,
-                AlarmKind::ChillerIneffective | AlarmKind::SelfTestFailed
+                AlarmKind::ChillerIneffective | AlarmKind::SelfTestFailed | AlarmKind::OutputFault
             )
     }
 
@@ -267,6 +276,7 @@ impl AlarmKind {
             AlarmKind::ChillerIneffective => "Chiller ineffective: reservoir not cooling".into(),
             AlarmKind::FreezeCutout => "Reservoir near freezing: chiller held off".into(),
             AlarmKind::SelfTestFailed => "Self-test failed".into(),
+            AlarmKind::OutputFault => "Output driver fault: an output line cannot be set".into(),
             AlarmKind::StoreUnavailable => {
                 "Treatment log unavailable: sessions are not recorded".into()
             }
@@ -311,7 +321,7 @@ mod tests {
     #[test]
     fn keys_round_trip_for_every_kind() {
         let kinds = AlarmKind::every(&Sensor::ALL);
-        assert_eq!(kinds.len(), 15 + 3 * Sensor::ALL.len());
+        assert_eq!(kinds.len(), 16 + 3 * Sensor::ALL.len());
         for k in kinds {
             assert_eq!(AlarmKind::from_key(&k.key()), Some(k), "{k}");
         }

@@ -9,7 +9,7 @@ use crate::api::{Command, CommandError, Event, Reply, Snapshot};
 use crate::control::{Core, CoreConfig, SensorSample, StepOutput};
 use crate::protocol::Protocol;
 use coldspray_hal::sim::{SimConfig, SimUnit, Truth};
-use coldspray_hal::{Board, Input, InputEdge, Output, Sensor};
+use coldspray_hal::{Board, HalError, Input, InputEdge, Output, Sensor};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -30,6 +30,7 @@ pub struct Lockstep {
     /// Every event the core produced, in order.
     pub events: Vec<Event>,
     last: StepOutput,
+    output_health: OutputHealth,
 }
 
 fn unix_ms(now: Duration) -> i64 {
@@ -78,6 +79,7 @@ impl Lockstep {
                 pump_duty: 100,
                 identify: false,
             },
+            output_health: OutputHealth::default(),
         }
     }
 
@@ -153,7 +155,12 @@ impl Lockstep {
                 self.core.on_identity(sensor, id);
             }
         }
-        apply_outputs(&mut *self.board.outputs, &self.last, &out);
+        let baseline = self.output_health.baseline(&self.last, &out, now);
+        let written = apply_outputs(&mut *self.board.outputs, &baseline, &out);
+        if written.is_err() {
+            let _ = self.board.outputs.all_safe();
+        }
+        self.output_health.record(&mut self.core, written, now);
         self.last = out;
         self.events.extend(self.core.drain_events());
     }
@@ -190,13 +197,79 @@ impl Lockstep {
 }
 
 /// Drives the outputs that changed, pump duty first so the pump starts at the right strength.
-/// Write errors are left to the caller's health checks (the runtime logs them).
+/// Every change is tried; the first write error is returned (hand it to [`OutputHealth`]).
 pub fn apply_outputs(
     port: &mut dyn coldspray_hal::OutputPort,
     last: &StepOutput,
     out: &StepOutput,
-) {
-    apply_outputs_marked(port, last, out, || ());
+) -> Result<(), HalError> {
+    apply_outputs_marked(port, last, out, || ())
+}
+
+/// How often every output line is rewritten even when nothing changed, so that a lost GPIO
+/// chip is found within this time while the unit holds its outputs (spraying, chilling).
+pub const REWRITE_EVERY: Duration = Duration::from_secs(1);
+
+/// Whether the outputs can be written, as the control loop (or [`Lockstep`]) saw it.
+///
+/// A failed write leaves a line at an unknown level: [`OutputHealth::record`] then raises
+/// `output_fault` (the unit goes to `fault`), and [`OutputHealth::baseline`] makes the next
+/// steps rewrite every line until a whole write succeeds, which ends the alarm's condition.
+/// Every line is also rewritten each [`REWRITE_EVERY`], which is how a failure is found
+/// while nothing changes. The caller drives [`coldspray_hal::OutputPort::all_safe`] at once
+/// after a failure.
+#[derive(Debug, Default)]
+pub struct OutputHealth {
+    failing: bool,
+    /// When every line was last written successfully.
+    rewritten_at: Option<Duration>,
+    /// Whether the baseline handed out last asks for every line.
+    rewriting: bool,
+}
+
+impl OutputHealth {
+    /// What to compare the step's outputs `out` against at `now`: the last applied `last`,
+    /// or (while writes fail, and every [`REWRITE_EVERY`]) a state that differs from `out` on
+    /// every line and in the pump duty, so that every line is written.
+    pub fn baseline(&mut self, last: &StepOutput, out: &StepOutput, now: Duration) -> StepOutput {
+        self.rewriting = self.failing
+            || self
+                .rewritten_at
+                .is_none_or(|t| now.saturating_sub(t) >= REWRITE_EVERY);
+        if !self.rewriting {
+            return *last;
+        }
+        let mut unknown = *out;
+        for o in Output::ALL {
+            unknown.outputs[o.index()] = !out.outputs[o.index()];
+        }
+        unknown.pump_duty = out.pump_duty.wrapping_add(1);
+        unknown
+    }
+
+    /// Notes how a step's writes went; tells the core when writes start or stop failing.
+    pub fn record(&mut self, core: &mut Core, written: Result<(), HalError>, now: Duration) {
+        match written {
+            Err(e) => {
+                let why = format!("cannot set {e}");
+                if !self.failing {
+                    tracing::error!("output write failed: {why}; every output driven safe");
+                }
+                self.failing = true;
+                core.set_output_fault(Some(&why), now);
+            }
+            Ok(()) => {
+                if self.rewriting {
+                    self.rewritten_at = Some(now);
+                }
+                if self.failing {
+                    tracing::warn!("output writes work again");
+                    self.failing = false;
+                    core.set_output_fault(None, now);
+                }
+            }
+        }
+    }
 }
 
 /// [`apply_outputs`], calling `safe_going_done` once every output that turns off is off and
@@ -208,9 +281,15 @@ pub fn apply_outputs_marked(
     last: &StepOutput,
     out: &StepOutput,
     safe_going_done: impl FnOnce(),
-) {
+) -> Result<(), HalError> {
+    let mut first: Result<(), HalError> = Ok(());
+    let mut note = |r: Result<(), HalError>| {
+        if let (Err(e), true) = (r, first.is_ok()) {
+            first = Err(e);
+        }
+    };
     if out.pump_duty != last.pump_duty {
-        let _ = port.set_pump_duty(out.pump_duty);
+        note(port.set_pump_duty(out.pump_duty));
     }
     // Safe-going changes first: off before on, valve before pump when closing.
     let order = [
@@ -233,15 +312,16 @@ pub fn apply_outputs_marked(
         }
     }
     if n > 0 {
-        let _ = port.set_safe(&offs[..n]);
+        note(port.set_safe(&offs[..n]));
     }
     safe_going_done();
     for o in order.iter().rev() {
         let (was, now) = (last.outputs[o.index()], out.outputs[o.index()]);
         if !was && now {
-            let _ = port.set(*o, true);
+            note(port.set(*o, true));
         }
     }
+    first
 }
 
 #[cfg(test)]
@@ -336,11 +416,16 @@ mod tests {
         (spraying, stopped)
     }
 
-    fn apply(port: &mut dyn OutputPort, log: &Log, last: &StepOutput, out: &StepOutput) {
+    fn apply(
+        port: &mut dyn OutputPort,
+        log: &Log,
+        last: &StepOutput,
+        out: &StepOutput,
+    ) -> Result<(), HalError> {
         let marker = log.clone();
         apply_outputs_marked(port, last, out, move || {
             record(&marker, Call::SafeGoingDone)
-        });
+        })
     }
 
     #[test]
@@ -348,7 +433,7 @@ mod tests {
         let log = Log::default();
         let mut port = Grouped(log.clone());
         let (spraying, stopped) = estop_from_spraying();
-        apply(&mut port, &log, &spraying, &stopped);
+        apply(&mut port, &log, &spraying, &stopped).unwrap();
         assert_eq!(
             *log.lock().unwrap(),
             vec![
@@ -384,7 +469,7 @@ mod tests {
             ],
             70,
         );
-        apply(&mut port, &log, &ready, &spraying);
+        apply(&mut port, &log, &ready, &spraying).unwrap();
         assert_eq!(
             *log.lock().unwrap(),
             vec![
@@ -402,7 +487,11 @@ mod tests {
         // The pump's write fails: the chiller, fan and lamp must still go off.
         let mut port = OneByOne(log.clone(), Some(Output::Pump));
         let (spraying, stopped) = estop_from_spraying();
-        apply(&mut port, &log, &spraying, &stopped);
+        let written = apply(&mut port, &log, &spraying, &stopped);
+        assert!(
+            matches!(&written, Err(HalError::Io { signal, .. }) if signal == "pump"),
+            "the pump's failure is reported: {written:?}"
+        );
         assert_eq!(
             *log.lock().unwrap(),
             vec![

@@ -452,3 +452,112 @@ fn hot_skin_after_an_ablative_pass_is_cooled_not_called_implausible() {
         .snapshot()
         .has_alarm(AlarmKind::SensorImplausible(Sensor::Skin)));
 }
+
+/// The level of an output's line as the twin sees it (what the hardware does), as opposed to
+/// what the last step commanded.
+fn line(u: &Lockstep, o: Output) -> bool {
+    u.truth().outputs[o.index()]
+}
+
+fn actuator_lines_off(u: &Lockstep) -> bool {
+    Output::ALL
+        .into_iter()
+        .filter(|o| o.is_actuator())
+        .all(|o| !line(u, o))
+}
+
+#[test]
+fn a_failed_output_write_faults_the_unit_and_every_line_is_rewritten_until_it_works() {
+    // The outputs' GPIO chip is gone while the unit sprays: the lines keep their level (the
+    // twin's pump stays on) and the pedal's stop cannot be written.
+    let mut u = spraying_unit("co2_fractional");
+    u.sim.inject(Fault::OutputsLost);
+    u.sim.set_trigger(true);
+    u.tick();
+    u.sim.set_trigger(false);
+    trips_within(&mut u, AlarmKind::OutputFault, STEP * 2);
+    let alarm = u
+        .snapshot()
+        .alarms
+        .iter()
+        .find(|a| a.kind == AlarmKind::OutputFault)
+        .cloned()
+        .expect("output_fault listed");
+    assert_eq!(alarm.priority, coldsprayd::alarm::Priority::High);
+    assert!(
+        alarm.message.contains("spray_valve") || alarm.message.contains("pump"),
+        "the alarm names the line: {}",
+        alarm.message
+    );
+    assert!(u.events.iter().any(|e| matches!(
+        e,
+        coldsprayd::Event::AlarmRaised(a) if a.kind == AlarmKind::OutputFault
+    )));
+    // The writes keep failing: the unit stays in fault.
+    u.run_for(Duration::from_secs(1));
+    assert_eq!(u.snapshot().state, UnitState::Fault);
+    assert!(
+        actuators_off(&u) && !actuator_lines_off(&u),
+        "commanded off, but a line is stuck on while the chip is gone: {:?} {:?}",
+        u.outputs(),
+        u.truth().outputs
+    );
+    // The chip comes back: the very next step rewrites every line, so the stuck pump stops
+    // although the core's wish (off) did not change; the alarm stays latched until acked.
+    u.sim.clear(Fault::OutputsLost);
+    u.tick();
+    assert!(
+        actuator_lines_off(&u),
+        "every line rewritten: {:?}",
+        u.truth().outputs
+    );
+    u.run_for(Duration::from_secs(1));
+    assert_eq!(
+        u.snapshot().state,
+        UnitState::Fault,
+        "latched until acknowledged"
+    );
+    u.command(Command::Acknowledge { key: None }).unwrap();
+    let back = u.run_until(Duration::from_secs(30), |u| {
+        u.snapshot().state == UnitState::Ready
+    });
+    assert!(back.is_some(), "{:#?}", u.snapshot());
+    // And the outputs work again: a start sprays.
+    start(&mut u, "co2_fractional");
+}
+
+#[test]
+fn a_start_that_cannot_be_written_faults_the_unit_from_ready() {
+    let mut u = ready_unit();
+    u.sim.inject(Fault::OutputsLost);
+    let _ = u.command(Command::StartSession {
+        protocol: "co2_fractional".into(),
+        options: Default::default(),
+    });
+    trips_within(&mut u, AlarmKind::OutputFault, STEP * 2);
+    assert!(
+        actuator_lines_off(&u),
+        "nothing on: {:?}",
+        u.truth().outputs
+    );
+    latched_until_ack_and_cleared(&mut u, AlarmKind::OutputFault, |u| {
+        u.sim.clear(Fault::OutputsLost)
+    });
+}
+
+#[test]
+fn a_lost_output_chip_is_found_within_a_second_while_nothing_changes() {
+    // Spraying holds every line where it is, so no write is due; the periodic rewrite
+    // (REWRITE_EVERY) is what finds the chip gone.
+    let mut u = spraying_unit("co2_fractional");
+    u.sim.inject(Fault::OutputsLost);
+    let took = trips_within(
+        &mut u,
+        AlarmKind::OutputFault,
+        coldsprayd::lockstep::REWRITE_EVERY + STEP,
+    );
+    assert!(took <= coldsprayd::lockstep::REWRITE_EVERY + STEP);
+    u.sim.clear(Fault::OutputsLost);
+    u.tick();
+    assert!(actuator_lines_off(&u), "{:?}", u.truth().outputs);
+}

@@ -70,6 +70,7 @@ impl Cause {
             Cause::Inject("nozzle_blocked", _) => "over_pressure".into(),
             Cause::Inject("leak", _) => "under_pressure".into(),
             Cause::Inject("fan_dead", _) => "heatsink_over_temp".into(),
+            Cause::Inject("outputs_lost", _) => "output_fault".into(),
             Cause::Inject("sensor_silent", s) => format!("sensor_stale:{s}"),
             Cause::Inject("sensor_stuck", s) => format!("sensor_stuck:{s}"),
             Cause::Inject("sensor_out_of_range", s) => format!("sensor_implausible:{s}"),
@@ -445,7 +446,7 @@ async fn fault_matrix_through_the_running_daemon() {
         cases.push((Cause::Estop, f));
         cases.push((Cause::Inject("water_low", ""), f));
     }
-    for k in ["pump_dead", "nozzle_blocked", "leak"] {
+    for k in ["pump_dead", "nozzle_blocked", "leak", "outputs_lost"] {
         cases.push((Cause::Inject(k, ""), From::ReadyThenStart));
         cases.push((Cause::Inject(k, ""), From::Spraying));
     }

@@ -241,7 +241,7 @@ enum SimCmd {
     /// Inject a fault (sensor faults need a sensor).
     Fault {
         /// Kind: sensor_silent, sensor_stuck, sensor_out_of_range, chiller_dead, pump_dead,
-        /// nozzle_blocked, leak, water_low, estop, fan_dead.
+        /// nozzle_blocked, leak, water_low, estop, fan_dead, outputs_lost.
         kind: String,
         /// Sensor, for sensor faults.
         sensor: Option<String>,

@@ -60,12 +60,17 @@ impl Default for CoreConfig {
     }
 }
 
+/// The pump duty a step asks for when no session sets one (the pump is off or runs a
+/// maintenance task at full drive).
+const IDLE_PUMP_DUTY: u8 = 100;
+
 /// What one step asks of the runtime.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StepOutput {
     /// Output levels to drive (already through the safety gate).
     pub outputs: [bool; 7],
-    /// Pump drive, percent.
+    /// Pump drive, percent (1–100, as `OutputPort::set_pump_duty` takes it); it matters only
+    /// while the pump runs.
     pub pump_duty: u8,
     /// Ask the sensor thread to read every chip's identity (self-test).
     pub identify: bool,
@@ -326,6 +331,23 @@ impl Core {
         self.alarms
             .raise(kind, message.to_string(), stamp, &mut self.events);
         self.alarms.clear_condition(kind, stamp, &mut self.events);
+    }
+
+    /// How the last output write went: `Some(error)` raises `output_fault` and puts the unit
+    /// in `fault` (actuators commanded off); `None` ends the condition, and the latched alarm
+    /// then waits for acknowledgement like any interlock.
+    pub fn set_output_fault(&mut self, failure: Option<&str>, now: Duration) {
+        let stamp = self.stamp(now);
+        self.alarms.set(
+            AlarmKind::OutputFault,
+            failure.is_some(),
+            || failure.unwrap_or_default().to_string(),
+            stamp,
+            &mut self.events,
+        );
+        if failure.is_some() {
+            self.enter_fault(now, AlarmKind::OutputFault);
+        }
     }
 
     /// One sensor reading arrives (raw; calibration is applied here).
@@ -756,7 +778,7 @@ impl Core {
         self.applied = [false; 7];
         StepOutput {
             outputs: [false; 7],
-            pump_duty: 0,
+            pump_duty: IDLE_PUMP_DUTY,
             identify: false,
         }
     }
@@ -772,7 +794,7 @@ impl Core {
         if self.state == UnitState::Stopping {
             return StepOutput {
                 outputs: [false; 7],
-                pump_duty: 0,
+                pump_duty: IDLE_PUMP_DUTY,
                 identify: false,
             };
         }
@@ -826,7 +848,7 @@ impl Core {
         let mut desired = [false; 7];
         desired[Output::Chiller.index()] = th.chiller;
         desired[Output::ChillerFan.index()] = th.fan;
-        let mut duty = 100;
+        let mut duty = IDLE_PUMP_DUTY;
         if let Some(session) = self.session.as_mut() {
             let drive = session.update(now, skin, self.applied[Output::SprayValve.index()]);
             desired[Output::Pump.index()] = drive.pump;

@@ -797,7 +797,7 @@ pub struct Simulator {
 }
 
 /// Fault kinds accepted by InjectFault and ClearFault.
-pub const FAULT_KINDS: [&str; 10] = [
+pub const FAULT_KINDS: [&str; 11] = [
     "sensor_silent",
     "sensor_stuck",
     "sensor_out_of_range",
@@ -808,6 +808,7 @@ pub const FAULT_KINDS: [&str; 10] = [
     "water_low",
     "estop",
     "fan_dead",
+    "outputs_lost",
 ];
 
 /// Parses a fault kind and its sensor ("" for faults without one).
@@ -834,6 +835,7 @@ pub fn parse_fault(kind: &str, sensor: &str) -> Result<coldspray_hal::sim::Fault
         ("water_low", None) => Fault::WaterLow,
         ("estop", None) => Fault::Estop,
         ("fan_dead", None) => Fault::FanDead,
+        ("outputs_lost", None) => Fault::OutputsLost,
         _ => {
             return Err(Error::InvalidArgument(format!(
                 "unknown fault `{}` (one of {})",
@@ -869,7 +871,7 @@ impl Simulator {
 
     /// InjectFault: inject a fault. kind: sensor_silent, sensor_stuck, sensor_out_of_range
     /// (these need sensor), chiller_dead, pump_dead, nozzle_blocked, leak, water_low, estop,
-    /// fan_dead (sensor ""). Errors: InvalidArgument.
+    /// fan_dead, outputs_lost (sensor ""). Errors: InvalidArgument.
     async fn inject_fault(
         &self,
         #[zbus(header)] hdr: zbus::message::Header<'_>,

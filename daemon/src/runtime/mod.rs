@@ -19,7 +19,7 @@ use crate::api::{Command, Snapshot};
 use crate::config::{Backend, Config};
 use crate::control::{Core, StepOutput};
 use crate::handle::{CommandRequest, ControlHandle, HandleEnds, UnitInfo};
-use crate::lockstep::apply_outputs_marked;
+use crate::lockstep::{apply_outputs_marked, OutputHealth};
 use crate::protocol::Protocol;
 use crate::state::UnitState;
 use crate::store::LogStore;
@@ -289,6 +289,7 @@ pub fn start(config: &Config, parts: Parts) -> Result<Daemon, RuntimeError> {
         // The loop owns the input port: dropping it would stop the backend's edge threads.
         inputs: board.inputs,
         inputs_failed: false,
+        output_health: OutputHealth::default(),
         estop_edge_at: None,
         safe_going_at: None,
         clock,
@@ -410,6 +411,8 @@ struct ControlLoop {
     core: Core,
     inputs: Box<dyn InputPort>,
     inputs_failed: bool,
+    /// Whether output writes fail (then every line is rewritten each step).
+    output_health: OutputHealth,
     /// Kernel timestamp of an E-stop edge whose reaction is not yet reported.
     estop_edge_at: Option<Duration>,
     /// Board time at which the last step's turning-off writes were done, if it changed any.
@@ -610,12 +613,20 @@ impl ControlLoop {
 
     fn drive(&mut self, out: &StepOutput) {
         self.safe_going_at = None;
-        if out.outputs != self.last.outputs || out.pump_duty != self.last.pump_duty {
+        let now = self.clock.now();
+        let baseline = self.output_health.baseline(&self.last, out, now);
+        if out.outputs != baseline.outputs || out.pump_duty != baseline.pump_duty {
             let mut port = self.outputs.lock().unwrap_or_else(|p| p.into_inner());
             let clock = &self.clock;
             let mut at = None;
-            apply_outputs_marked(&mut **port, &self.last, out, || at = Some(clock.now()));
+            let written =
+                apply_outputs_marked(&mut **port, &baseline, out, || at = Some(clock.now()));
+            if written.is_err() {
+                let _ = port.all_safe();
+            }
+            drop(port);
             self.safe_going_at = at;
+            self.output_health.record(&mut self.core, written, now);
         }
         self.last = *out;
     }

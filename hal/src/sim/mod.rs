@@ -94,6 +94,9 @@ pub enum Fault {
     Estop,
     /// The heatsink fan does not turn when driven.
     FanDead,
+    /// The outputs' GPIO chip is gone (driver unbound, expander dead): every output write
+    /// fails and the lines keep the level they had.
+    OutputsLost,
 }
 
 /// The true physical state of the twin, for tests and the live view (not sensor readings).

@@ -11,8 +11,13 @@ pub(crate) struct SimOutputs(pub(crate) Arc<Shared>);
 
 impl OutputPort for SimOutputs {
     fn set(&mut self, output: Output, on: bool) -> Result<(), HalError> {
-        self.0.lock().set_output(output, on);
-        Ok(())
+        self.0
+            .lock()
+            .set_output(output, on)
+            .map_err(|detail| HalError::Io {
+                signal: output.name().to_string(),
+                detail: detail.to_string(),
+            })
     }
 
     fn set_pump_duty(&mut self, percent: u8) -> Result<(), HalError> {

@@ -150,8 +150,13 @@ impl Twin {
         }
     }
 
-    pub(crate) fn set_output(&mut self, output: Output, on: bool) {
+    /// Drives one output; fails, leaving the line as it was, while `OutputsLost` is injected.
+    pub(crate) fn set_output(&mut self, output: Output, on: bool) -> Result<(), &'static str> {
+        if self.faults.contains(&Fault::OutputsLost) {
+            return Err("GPIO chip gone (simulated OutputsLost)");
+        }
         self.outputs[output.index()] = on;
+        Ok(())
     }
 
     pub(crate) fn output(&self, output: Output) -> bool {
