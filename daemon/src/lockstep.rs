@@ -272,6 +272,18 @@ impl OutputHealth {
     }
 }
 
+/// The order outputs are driven in: turning off in this order (valve before pump, so the
+/// valve is never open on a stopped pump), turning on in the reverse order.
+pub const SAFE_ORDER: [Output; 7] = [
+    Output::SprayValve,
+    Output::Pump,
+    Output::Chiller,
+    Output::ChillerFan,
+    Output::Buzzer,
+    Output::LampReady,
+    Output::LampFault,
+];
+
 /// [`apply_outputs`], calling `safe_going_done` once every output that turns off is off and
 /// before any turns on (the moment an E-stop's reaction is complete). The outputs turning off
 /// go in ONE [`coldspray_hal::OutputPort::set_safe`] call, valve first: on Linux that is one
@@ -292,19 +304,10 @@ pub fn apply_outputs_marked(
         note(port.set_pump_duty(out.pump_duty));
     }
     // Safe-going changes first: off before on, valve before pump when closing.
-    let order = [
-        Output::SprayValve,
-        Output::Pump,
-        Output::Chiller,
-        Output::ChillerFan,
-        Output::Buzzer,
-        Output::LampReady,
-        Output::LampFault,
-    ];
     // Every output turning off in one call: one hardware write per GPIO chip on Linux.
     let mut offs = [Output::Pump; Output::ALL.len()];
     let mut n = 0;
-    for o in order {
+    for o in SAFE_ORDER {
         let (was, now) = (last.outputs[o.index()], out.outputs[o.index()]);
         if was && !now {
             offs[n] = o;
@@ -315,7 +318,7 @@ pub fn apply_outputs_marked(
         note(port.set_safe(&offs[..n]));
     }
     safe_going_done();
-    for o in order.iter().rev() {
+    for o in SAFE_ORDER.iter().rev() {
         let (was, now) = (last.outputs[o.index()], out.outputs[o.index()]);
         if !was && now {
             note(port.set(*o, true));
