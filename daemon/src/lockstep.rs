@@ -155,12 +155,14 @@ impl Lockstep {
                 self.core.on_identity(sensor, id);
             }
         }
-        let baseline = self.output_health.baseline(&self.last, &out, now);
-        let written = apply_outputs(&mut *self.board.outputs, &baseline, &out);
-        if written.is_err() {
-            let _ = self.board.outputs.all_safe();
-        }
-        self.output_health.record(&mut self.core, written, now);
+        self.output_health.drive(
+            &mut *self.board.outputs,
+            &mut self.core,
+            &self.last,
+            &out,
+            now,
+            || (),
+        );
         self.last = out;
         self.events.extend(self.core.drain_events());
     }
@@ -196,61 +198,52 @@ impl Lockstep {
     }
 }
 
-/// Drives the outputs that changed, pump duty first so the pump starts at the right strength.
-/// Every change is tried; the first write error is returned (hand it to [`OutputHealth`]).
-pub fn apply_outputs(
-    port: &mut dyn coldspray_hal::OutputPort,
-    last: &StepOutput,
-    out: &StepOutput,
-) -> Result<(), HalError> {
-    apply_outputs_marked(port, last, out, || ())
-}
-
 /// How often every output line is rewritten even when nothing changed, so that a lost GPIO
 /// chip is found within this time while the unit holds its outputs (spraying, chilling).
 pub const REWRITE_EVERY: Duration = Duration::from_secs(1);
 
-/// Whether the outputs can be written, as the control loop (or [`Lockstep`]) saw it.
+/// Drives a step's outputs and keeps track of whether the outputs can be written; the one
+/// path from a [`StepOutput`] to the port, for the runtime and for [`Lockstep`].
 ///
-/// A failed write leaves a line at an unknown level: [`OutputHealth::record`] then raises
-/// `output_fault` (the unit goes to `fault`), and [`OutputHealth::baseline`] makes the next
-/// steps rewrite every line until a whole write succeeds, which ends the alarm's condition.
-/// Every line is also rewritten each [`REWRITE_EVERY`], which is how a failure is found
-/// while nothing changes. The caller drives [`coldspray_hal::OutputPort::all_safe`] at once
-/// after a failure.
+/// A failed write leaves a line at an unknown level: every output is driven safe at once,
+/// `output_fault` is raised (the unit goes to `fault`), and each following step rewrites every
+/// line until a whole write succeeds, which ends the alarm's condition. Every line is also
+/// rewritten each [`REWRITE_EVERY`], which is how a failure is found while nothing changes.
 #[derive(Debug, Default)]
 pub struct OutputHealth {
     failing: bool,
     /// When every line was last written successfully.
     rewritten_at: Option<Duration>,
-    /// Whether the baseline handed out last asks for every line.
-    rewriting: bool,
 }
 
 impl OutputHealth {
-    /// What to compare the step's outputs `out` against at `now`: the last applied `last`,
-    /// or (while writes fail, and every [`REWRITE_EVERY`]) a state that differs from `out` on
-    /// every line and in the pump duty, so that every line is written.
-    pub fn baseline(&mut self, last: &StepOutput, out: &StepOutput, now: Duration) -> StepOutput {
-        self.rewriting = self.failing
+    /// Writes what changed from `last` to `out`, or every line while writes
+    /// fail and each [`REWRITE_EVERY`]; `safe_going_done` as in [`apply_outputs_marked`],
+    /// when anything is written. Tells `core` when writes start or stop failing.
+    pub fn drive(
+        &mut self,
+        port: &mut dyn coldspray_hal::OutputPort,
+        core: &mut Core,
+        last: &StepOutput,
+        out: &StepOutput,
+        now: Duration,
+        safe_going_done: impl FnOnce(),
+    ) {
+        let rewrite = self.failing
             || self
                 .rewritten_at
                 .is_none_or(|t| now.saturating_sub(t) >= REWRITE_EVERY);
-        if !self.rewriting {
-            return *last;
+        let from = if rewrite {
+            every_line_differs(out)
+        } else {
+            *last
+        };
+        if from.outputs == out.outputs && from.pump_duty == out.pump_duty {
+            return;
         }
-        let mut unknown = *out;
-        for o in Output::ALL {
-            unknown.outputs[o.index()] = !out.outputs[o.index()];
-        }
-        unknown.pump_duty = out.pump_duty.wrapping_add(1);
-        unknown
-    }
-
-    /// Notes how a step's writes went; tells the core when writes start or stop failing.
-    pub fn record(&mut self, core: &mut Core, written: Result<(), HalError>, now: Duration) {
-        match written {
+        match apply_outputs_marked(port, &from, out, safe_going_done) {
             Err(e) => {
+                let _ = port.all_safe();
                 let why = format!("cannot set {e}");
                 if !self.failing {
                     tracing::error!("output write failed: {why}; every output driven safe");
@@ -259,7 +252,7 @@ impl OutputHealth {
                 core.set_output_fault(Some(&why), now);
             }
             Ok(()) => {
-                if self.rewriting {
+                if rewrite {
                     self.rewritten_at = Some(now);
                 }
                 if self.failing {
@@ -270,6 +263,17 @@ impl OutputHealth {
             }
         }
     }
+}
+
+/// A state that differs from `out` on every line and in the pump duty: compared against it,
+/// every line is written.
+fn every_line_differs(out: &StepOutput) -> StepOutput {
+    let mut unknown = *out;
+    for o in Output::ALL {
+        unknown.outputs[o.index()] = !out.outputs[o.index()];
+    }
+    unknown.pump_duty = out.pump_duty.wrapping_add(1);
+    unknown
 }
 
 /// The order outputs are driven in: turning off in this order (valve before pump, so the
@@ -284,8 +288,10 @@ pub const SAFE_ORDER: [Output; 7] = [
     Output::LampFault,
 ];
 
-/// [`apply_outputs`], calling `safe_going_done` once every output that turns off is off and
-/// before any turns on (the moment an E-stop's reaction is complete). The outputs turning off
+/// Drives the outputs that changed from `last` to `out`, pump duty first so the pump starts at
+/// the right strength, calling `safe_going_done` once every output that turns off is off and
+/// before any turns on (the moment an E-stop's reaction is complete). Every change is tried;
+/// the first write error is returned. The outputs turning off
 /// go in ONE [`coldspray_hal::OutputPort::set_safe`] call, valve first: on Linux that is one
 /// `ioctl` per GPIO chip instead of one per output.
 pub fn apply_outputs_marked(

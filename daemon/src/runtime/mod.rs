@@ -19,7 +19,7 @@ use crate::api::{Command, Snapshot};
 use crate::config::{Backend, Config};
 use crate::control::{Core, StepOutput};
 use crate::handle::{CommandRequest, ControlHandle, HandleEnds, UnitInfo};
-use crate::lockstep::{apply_outputs_marked, OutputHealth};
+use crate::lockstep::OutputHealth;
 use crate::protocol::Protocol;
 use crate::state::UnitState;
 use crate::store::LogStore;
@@ -411,7 +411,7 @@ struct ControlLoop {
     core: Core,
     inputs: Box<dyn InputPort>,
     inputs_failed: bool,
-    /// Whether output writes fail (then every line is rewritten each step).
+    /// Writes the outputs; whether they can be written.
     output_health: OutputHealth,
     /// Kernel timestamp of an E-stop edge whose reaction is not yet reported.
     estop_edge_at: Option<Duration>,
@@ -612,22 +612,16 @@ impl ControlLoop {
     }
 
     fn drive(&mut self, out: &StepOutput) {
-        self.safe_going_at = None;
         let now = self.clock.now();
-        let baseline = self.output_health.baseline(&self.last, out, now);
-        if out.outputs != baseline.outputs || out.pump_duty != baseline.pump_duty {
-            let mut port = self.outputs.lock().unwrap_or_else(|p| p.into_inner());
-            let clock = &self.clock;
-            let mut at = None;
-            let written =
-                apply_outputs_marked(&mut **port, &baseline, out, || at = Some(clock.now()));
-            if written.is_err() {
-                let _ = port.all_safe();
-            }
-            drop(port);
-            self.safe_going_at = at;
-            self.output_health.record(&mut self.core, written, now);
-        }
+        let clock = &self.clock;
+        let mut at = None;
+        let mut port = self.outputs.lock().unwrap_or_else(|p| p.into_inner());
+        self.output_health
+            .drive(&mut **port, &mut self.core, &self.last, out, now, || {
+                at = Some(clock.now())
+            });
+        drop(port);
+        self.safe_going_at = at;
         self.last = *out;
     }
 
