@@ -404,40 +404,39 @@ impl OutputPort for LinuxOutputs {
     /// in the order their first output appears in `outputs`; the pump's PWM duty goes to 0
     /// once its line is off.
     fn set_safe(&mut self, outputs: &[Output]) -> Result<(), HalError> {
+        // The E-stop's path: nothing allocates here but gpiocdev's `Values` (its API), and
+        // the error text when a write fails.
+        let index = self.index;
         let mut first = Ok(());
-        let mut done: Vec<usize> = Vec::with_capacity(self.requests.len());
+        let mut chip_done = [false; Output::ALL.len()]; // by request index (≤ one per output)
         for (i, output) in outputs.iter().enumerate() {
-            let ri = self.index[output.index()].0;
-            if done.contains(&ri) {
+            let ri = index[output.index()].0;
+            if chip_done[ri] {
                 continue;
             }
-            done.push(ri);
-            let members: Vec<Output> = outputs[i..]
-                .iter()
-                .copied()
-                .filter(|o| self.index[o.index()].0 == ri)
-                .collect();
-            let mut values = Values::default();
-            for o in &members {
-                values.set(self.index[o.index()].1, Value::Inactive);
-            }
-            let names = || {
-                members
+            chip_done[ri] = true;
+            // This chip's listed outputs (the earlier ones belong to chips already written).
+            let members = || {
+                outputs[i..]
                     .iter()
-                    .map(|o| o.name())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                    .copied()
+                    .filter(move |o| index[o.index()].0 == ri)
             };
+            let mut values = Values::default();
+            for o in members() {
+                values.set(index[o.index()].1, Value::Inactive);
+            }
+            let names = || members().map(Output::name).collect::<Vec<_>>().join(", ");
             let written = match self.requests.get(ri) {
                 Some(request) => request.set_values(&values).map_err(|e| io(names(), e)),
                 None => Err(io(names(), "not requested")),
             };
             let result = written.and_then(|()| {
-                for o in &members {
+                for o in members() {
                     self.commanded[o.index()] = false;
                 }
                 match self.pwm.as_mut() {
-                    Some(pwm) if members.contains(&Output::Pump) => {
+                    Some(pwm) if members().any(|o| o == Output::Pump) => {
                         pwm.set_percent(0).map_err(|e| io(Output::Pump, e))
                     }
                     _ => Ok(()),
