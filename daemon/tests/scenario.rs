@@ -179,6 +179,18 @@ fn pedal_starts_and_stops_a_session() {
     assert_eq!(outcome, Some(Outcome::Stopped));
 }
 
+/// Hands the core a laser-emission falling edge (end of emission) stamped now, as the edge
+/// thread would, without its rising edge.
+fn laser_end_edge(u: &mut Lockstep, seqno: u64) {
+    let at = u.now();
+    u.core.on_edge(coldspray_hal::InputEdge {
+        input: coldspray_hal::Input::LaserEmission,
+        level: false,
+        at,
+        seqno,
+    });
+}
+
 #[test]
 fn a_falling_laser_edge_alone_still_starts_cooling() {
     // The rising edge was lost (a simulated interrupt path can drop one): the end of emission
@@ -188,13 +200,7 @@ fn a_falling_laser_edge_alone_still_starts_cooling() {
         protocol: "nd_yag".into(),
     })
     .unwrap();
-    let at = u.now();
-    u.core.on_edge(coldspray_hal::InputEdge {
-        input: coldspray_hal::Input::LaserEmission,
-        level: false,
-        at,
-        seqno: 7,
-    });
+    laser_end_edge(&mut u, 7);
     u.tick();
     assert!(u.output(Output::SprayValve), "{:#?}", u.snapshot());
     let s = u.snapshot().session.expect("session").start;
@@ -251,13 +257,7 @@ fn a_laser_end_during_a_fault_does_not_spray_when_the_fault_is_acknowledged() {
         u.snapshot().state == UnitState::Fault
     });
     assert!(faulted.is_some(), "{:#?}", u.snapshot());
-    let at = u.now();
-    u.core.on_edge(coldspray_hal::InputEdge {
-        input: coldspray_hal::Input::LaserEmission,
-        level: false,
-        at,
-        seqno: 11,
-    });
+    laser_end_edge(&mut u, 11);
     u.run_for(Duration::from_millis(500));
     u.sim.clear(Fault::WaterLow);
     u.run_for(Duration::from_millis(500));
@@ -274,13 +274,7 @@ fn a_laser_end_during_a_fault_does_not_spray_when_the_fault_is_acknowledged() {
     );
     assert!(u.snapshot().session.is_none());
     // Still armed: the next laser end starts cooling as usual.
-    let at = u.now();
-    u.core.on_edge(coldspray_hal::InputEdge {
-        input: coldspray_hal::Input::LaserEmission,
-        level: false,
-        at,
-        seqno: 13,
-    });
+    laser_end_edge(&mut u, 13);
     u.tick();
     assert!(u.output(Output::SprayValve), "{:#?}", u.snapshot());
 }
