@@ -290,8 +290,8 @@ pub const SAFE_ORDER: [Output; 7] = [
 
 /// Drives the outputs that changed from `last` to `out`, pump duty first so the pump starts at
 /// the right strength, calling `safe_going_done` once every output that turns off is off and
-/// before any turns on (the moment an E-stop's reaction is complete). Every change is tried;
-/// the first write error is returned. The outputs turning off
+/// before any turns on (the moment an E-stop's reaction is complete). Every turn-off is tried;
+/// nothing is turned on after a write failed. The first write error is returned. The outputs turning off
 /// go in ONE [`coldspray_hal::OutputPort::set_safe`] call, valve first: on Linux that is one
 /// `ioctl` per GPIO chip instead of one per output.
 pub fn apply_outputs_marked(
@@ -324,10 +324,17 @@ pub fn apply_outputs_marked(
         note(port.set_safe(&offs[..n]));
     }
     safe_going_done();
+    // Nothing turns on once a write has failed (a pump that did not start must not be
+    // followed by an opening valve); the caller then drives everything safe.
     for o in SAFE_ORDER.iter().rev() {
         let (was, now) = (last.outputs[o.index()], out.outputs[o.index()]);
         if !was && now {
-            note(port.set(*o, true));
+            let on = port.set(*o, true);
+            let failed = on.is_err();
+            note(on);
+            if failed {
+                break;
+            }
         }
     }
     first
@@ -514,5 +521,47 @@ mod tests {
                 Call::Set(Output::Buzzer, true),
             ]
         );
+    }
+
+    #[test]
+    fn a_failed_turn_on_stops_the_turn_ons_and_the_health_drives_everything_safe() {
+        // The pump's line cannot be set: the valve after it must not open, every output ends
+        // commanded off, and the core hears of it (output_fault, unit in fault).
+        let log = Log::default();
+        let mut port = OneByOne(log.clone(), Some(Output::Pump));
+        let mut core = Core::new(
+            CoreConfig::default(),
+            Protocol::factory_defaults(),
+            &[],
+            Default::default(),
+            1,
+            Duration::ZERO,
+        );
+        let ready = step(&[Output::LampReady], 100);
+        let spraying = step(&[Output::LampReady, Output::Pump, Output::SprayValve], 100);
+        let mut health = OutputHealth::default();
+        let now = Duration::from_millis(10);
+        health.drive(&mut port, &mut core, &ready, &spraying, now, || ());
+        let calls = log.lock().unwrap().clone();
+        assert!(
+            !calls.contains(&Call::Set(Output::SprayValve, true)),
+            "the valve opened after the pump failed: {calls:?}"
+        );
+        let fail_at = calls
+            .iter()
+            .position(|c| *c == Call::Set(Output::Pump, true))
+            .expect("the pump was tried");
+        for o in Output::ALL {
+            assert!(
+                calls[fail_at..].contains(&Call::Set(o, false)),
+                "{o} not driven safe after the failure: {calls:?}"
+            );
+        }
+        let snap = core.snapshot(now);
+        assert!(
+            snap.has_alarm(crate::alarm::AlarmKind::OutputFault),
+            "{snap:#?}"
+        );
+        assert_eq!(snap.state, crate::state::UnitState::Fault);
     }
 }
