@@ -446,10 +446,15 @@ async fn fault_matrix_through_the_running_daemon() {
         cases.push((Cause::Estop, f));
         cases.push((Cause::Inject("water_low", ""), f));
     }
-    for k in ["pump_dead", "nozzle_blocked", "leak", "outputs_lost"] {
+    for k in ["pump_dead", "nozzle_blocked", "leak"] {
         cases.push((Cause::Inject(k, ""), From::ReadyThenStart));
         cases.push((Cause::Inject(k, ""), From::Spraying));
     }
+    // The lost output chip is found by the next write or the once-a-second rewrite of every
+    // line, whichever comes first: from ready that is the rewrite (a start right after the
+    // injection races it), from spraying either.
+    cases.push((Cause::Inject("outputs_lost", ""), From::Ready));
+    cases.push((Cause::Inject("outputs_lost", ""), From::Spraying));
     cases.push((Cause::Inject("pump_dead", ""), From::Priming));
     for kind in ["sensor_silent", "sensor_stuck", "sensor_out_of_range"] {
         for s in ["reservoir", "mist", "heatsink", "skin", "pressure"] {
