@@ -31,6 +31,7 @@ pub struct Lockstep {
     pub events: Vec<Event>,
     last: StepOutput,
     output_health: OutputHealth,
+    wall_clock_offset_ms: i64,
 }
 
 fn unix_ms(now: Duration) -> i64 {
@@ -80,7 +81,18 @@ impl Lockstep {
                 identify: false,
             },
             output_health: OutputHealth::default(),
+            wall_clock_offset_ms: 0,
         }
+    }
+
+    /// Moves the wall clock the core is given by `by_ms` (an NTP step, an RTC reset) without
+    /// moving the monotonic clock: every later step sees the jumped wall time.
+    pub fn jump_wall_clock(&mut self, by_ms: i64) {
+        self.wall_clock_offset_ms = self.wall_clock_offset_ms.saturating_add(by_ms);
+    }
+
+    fn wall_ms(&self, now: Duration) -> i64 {
+        unix_ms(now).saturating_add(self.wall_clock_offset_ms)
     }
 
     /// Time on the twin's clock.
@@ -111,7 +123,7 @@ impl Lockstep {
     /// Sends a command and runs the step that applies it, as the runtime does.
     pub fn command(&mut self, command: Command) -> Result<Reply, CommandError> {
         let now = self.now();
-        let r = self.core.command(command, now, unix_ms(now));
+        let r = self.core.command(command, now, self.wall_ms(now));
         self.control_step();
         r
     }
@@ -148,7 +160,7 @@ impl Lockstep {
 
     fn control_step(&mut self) {
         let now = self.now();
-        let out = self.core.step(now, unix_ms(now));
+        let out = self.core.step(now, self.wall_ms(now));
         if out.identify {
             for sensor in self.board.sensors.fitted() {
                 let id = self.board.sensors.identify(sensor);

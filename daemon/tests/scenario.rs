@@ -278,3 +278,57 @@ fn a_laser_end_during_a_fault_does_not_spray_when_the_fault_is_acknowledged() {
     u.tick();
     assert!(u.output(Output::SprayValve), "{:#?}", u.snapshot());
 }
+
+/// A wall-clock step (NTP correcting a Pi without a real-time clock, an RTC reset) moves
+/// neither a safety timer nor a quality indicator: they all run on the monotonic clock. The
+/// record keeps the wall times the clock gave, so the jump shows in it.
+#[test]
+fn a_wall_clock_jump_moves_no_timer_and_no_indicator() {
+    const THREE_YEARS_MS: i64 = 3 * 365 * 86_400_000;
+    let session_with_jump = |jump_ms: i64| {
+        let mut config = CoreConfig::default();
+        config.safety.max_spray_s = 30.0;
+        let mut u = common::ready_unit_with(config, common::cold_twin());
+        let mut p = coldsprayd::protocol::Protocol::factory_defaults().remove(2);
+        p.name = "untargeted".into();
+        p.skin_target_c = None;
+        p.spray_s = 20.0;
+        u.command(Command::UpsertProtocol(Box::new(p))).unwrap();
+        common::start(&mut u, "untargeted");
+        u.run_for(Duration::from_secs(5));
+        u.jump_wall_clock(jump_ms);
+        u.run_for(Duration::from_secs(20));
+        assert!(
+            u.snapshot().alarms.is_empty(),
+            "jump {jump_ms} ms raised {:?}",
+            u.snapshot().alarms
+        );
+        assert_eq!(u.snapshot().state, UnitState::Ready);
+        u.events
+            .iter()
+            .rev()
+            .find_map(|e| match e {
+                Event::SessionEnded(r) => Some(r.clone()),
+                _ => None,
+            })
+            .expect("the session ended")
+    };
+    let steady = session_with_jump(0);
+    assert_eq!(steady.outcome, Outcome::DurationElapsed);
+    assert!((steady.duration().as_secs_f64() - 20.0).abs() <= 0.05);
+    for jump_ms in [-3_600_000, THREE_YEARS_MS] {
+        let jumped = session_with_jump(jump_ms);
+        assert_eq!(jumped.outcome, steady.outcome, "jump {jump_ms} ms");
+        assert_eq!(jumped.duration(), steady.duration(), "jump {jump_ms} ms");
+        assert_eq!(jumped.spray_ms, steady.spray_ms, "jump {jump_ms} ms");
+        assert_eq!(jumped.above_40_ms, steady.above_40_ms, "jump {jump_ms} ms");
+        assert_eq!(jumped.min_skin_c, steady.min_skin_c, "jump {jump_ms} ms");
+        let wall = jumped.ended_unix_ms - jumped.start.started_unix_ms;
+        let steady_wall = steady.ended_unix_ms - steady.start.started_unix_ms;
+        assert_eq!(
+            wall - steady_wall,
+            jump_ms,
+            "the record keeps the wall clock's times"
+        );
+    }
+}
