@@ -72,6 +72,7 @@ fn fault_kind(fault: Fault) -> &'static str {
         Fault::SensorSilent(_) => "sensor_silent",
         Fault::SensorStuck(_) => "sensor_stuck",
         Fault::SensorOutOfRange(_) => "sensor_out_of_range",
+        Fault::SensorWrongChip(_) => "sensor_wrong_chip",
         Fault::ChillerDead => "chiller_dead",
         Fault::PumpDead => "pump_dead",
         Fault::NozzleBlocked => "nozzle_blocked",

@@ -561,3 +561,51 @@ fn a_lost_output_chip_is_found_within_a_second_while_nothing_changes() {
     u.tick();
     assert!(actuator_lines_off(&u), "{:?}", u.truth().outputs);
 }
+
+#[test]
+fn a_wrong_chip_at_a_sensor_address_fails_the_self_test_and_nothing_runs() {
+    for sensor in Sensor::ALL {
+        let mut u = unit_with(CoreConfig::default(), cold_twin());
+        u.sim.inject(Fault::SensorWrongChip(sensor));
+        let mut ever_on = false;
+        let took = u.run_until(Duration::from_secs(10), |u| {
+            ever_on |= !actuator_lines_off(u);
+            u.snapshot().has_alarm(AlarmKind::SelfTestFailed)
+        });
+        assert!(took.is_some(), "{sensor}: {:#?}", u.snapshot());
+        assert!(
+            !ever_on,
+            "{sensor}: an actuator came on during the self-test"
+        );
+        let snap = u.snapshot();
+        assert_eq!(snap.state, UnitState::Fault, "{sensor}");
+        assert!(actuator_lines_off(&u), "{sensor}: {:?}", u.truth().outputs);
+        let alarm = snap
+            .alarms
+            .iter()
+            .find(|a| a.kind == AlarmKind::SelfTestFailed)
+            .expect("raised");
+        assert!(
+            alarm.message.contains(sensor.name()) || snap_report_names(&u, sensor),
+            "{sensor}: the self-test report names the sensor: {}",
+            alarm.message
+        );
+        // Nothing starts while the wrong part is fitted.
+        let refused = u.command(Command::StartSession {
+            protocol: "pico".into(),
+            options: Default::default(),
+        });
+        assert!(refused.is_err(), "{sensor}: {refused:?}");
+        assert!(actuator_lines_off(&u));
+    }
+}
+
+/// Whether the last self-test report names `sensor`.
+fn snap_report_names(u: &Lockstep, sensor: Sensor) -> bool {
+    u.events.iter().any(|e| match e {
+        coldsprayd::Event::SelfTestFinished { report, .. } => {
+            report.iter().any(|l| l.starts_with(sensor.name()))
+        }
+        _ => false,
+    })
+}

@@ -240,8 +240,9 @@ enum SimCmd {
     },
     /// Inject a fault (sensor faults need a sensor).
     Fault {
-        /// Kind: sensor_silent, sensor_stuck, sensor_out_of_range, chiller_dead, pump_dead,
-        /// nozzle_blocked, leak, water_low, estop, fan_dead, outputs_lost.
+        /// Kind: sensor_silent, sensor_stuck, sensor_out_of_range, sensor_wrong_chip,
+        /// chiller_dead, pump_dead, nozzle_blocked, leak, water_low, estop, fan_dead,
+        /// outputs_lost.
         kind: String,
         /// Sensor, for sensor faults.
         sensor: Option<String>,

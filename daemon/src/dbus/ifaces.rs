@@ -797,10 +797,11 @@ pub struct Simulator {
 }
 
 /// Fault kinds accepted by InjectFault and ClearFault.
-pub const FAULT_KINDS: [&str; 11] = [
+pub const FAULT_KINDS: [&str; 12] = [
     "sensor_silent",
     "sensor_stuck",
     "sensor_out_of_range",
+    "sensor_wrong_chip",
     "chiller_dead",
     "pump_dead",
     "nozzle_blocked",
@@ -828,6 +829,7 @@ pub fn parse_fault(kind: &str, sensor: &str) -> Result<coldspray_hal::sim::Fault
         ("sensor_silent", Some(s)) => Fault::SensorSilent(s),
         ("sensor_stuck", Some(s)) => Fault::SensorStuck(s),
         ("sensor_out_of_range", Some(s)) => Fault::SensorOutOfRange(s),
+        ("sensor_wrong_chip", Some(s)) => Fault::SensorWrongChip(s),
         ("chiller_dead", None) => Fault::ChillerDead,
         ("pump_dead", None) => Fault::PumpDead,
         ("nozzle_blocked", None) => Fault::NozzleBlocked,
@@ -869,9 +871,9 @@ impl Simulator {
         counted(&self.h, "Simulator.LaserPass", r)
     }
 
-    /// InjectFault: inject a fault. kind: sensor_silent, sensor_stuck, sensor_out_of_range
-    /// (these need sensor), chiller_dead, pump_dead, nozzle_blocked, leak, water_low, estop,
-    /// fan_dead, outputs_lost (sensor ""). Errors: InvalidArgument.
+    /// InjectFault: inject a fault. kind: sensor_silent, sensor_stuck, sensor_out_of_range,
+    /// sensor_wrong_chip (these need sensor), chiller_dead, pump_dead, nozzle_blocked, leak,
+    /// water_low, estop, fan_dead, outputs_lost (sensor ""). Errors: InvalidArgument.
     async fn inject_fault(
         &self,
         #[zbus(header)] hdr: zbus::message::Header<'_>,

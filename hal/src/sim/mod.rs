@@ -80,6 +80,9 @@ pub enum Fault {
     SensorStuck(Sensor),
     /// The sensor returns a physically impossible value.
     SensorOutOfRange(Sensor),
+    /// Another part answers at the sensor's address (a wrong chip fitted, a swapped board):
+    /// it reads plausibly but identifies itself as something else.
+    SensorWrongChip(Sensor),
     /// The chiller draws power but moves no heat.
     ChillerDead,
     /// The pump does not turn when driven.

@@ -342,6 +342,13 @@ impl Twin {
     pub(crate) fn identify(&self, sensor: Sensor) -> Result<ChipIdentity, SensorError> {
         self.check_answers(sensor)?;
         let c = chip(sensor);
+        if self.faults.contains(&Fault::SensorWrongChip(sensor)) {
+            return Ok(ChipIdentity {
+                sensor,
+                part: "unknown part".to_string(),
+                id: !c.id,
+            });
+        }
         Ok(ChipIdentity {
             sensor,
             part: c.part.to_string(),
