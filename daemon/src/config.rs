@@ -523,8 +523,8 @@ impl Config {
     ///
     /// * `unit.default_protocol` not among the factory protocols: it may be a protocol saved
     ///   in the treatment log, which is not open at check time, so this is a warning; if it
-    ///   is not there either, the pedal (and `arm_at_start`) start nothing and the daemon
-    ///   says so at start.
+    ///   is not there either, the pedal (and `arm_at_start`) start nothing; the daemon then
+    ///   logs an error at start, when the saved protocols are known.
     /// * `metrics.listen` on every interface (`0.0.0.0`, `::`): anyone on the network can
     ///   read the unit's state, alarms and counts, without authentication.
     pub fn warnings(&self) -> Vec<(String, String)> {

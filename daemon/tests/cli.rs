@@ -185,3 +185,49 @@ fn check_config_prints_warnings_and_accepts() {
     );
     assert!(stdout.contains("configuration OK"), "{stdout}");
 }
+
+#[test]
+fn a_default_protocol_that_exists_nowhere_is_logged_at_start() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("coldspray.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[unit]\nbackend = \"sim\"\nstate_dir = \"{}\"\ndefault_protocol = \"my_own\"\n\
+             arm_at_start = true\n[dbus]\nbus = \"none\"\n[metrics]\nenabled = false\n",
+            dir.path().join("state").display()
+        ),
+    )
+    .expect("write");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_coldsprayd"))
+        .arg("--config")
+        .arg(&config)
+        .env("COLDSPRAY_LOG", "info")
+        .env_remove("JOURNAL_STREAM")
+        .env_remove("NOTIFY_SOCKET")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn coldsprayd");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut seen = Vec::new();
+    // Read until the daemon says it runs (the check comes before that line) or exits.
+    for line in BufReader::new(stderr).lines() {
+        let line = line.expect("read stderr");
+        let running = line.contains("running on the");
+        seen.push(line);
+        if running {
+            break;
+        }
+    }
+    // SAFETY: signalling our own child by its pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let _ = child.wait();
+    let all = seen.join("\n");
+    assert!(
+        all.contains("default_protocol `my_own` is neither a factory nor a saved protocol")
+            && all.contains("arm_at_start will start nothing"),
+        "{all}"
+    );
+}

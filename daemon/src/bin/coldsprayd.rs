@@ -123,6 +123,20 @@ async fn serve(config: Config, cli: Cli) -> anyhow::Result<()> {
     };
     let daemon = runtime::start(&config, parts).context("starting the control loop")?;
     let handle = daemon.handle.clone();
+    // --check-config can only warn (saved protocols live in the treatment log); here they
+    // are known: say it loudly if the pedal and arm_at_start have nothing to start.
+    let default = &config.unit.default_protocol;
+    if !handle.protocols().iter().any(|p| &p.name == default) {
+        tracing::error!(
+            "[unit] default_protocol `{default}` is neither a factory nor a saved protocol: the \
+             pedal{} will start nothing until it is saved or the configuration names another",
+            if config.unit.arm_at_start {
+                " and arm_at_start"
+            } else {
+                ""
+            }
+        );
+    }
     let on_sim = config.unit.backend == Backend::Sim;
     let dbus = match coldsprayd::dbus::start(handle.clone(), &config.dbus, on_sim).await {
         Ok(server) => server,
