@@ -242,8 +242,13 @@ fn hardware_plan(
             reference_fallback: all_fallback || !entry_ok,
         };
         if o.reference_fallback {
+            let why = if all_fallback {
+                "[hardware] not fully readable".to_string()
+            } else {
+                format!("[{key}] not fully readable")
+            };
             notes.push(format!(
-                "{file}: [{key}] not fully readable: {name} also tries the reference wiring"
+                "{file}: {why}: {name} also tries the reference wiring"
             ));
         }
     }
