@@ -15,6 +15,70 @@ use std::path::{Path, PathBuf};
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/coldspray/coldspray.toml";
 /// Default state directory (BRIEF §6).
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/coldspray";
+/// The largest configuration file read (1 MiB; the shipped one is a few KiB).
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
+/// Reads a configuration file safely: only a regular file of at most [`MAX_CONFIG_BYTES`],
+/// opened non-blocking so that a FIFO cannot block the caller and checked after opening
+/// (`fstat`), so that a device such as `/dev/zero` or a directory is refused before a byte
+/// is read.
+pub fn read_config_file(path: &Path) -> Result<String, ConfigError> {
+    use std::io::Read;
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let file_name = path.display().to_string();
+    let read_err = |reason: String| ConfigError::Read {
+        file: file_name.clone(),
+        reason,
+    };
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(|e| read_err(e.to_string()))?;
+    let meta = file.metadata().map_err(|e| read_err(e.to_string()))?;
+    let kind = meta.file_type();
+    let what = if kind.is_file() {
+        None
+    } else if kind.is_dir() {
+        Some("a directory")
+    } else if kind.is_fifo() {
+        Some("a FIFO (named pipe)")
+    } else if kind.is_char_device() {
+        Some("a character device")
+    } else if kind.is_block_device() {
+        Some("a block device")
+    } else if kind.is_socket() {
+        Some("a socket")
+    } else {
+        Some("not a regular file")
+    };
+    if let Some(what) = what {
+        return Err(ConfigError::Refused {
+            file: file_name,
+            reason: format!("{what}, not a regular file"),
+        });
+    }
+    if meta.len() > MAX_CONFIG_BYTES {
+        return Err(ConfigError::Refused {
+            file: file_name,
+            reason: format!(
+                "{} bytes, more than the {MAX_CONFIG_BYTES} a configuration file may have",
+                meta.len()
+            ),
+        });
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_CONFIG_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| read_err(e.to_string()))?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(ConfigError::Refused {
+            file: file_name,
+            reason: format!("grew past {MAX_CONFIG_BYTES} bytes while being read"),
+        });
+    }
+    String::from_utf8(bytes).map_err(|e| read_err(format!("not UTF-8 text: {e}")))
+}
 
 /// Which hardware backend drives the unit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -140,6 +204,15 @@ pub enum ConfigError {
         /// OS error.
         reason: String,
     },
+    /// The path is not something a configuration may be read from (a FIFO, a device, a
+    /// directory, a file larger than [`MAX_CONFIG_BYTES`]); nothing was read.
+    #[error("{file}: refused: {reason}")]
+    Refused {
+        /// Path.
+        file: String,
+        /// What the path is.
+        reason: String,
+    },
     /// A syntax error, unknown key or wrong type, or a value out of range.
     #[error("{}", Located(.file, .line, .column, .key, .reason))]
     Invalid {
@@ -172,14 +245,68 @@ impl fmt::Display for Located<'_> {
     }
 }
 
+/// A value that is valid but probably not what the clinic wants, or that can only be fully
+/// checked at run time; printed by `--check-config` and logged at start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigWarning {
+    /// Path.
+    pub file: String,
+    /// 1-based line (0 when the key is not in the file: a default).
+    pub line: usize,
+    /// 1-based column (0 when unknown).
+    pub column: usize,
+    /// Dotted key.
+    pub key: String,
+    /// What to look at.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        Located(
+            &self.file,
+            &self.line,
+            &self.column,
+            &self.key,
+            &self.message,
+        )
+        .fmt(f)
+    }
+}
+
 impl Config {
-    /// Reads and validates a file.
+    /// Reads and validates a file (see [`read_config_file`] for what is refused).
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
-            file: path.display().to_string(),
-            reason: e.to_string(),
-        })?;
-        Config::parse(&text, &path.display().to_string())
+        Config::load_checked(path).map(|(config, _)| config)
+    }
+
+    /// Reads and validates a file; also returns its warnings.
+    pub fn load_checked(path: &Path) -> Result<(Config, Vec<ConfigWarning>), ConfigError> {
+        let text = read_config_file(path)?;
+        Config::parse_checked(&text, &path.display().to_string())
+    }
+
+    /// Parses and validates TOML text; also returns its warnings.
+    pub fn parse_checked(
+        text: &str,
+        file: &str,
+    ) -> Result<(Config, Vec<ConfigWarning>), ConfigError> {
+        let config = Config::parse(text, file)?;
+        let warnings = config
+            .warnings()
+            .into_iter()
+            .map(|(key, message)| {
+                let (line, column) = locate_key(text, &key).unwrap_or((0, 0));
+                ConfigWarning {
+                    file: file.to_string(),
+                    line,
+                    column,
+                    key,
+                    message,
+                }
+            })
+            .collect();
+        Ok((config, warnings))
     }
 
     /// Parses and validates TOML text; `file` names it in errors.
@@ -338,6 +465,33 @@ impl Config {
         let u = &self.unit;
         validate_name(&u.default_protocol)
             .map_err(|e| ("unit.default_protocol".to_string(), e.to_string()))?;
+        if let Some(dir) = &u.state_dir {
+            if dir.as_os_str().is_empty() {
+                return Err((
+                    "unit.state_dir".to_string(),
+                    "is empty: give an absolute path, or leave the key out for the default"
+                        .to_string(),
+                ));
+            }
+            if !dir.is_absolute() {
+                return Err((
+                    "unit.state_dir".to_string(),
+                    format!(
+                        "`{}` is relative: the treatment log needs an absolute path (the \
+                         daemon's working directory is not part of its configuration)",
+                        dir.display()
+                    ),
+                ));
+            }
+        }
+        if let Some(address) = &self.dbus.address {
+            if let Err(e) = address.parse::<zbus::Address>() {
+                return Err((
+                    "dbus.address".to_string(),
+                    format!("`{address}` is not a D-Bus address ({e}); e.g. `unix:path=/run/coldspray-bus`"),
+                ));
+            }
+        }
         range("unit.step_ms", u.step_ms as f64, 1.0, 50.0)?;
         range(
             "unit.sensor_period_ms",
@@ -361,6 +515,51 @@ impl Config {
             .validate()
             .map_err(|reason| ("hardware".to_string(), reason))?;
         Ok(())
+    }
+}
+
+impl Config {
+    /// Valid values worth a second look: `Vec<(dotted key, message)>`.
+    ///
+    /// * `unit.default_protocol` not among the factory protocols: it may be a protocol saved
+    ///   in the treatment log, which is not open at check time, so this is a warning; if it
+    ///   is not there either, the pedal (and `arm_at_start`) start nothing; the daemon then
+    ///   logs an error at start, when the saved protocols are known.
+    /// * `metrics.listen` on every interface (`0.0.0.0`, `::`): anyone on the network can
+    ///   read the unit's state, alarms and counts, without authentication.
+    pub fn warnings(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let factory = crate::protocol::Protocol::factory_defaults();
+        if !factory.iter().any(|p| p.name == self.unit.default_protocol) {
+            let names: Vec<&str> = factory.iter().map(|p| p.name.as_str()).collect();
+            out.push((
+                "unit.default_protocol".to_string(),
+                format!(
+                    "`{}` is not a factory protocol ({}); it must be a protocol saved on this \
+                     unit (not checkable here: the treatment log is not opened by \
+                     --check-config), or the pedal{} will start nothing",
+                    self.unit.default_protocol,
+                    names.join(", "),
+                    if self.unit.arm_at_start {
+                        " and arm_at_start"
+                    } else {
+                        ""
+                    }
+                ),
+            ));
+        }
+        if self.metrics.enabled && self.metrics.listen.ip().is_unspecified() {
+            out.push((
+                "metrics.listen".to_string(),
+                format!(
+                    "{} listens on every network interface: anyone who can reach the unit \
+                     can read its metrics (no authentication); prefer 127.0.0.1 or the one \
+                     address the Prometheus server uses, and a firewall",
+                    self.metrics.listen
+                ),
+            ));
+        }
+        out
     }
 }
 
@@ -518,6 +717,110 @@ mod tests {
         assert_eq!(explicit.state_dir(), Config::default().state_dir());
         explicit.unit.state_dir = None;
         assert_eq!(explicit, Config::default());
+    }
+
+    fn invalid_key(e: &ConfigError) -> (usize, &str, &str) {
+        match e {
+            ConfigError::Invalid {
+                line, key, reason, ..
+            } => (*line, key.as_str(), reason.as_str()),
+            other => panic!("not an Invalid error: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_malformed_dbus_address_is_refused_at_check_time() {
+        let text = "[unit]\nbackend = \"sim\"\n[dbus]\naddress = \"unix:pth=/run/x\"\n";
+        let e = Config::parse(text, "c.toml").unwrap_err();
+        let (line, key, reason) = invalid_key(&e);
+        assert_eq!((line, key), (4, "dbus.address"), "{e}");
+        assert!(reason.contains("not a D-Bus address"), "{reason}");
+        for bad in ["/run/bus", "", "tcp:host=x,port=notaport"] {
+            let text = format!("[dbus]\naddress = \"{bad}\"\n");
+            assert!(Config::parse(&text, "c.toml").is_err(), "{bad:?} accepted");
+        }
+        let ok = "[dbus]\naddress = \"unix:path=/run/coldspray-bus\"\n";
+        assert!(Config::parse(ok, "c.toml").is_ok());
+    }
+
+    #[test]
+    fn an_empty_or_relative_state_dir_is_refused() {
+        for (value, says) in [("", "is empty"), ("var/lib/coldspray", "is relative")] {
+            let text = format!("[unit]\nbackend = \"sim\"\nstate_dir = \"{value}\"\n");
+            let e = Config::parse(&text, "c.toml").unwrap_err();
+            let (line, key, reason) = invalid_key(&e);
+            assert_eq!((line, key), (3, "unit.state_dir"), "{e}");
+            assert!(reason.contains(says), "{reason}");
+        }
+        let ok = "[unit]\nstate_dir = \"/srv/coldspray\"\n";
+        assert!(Config::parse(ok, "c.toml").is_ok());
+    }
+
+    #[test]
+    fn a_default_protocol_that_is_no_factory_protocol_is_a_located_warning() {
+        let text = "[unit]\ndefault_protocol = \"my_hifu\"\narm_at_start = true\n";
+        let (_, warnings) = Config::parse_checked(text, "c.toml").unwrap();
+        let w = warnings
+            .iter()
+            .find(|w| w.key == "unit.default_protocol")
+            .expect("a warning");
+        assert_eq!(w.line, 2);
+        assert!(w.message.contains("not a factory protocol"), "{w}");
+        assert!(w.message.contains("arm_at_start"), "{w}");
+        assert!(w.message.contains("not checkable here"), "{w}");
+        // The shipped default is a factory protocol: no warning.
+        let (_, warnings) = Config::parse_checked("", "c.toml").unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+    }
+
+    #[test]
+    fn metrics_on_every_interface_is_a_warning_not_an_error() {
+        for listen in ["0.0.0.0:12653", "[::]:12653"] {
+            let text = format!("[metrics]\nlisten = \"{listen}\"\n");
+            let (_, warnings) = Config::parse_checked(&text, "c.toml").unwrap();
+            assert_eq!(warnings.len(), 1, "{warnings:?}");
+            assert_eq!(
+                (warnings[0].line, warnings[0].key.as_str()),
+                (2, "metrics.listen")
+            );
+            assert!(warnings[0].to_string().contains("every network interface"));
+        }
+        let text = "[metrics]\nenabled = false\nlisten = \"0.0.0.0:12653\"\n";
+        assert!(Config::parse_checked(text, "c.toml").unwrap().1.is_empty());
+        let text = "[metrics]\nlisten = \"192.168.1.20:12653\"\n";
+        assert!(Config::parse_checked(text, "c.toml").unwrap().1.is_empty());
+    }
+
+    #[test]
+    fn only_a_bounded_regular_file_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        // A directory, a character device, a FIFO (no writer: a blocking open would hang).
+        let fifo = dir.path().join("fifo.toml");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        for (path, says) in [
+            (dir.path().to_path_buf(), "a directory"),
+            (PathBuf::from("/dev/zero"), "a character device"),
+            (fifo, "a FIFO"),
+        ] {
+            let e = Config::load(&path).unwrap_err();
+            assert!(
+                matches!(&e, ConfigError::Refused { reason, .. } if reason.contains(says)),
+                "{}: {e}",
+                path.display()
+            );
+            assert!(e
+                .to_string()
+                .starts_with(&format!("{}: refused", path.display())));
+        }
+        let big = dir.path().join("big.toml");
+        std::fs::write(&big, "#".repeat(MAX_CONFIG_BYTES as usize + 1)).unwrap();
+        let e = Config::load(&big).unwrap_err();
+        assert!(matches!(e, ConfigError::Refused { .. }), "{e}");
+        let ok = dir.path().join("ok.toml");
+        std::fs::write(&ok, "#".repeat(MAX_CONFIG_BYTES as usize - 1)).unwrap();
+        assert_eq!(Config::load(&ok).unwrap(), Config::default());
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod lockstep;
 pub mod metrics;
 pub mod protocol;
 pub mod runtime;
+pub mod safe_off;
 pub mod safety;
 pub mod session;
 pub mod state;

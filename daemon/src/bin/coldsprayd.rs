@@ -3,7 +3,7 @@
 use anyhow::Context;
 use clap::Parser;
 use coldspray_hal::sim::SimUnit;
-use coldsprayd::config::{Backend, Config, DEFAULT_CONFIG_PATH};
+use coldsprayd::config::{Backend, Config, ConfigError, ConfigWarning, DEFAULT_CONFIG_PATH};
 use coldsprayd::runtime::{self, notify::Notifier, Parts};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -36,17 +36,19 @@ struct Cli {
     #[arg(long)]
     check_config: bool,
     /// Drive every output line to its safe (off) state and exit: the systemd `ExecStopPost=`
-    /// helper. Uses only `[hardware]`: no D-Bus, no treatment log, no daemon state.
+    /// helper. Reads only `[unit] backend` and the output lines of `[hardware]`, leniently:
+    /// a mistake anywhere else in the file, or an unreadable file, never stops it. No D-Bus,
+    /// no treatment log, no daemon state. Exits non-zero if any line could not be driven.
     #[arg(long)]
     safe_off: bool,
 }
 
-fn load_config(cli: &Cli) -> Result<Config, coldsprayd::config::ConfigError> {
+fn load_config(cli: &Cli) -> Result<(Config, Vec<ConfigWarning>), ConfigError> {
     let explicit = cli.config.as_os_str() != DEFAULT_CONFIG_PATH;
-    let mut config = if explicit || cli.config.exists() {
-        Config::load(&cli.config)?
+    let (mut config, warnings) = if explicit || cli.config.exists() {
+        Config::load_checked(&cli.config)?
     } else {
-        Config::default()
+        (Config::default(), Vec::new())
     };
     if cli.sim || cli.demo {
         config.unit.backend = Backend::Sim;
@@ -56,7 +58,7 @@ fn load_config(cli: &Cli) -> Result<Config, coldsprayd::config::ConfigError> {
         Config::parse(&text, "--speed")?;
         config.sim.speed = speed;
     }
-    Ok(config)
+    Ok((config, warnings))
 }
 
 fn init_logging() {
@@ -121,6 +123,20 @@ async fn serve(config: Config, cli: Cli) -> anyhow::Result<()> {
     };
     let daemon = runtime::start(&config, parts).context("starting the control loop")?;
     let handle = daemon.handle.clone();
+    // --check-config can only warn (saved protocols live in the treatment log); here they
+    // are known: say it loudly if the pedal and arm_at_start have nothing to start.
+    let default = &config.unit.default_protocol;
+    if !handle.protocols().iter().any(|p| &p.name == default) {
+        tracing::error!(
+            "[unit] default_protocol `{default}` is neither a factory nor a saved protocol: the \
+             pedal{} will start nothing until it is saved or the configuration names another",
+            if config.unit.arm_at_start {
+                " and arm_at_start"
+            } else {
+                ""
+            }
+        );
+    }
     let on_sim = config.unit.backend == Backend::Sim;
     let dbus = match coldsprayd::dbus::start(handle.clone(), &config.dbus, on_sim).await {
         Ok(server) => server,
@@ -213,38 +229,95 @@ async fn serve(config: Config, cli: Cli) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The `ExecStopPost=` helper: every output line off, whatever state the daemon left.
-fn safe_off(config: &Config) -> ExitCode {
-    if config.unit.backend == Backend::Sim {
+/// The `ExecStopPost=` helper: every output line off, whatever state the daemon left and
+/// whatever the configuration file holds. Says what it did, line by line, and exits
+/// non-zero naming each line it could not drive; never exits 78.
+fn safe_off(cli: &Cli) -> ExitCode {
+    use coldsprayd::safe_off::{read, BackendGuess};
+    let found = read(&cli.config);
+    for note in &found.notes {
+        tracing::warn!("safe-off: configuration: {note}");
+    }
+    let backend = if cli.sim || cli.demo {
+        BackendGuess::Sim
+    } else {
+        found.backend
+    };
+    if backend == BackendGuess::Sim {
+        tracing::info!("safe-off: simulated unit, no output lines to drive");
         println!("coldsprayd --safe-off: simulated unit, no output lines to drive");
         return ExitCode::SUCCESS;
     }
-    match coldspray_hal::linux::force_safe(&config.hardware) {
-        Ok(()) => {
-            tracing::info!("safe-off: every output line driven off");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            tracing::error!("safe-off FAILED: {e}");
-            eprintln!("coldsprayd --safe-off: {e}");
-            ExitCode::FAILURE
-        }
+    let report = coldspray_hal::linux::safe_off::force_safe_plan(&found.plan);
+    for line in report.successes() {
+        tracing::info!("safe-off: {line}");
     }
+    let no_chip = report.chips_found == 0
+        && report
+            .outputs
+            .iter()
+            .all(|o| matches!(o.result, Err(coldspray_hal::linux::LinuxError::NoGpioChips)));
+    if backend == BackendGuess::Unknown && no_chip {
+        tracing::warn!(
+            "safe-off: backend unknown (configuration unreadable) and no GPIO chip on this \
+             machine: no output line exists to drive"
+        );
+        println!("coldsprayd --safe-off: no GPIO chip on this machine, no output line to drive");
+        return ExitCode::SUCCESS;
+    }
+    let failures = report.failures();
+    if failures.is_empty() {
+        tracing::info!("safe-off: every output line driven off");
+        println!("coldsprayd --safe-off: every output line driven off");
+        return ExitCode::SUCCESS;
+    }
+    for f in &failures {
+        tracing::error!("safe-off FAILED: {f}");
+    }
+    let not_driven: Vec<String> = report
+        .outputs
+        .iter()
+        .filter(|o| o.result.is_err())
+        .map(|o| o.output.to_string())
+        .collect();
+    eprintln!(
+        "coldsprayd --safe-off: {} of {} output lines driven off; NOT driven off: [{}]; {} problem(s) logged",
+        report.outputs.len() - not_driven.len(),
+        report.outputs.len(),
+        not_driven.join(", "),
+        failures.len()
+    );
+    ExitCode::FAILURE
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
+    // Before the configuration is checked: safe-off must work whatever the file holds.
+    if cli.safe_off {
+        return safe_off(&cli);
+    }
     let config = match load_config(&cli) {
-        Ok(c) => c,
+        Ok((config, warnings)) => {
+            for w in &warnings {
+                if cli.check_config {
+                    println!("warning: {w}");
+                } else {
+                    tracing::warn!("configuration: {w}");
+                }
+            }
+            config
+        }
         Err(e) => {
-            eprintln!("coldsprayd: configuration error: {e}");
+            // One line for the journal (stderr goes there under systemd), saying what it means.
+            eprintln!(
+                "coldsprayd: configuration error: {e} (not starting, exit {EXIT_CONFIG}: \
+                 fix the file, then `systemctl reset-failed coldsprayd` and start it; the \
+                 outputs stay off)"
+            );
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    if cli.safe_off {
-        return safe_off(&config);
-    }
     if cli.check_config {
         println!("{}: configuration OK", cli.config.display());
         return ExitCode::SUCCESS;

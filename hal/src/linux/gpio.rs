@@ -132,6 +132,13 @@ pub fn locate(line: &ResolvedLine, chips: &[ChipLines]) -> Result<LineLocation, 
 /// Reads every GPIO chip's label and line names. A chip the process may not open is a
 /// [`LinuxError::PermissionDenied`] naming the device and the `gpio` group.
 pub fn scan_chips() -> Result<Vec<ChipLines>, LinuxError> {
+    scan_each_chip()?.into_iter().collect()
+}
+
+/// Like [`scan_chips`], but one result per chip, so that a chip that cannot be read does not
+/// hide the others (the safe-off helper drives every line it can find). An error only when
+/// `/dev` cannot be listed or holds no GPIO chip at all.
+pub fn scan_each_chip() -> Result<Vec<Result<ChipLines, LinuxError>>, LinuxError> {
     let paths = gpiocdev::chip::chips().map_err(|e| LinuxError::Gpio {
         signal: "gpio chips".to_owned(),
         detail: e.to_string(),
@@ -139,34 +146,34 @@ pub fn scan_chips() -> Result<Vec<ChipLines>, LinuxError> {
     if paths.is_empty() {
         return Err(LinuxError::NoGpioChips);
     }
-    let mut chips = Vec::new();
-    for path in paths {
-        if let Err(e) = std::fs::File::open(&path) {
-            if e.kind() == std::io::ErrorKind::PermissionDenied {
-                return Err(LinuxError::PermissionDenied {
-                    device: path.display().to_string(),
-                    group: "gpio",
-                });
-            }
+    Ok(paths.iter().map(|p| scan_chip(p)).collect())
+}
+
+fn scan_chip(path: &Path) -> Result<ChipLines, LinuxError> {
+    if let Err(e) = std::fs::File::open(path) {
+        if e.kind() == std::io::ErrorKind::PermissionDenied {
+            return Err(LinuxError::PermissionDenied {
+                device: path.display().to_string(),
+                group: "gpio",
+            });
         }
-        let gpio_err = |e: gpiocdev::Error| LinuxError::Gpio {
-            signal: path.display().to_string(),
-            detail: e.to_string(),
-        };
-        let chip = gpiocdev::Chip::from_path(&path).map_err(gpio_err)?;
-        let info = chip.info().map_err(gpio_err)?;
-        let mut lines = Vec::with_capacity(info.num_lines as usize);
-        for offset in 0..info.num_lines {
-            lines.push(chip.line_info(offset).map_err(gpio_err)?.name);
-        }
-        chips.push(ChipLines {
-            path: chip.path().to_path_buf(),
-            name: info.name,
-            label: info.label,
-            lines,
-        });
     }
-    Ok(chips)
+    let gpio_err = |e: gpiocdev::Error| LinuxError::Gpio {
+        signal: path.display().to_string(),
+        detail: e.to_string(),
+    };
+    let chip = gpiocdev::Chip::from_path(path).map_err(gpio_err)?;
+    let info = chip.info().map_err(gpio_err)?;
+    let mut lines = Vec::with_capacity(info.num_lines as usize);
+    for offset in 0..info.num_lines {
+        lines.push(chip.line_info(offset).map_err(gpio_err)?.name);
+    }
+    Ok(ChipLines {
+        path: chip.path().to_path_buf(),
+        name: info.name,
+        label: info.label,
+        lines,
+    })
 }
 
 fn bias(b: LineBias) -> Bias {

@@ -5,8 +5,8 @@
 //!   outputs are requested at their safe (inactive) value from the first request; inputs get
 //!   kernel edge detection, debounce and `CLOCK_MONOTONIC` timestamps (the time line of
 //!   [`MonotonicClock`]), delivered by a thread blocking in `poll(2)`.
-//! * [`force_safe`] drives every output to its safe value and releases it, with no daemon
-//!   state: the `ExecStopPost=` safe-off helper.
+//! * [`force_safe`] / [`safe_off::force_safe_plan`] drive every output to its safe value and
+//!   release it, with no daemon state: the `ExecStopPost=` safe-off helper.
 //! * [`probe_sensors`] identifies every fitted sensor, naming a missing one by address.
 //!
 //! Line lookup is by name (chip label + line name) with a chip + offset fallback, so the
@@ -20,6 +20,7 @@ pub mod config;
 pub mod gpio;
 pub mod i2c;
 pub mod pwm;
+pub mod safe_off;
 pub mod sched;
 
 pub use config::{HardwareConfig, LineBias, LineConfig, PumpPwmConfig, SensorConfig};
@@ -31,7 +32,7 @@ use crate::clock::MonotonicClock;
 use crate::drivers::{SensorBank, SensorLayout, StdDelay};
 use crate::port::{Board, HalError, SensorPort};
 use crate::reading::{ChipIdentity, SensorError};
-use crate::signal::{Output, Sensor};
+use crate::signal::Sensor;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -219,33 +220,14 @@ pub fn open(config: &HardwareConfig) -> Result<Board, LinuxError> {
 }
 
 /// Drives every output line to its safe (inactive) value and releases it; zeroes and
-/// disables the pump PWM. Needs no daemon state: this is what `ExecStopPost=` runs. Tries
-/// every output even if some fail and returns the first error.
+/// disables the pump PWM. Needs no daemon state. Tries every output on every readable chip,
+/// even if some fail or the section does not validate, and returns the first error; see
+/// [`safe_off::force_safe_plan`] for the full report the `ExecStopPost=` helper prints.
 ///
 /// A line held by a still-running daemon is busy; the helper then fails for that line
 /// (systemd runs it only after the daemon's process is gone).
 pub fn force_safe(config: &HardwareConfig) -> Result<(), LinuxError> {
-    config.validate().map_err(LinuxError::Config)?;
-    let chips = gpio::scan_chips()?;
-    let mut first: Option<LinuxError> = None;
-    for output in Output::ALL {
-        let line = config
-            .lines
-            .output(output)
-            .resolved(output.name(), &config.chip);
-        let result = gpio::locate(&line, &chips)
-            .and_then(|at| gpio::request_output(&line, &at, &config.consumer));
-        // The request is dropped (released) at once: the line was driven to the safe level.
-        if let Err(e) = result {
-            first.get_or_insert(e);
-        }
-    }
-    if let Some(p) = &config.pump_pwm {
-        if let Err(e) = pwm::PumpPwm::force_off(Path::new(pwm::SYSFS_PWM), p) {
-            first.get_or_insert(e);
-        }
-    }
-    match first {
+    match safe_off::force_safe_plan(&safe_off::SafeOffPlan::from_config(config)).first_error() {
         Some(e) => Err(e),
         None => Ok(()),
     }
