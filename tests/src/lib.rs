@@ -230,6 +230,12 @@ pub fn ensure_user(name: &str, groups: &[&str]) -> Result<(u32, u32)> {
     if !is_root() {
         bail!("creating test users needs root");
     }
+    // Tests of one binary run in parallel and may ask for the same account at once, and other
+    // processes (another test binary, a package install) may edit /etc/passwd at the same
+    // time: one account at a time here, and a failed useradd is retried until the account
+    // exists or the tries run out.
+    static ACCOUNTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = ACCOUNTS.lock().unwrap_or_else(|p| p.into_inner());
     for g in groups {
         let _ = Command::new("groupadd").args(["-f", g]).status()?;
     }
@@ -245,9 +251,19 @@ pub fn ensure_user(name: &str, groups: &[&str]) -> Result<(u32, u32)> {
         if !groups.is_empty() {
             c.args(["--groups", &groups.join(",")]);
         }
-        let st = c.arg(name).status()?;
-        if !st.success() {
-            bail!("useradd {name} failed");
+        c.arg(name);
+        let mut tries = 0;
+        loop {
+            let st = c.status()?;
+            let exists = Command::new("id").arg(name).output()?.status.success();
+            if st.success() || exists {
+                break;
+            }
+            tries += 1;
+            if tries == 10 {
+                bail!("useradd {name} failed ({st}) 10 times");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
         }
     } else if !groups.is_empty() {
         let _ = Command::new("usermod")
