@@ -235,6 +235,9 @@ pub struct Snapshot {
     pub outputs: [bool; 7],
     /// Reservoir setpoint, °C.
     pub setpoint_c: f64,
+    /// Calibration offsets in force, by [`Sensor::index`], in each sensor's unit.
+    #[serde(default)]
+    pub calibration: [f64; 5],
     /// Alarms that are active or latched.
     pub alarms: Vec<Alarm>,
     /// Audio paused until this monotonic time.
@@ -372,6 +375,7 @@ impl Snapshot {
             flow_l_min: 0.0,
             outputs: [false; 7],
             setpoint_c,
+            calibration: [0.0; 5],
             alarms: Vec::new(),
             audio_paused_until: None,
             armed: None,

@@ -1358,6 +1358,7 @@ impl Core {
             flow_l_min: self.flow.litres_per_minute(),
             outputs: self.applied,
             setpoint_c: self.thermostat.setpoint(),
+            calibration: self.calibration,
             alarms: self.alarms.alarms().to_vec(),
             audio_paused_until: self.alarms.audio_paused_until(now),
             armed: self.armed.clone(),

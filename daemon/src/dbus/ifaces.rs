@@ -769,6 +769,17 @@ impl Maintenance {
         counted(&self.h, "Maintenance.RecordWaterChange", r)
     }
 
+    /// Calibration: the calibration offset in force per sensor (reservoir, mist, heatsink,
+    /// skin, pressure), in the sensor's unit (degrees C, bar for pressure).
+    #[zbus(property)]
+    fn calibration(&self) -> HashMap<String, f64> {
+        let s = self.h.snapshot();
+        coldspray_hal::Sensor::ALL
+            .iter()
+            .map(|x| (x.name().to_string(), s.calibration[x.index()]))
+            .collect()
+    }
+
     /// Active: the unit is in maintenance mode.
     #[zbus(property)]
     fn active(&self) -> bool {
