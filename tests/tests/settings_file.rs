@@ -189,21 +189,11 @@ async fn operator_setpoint_holds_until_the_admin_edits_the_config_and_changes_ca
     assert_eq!(setpoint(&c).await, 9.0);
     assert!(d.terminate().is_some());
 
-    // Config unchanged: the operator's setpoint is still in force, and the log says why.
+    // Config unchanged: the operator's setpoint is still in force.
     d.start().unwrap();
     c.wait_up(UP).await.unwrap();
     assert_eq!(setpoint(&c).await, 9.0);
     assert!(d.terminate().is_some());
-    let uid = std::fs::metadata("/proc/self").unwrap().uid();
-    let log = d.stderr();
-    assert!(
-        log.contains(&format!("set by the operator (uid {uid})")),
-        "start-up log names the setpoint in force and why:\n{log}"
-    );
-    assert!(
-        log.contains(&format!("setpoint 9.0 °C (over [thermostat] setpoint_c = 4.0 °C) (by uid {uid})")),
-        "the change is in the journal with the uid:\n{log}"
-    );
 
     // The administrator edits the configuration: it takes back control.
     let text = std::fs::read_to_string(&d.config).unwrap();
@@ -212,16 +202,29 @@ async fn operator_setpoint_holds_until_the_admin_edits_the_config_and_changes_ca
     c.wait_up(UP).await.unwrap();
     assert_eq!(setpoint(&c).await, 6.0, "the edited configuration wins");
     assert!(d.terminate().is_some());
-    assert!(
-        d.stderr().contains("the administrator changed it from 4.0 °C"),
-        "{}",
-        d.stderr()
-    );
     // ... and stays in force: the operator's value was dropped, not just outvoted once.
     d.start().unwrap();
     c.wait_up(UP).await.unwrap();
     assert_eq!(setpoint(&c).await, 6.0);
     assert!(d.terminate().is_some());
+
+    // The journal says which setpoint is in force and why, and who changed it.
+    let uid = std::fs::metadata("/proc/self").unwrap().uid();
+    let log = d.stderr();
+    assert!(
+        log.contains(&format!("set by the operator (uid {uid})")),
+        "start-up log names the setpoint in force and why:\n{log}"
+    );
+    assert!(
+        log.contains("the administrator changed it from 4.0 °C"),
+        "start-up log says the configuration took back control:\n{log}"
+    );
+    assert!(
+        log.contains(&format!(
+            "setpoint 9.0 °C (over [thermostat] setpoint_c = 4.0 °C) (by uid {uid})"
+        )),
+        "the change is in the journal with the uid:\n{log}"
+    );
 
     // The event log holds the change with who made it.
     let store = coldsprayd::store::open(&Default::default(), &d.state).unwrap();
@@ -236,4 +239,101 @@ async fn operator_setpoint_holds_until_the_admin_edits_the_config_and_changes_ca
         })
         .unwrap_or_else(|| panic!("no setpoint change in the event log: {events:?}"));
     assert_eq!(change, Some(uid));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_settings_file_that_cannot_be_written_is_answered_truthfully_and_alarmed() {
+    let bus = PrivateBus::start(&current_user()).expect("private bus");
+    let dir = TempDir::new("settings-unwritable").unwrap();
+    let mut d = SimDaemon::spawn(&bus, dir.path(), 20.0, "", &thermostat(4.0)).expect("daemon");
+    let c = Client::connect(&bus).await.unwrap();
+    c.wait_up(UP).await.unwrap();
+    // The temporary file's name is taken by a directory: the write fails, even for root.
+    let blocker = d.state.join("settings.json.tmp");
+    std::fs::create_dir(&blocker).unwrap();
+    let e = c.call0(UNIT, "SetSetpoint", &(7.0f64,)).await.unwrap_err();
+    assert_eq!(error_name(&e), "org.coldspray.ColdSpray1.Error.NotSaved", "{e}");
+    let e = c
+        .call0(MAINT, "SetCalibration", &("skin", 1.0f64))
+        .await
+        .unwrap_err();
+    assert_eq!(error_name(&e), "org.coldspray.ColdSpray1.Error.NotSaved", "{e}");
+    assert_eq!(setpoint(&c).await, 7.0, "in force now, as the error says");
+    let alarms = c.alarms().await.unwrap();
+    let a = alarms
+        .iter()
+        .find(|a| a.0 == "settings_not_saved")
+        .unwrap_or_else(|| panic!("no settings_not_saved alarm: {alarms:?}"));
+    assert_eq!(a.1, "medium", "{a:?}");
+
+    // The cause goes: the next change is saved, and the latched alarm goes once acknowledged.
+    std::fs::remove_dir(&blocker).unwrap();
+    c.call0(UNIT, "SetSetpoint", &(7.5f64,)).await.unwrap();
+    c.ack_all().await.unwrap();
+    let alarms = c.alarms().await.unwrap();
+    assert!(
+        !codes(&alarms).contains(&"settings_not_saved".to_string()),
+        "{alarms:?}"
+    );
+    assert!(d.terminate().is_some());
+    d.start().unwrap();
+    c.wait_up(UP).await.unwrap();
+    assert_eq!(setpoint(&c).await, 7.5);
+    assert_eq!(calibration(&c).await.get("skin"), Some(&1.0));
+    assert!(d.stderr().contains("unit settings NOT saved"), "journal");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settings_from_before_the_file_are_migrated_once_and_a_lost_file_is_noticed() {
+    let bus = PrivateBus::start(&current_user()).expect("private bus");
+    let dir = TempDir::new("settings-migrate").unwrap();
+    let mut d = SimDaemon::spawn(&bus, dir.path(), 20.0, "", &thermostat(4.0)).expect("daemon");
+    let c = Client::connect(&bus).await.unwrap();
+    c.wait_up(UP).await.unwrap();
+    assert!(d.terminate().is_some());
+
+    // A unit from before the settings file: its settings only in the log.
+    std::fs::remove_file(d.state.join("settings.json")).ok();
+    {
+        let store = coldsprayd::store::open(&Default::default(), &d.state).unwrap();
+        let mut legacy = coldsprayd::store::Settings {
+            setpoint_c: 8.0,
+            ..Default::default()
+        };
+        legacy.set_offset(coldspray_hal::Sensor::Skin, 4.0);
+        store.save_settings(&legacy).unwrap();
+    }
+    d.start().unwrap();
+    c.wait_up(UP).await.unwrap();
+    let alarms = c.alarms().await.unwrap();
+    assert!(
+        !codes(&alarms).contains(&"settings_lost".to_string()),
+        "{alarms:?}"
+    );
+    assert_eq!(setpoint(&c).await, 8.0);
+    assert_eq!(calibration(&c).await.get("skin"), Some(&4.0));
+    assert!(
+        d.state.join("settings.json").exists(),
+        "migrated into the file"
+    );
+    // Make the log's copy note that the file exists (any save does).
+    c.call0(MAINT, "SetCalibration", &("skin", 4.5f64))
+        .await
+        .unwrap();
+    assert!(d.terminate().is_some());
+
+    // The file disappears afterwards: that is a loss, not an old unit.
+    std::fs::remove_file(d.state.join("settings.json")).unwrap();
+    d.start().unwrap();
+    c.wait_up(UP).await.unwrap();
+    let alarms = c.alarms().await.unwrap();
+    assert!(
+        codes(&alarms).contains(&"settings_lost".to_string()),
+        "{alarms:?}"
+    );
+    assert_eq!(
+        calibration(&c).await.get("skin"),
+        Some(&4.5),
+        "the log's copy is in force, waiting for confirmation"
+    );
 }
