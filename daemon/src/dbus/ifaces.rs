@@ -51,7 +51,8 @@ impl Unit {
     /// Start: start spraying now with a protocol. options (all optional): spray_s (d, 1..120 s),
     /// skin_target_c (d, 12..36 C), pump_percent (u, 20..100). Returns the new session id.
     /// Errors: NotReady, InterlockActive, UnknownProtocol, OutOfRange, InvalidArgument,
-    /// NotPermitted.
+    /// NotPermitted, SettingsUnconfirmed (alarm settings_lost: a technician must confirm the
+    /// unit's settings first).
     #[zbus(out_args("session_id"))]
     async fn start(
         &self,
@@ -89,7 +90,7 @@ impl Unit {
     }
 
     /// Arm: arm auto-start; the next end of laser emission starts a session with this
-    /// protocol. Errors: UnknownProtocol, InvalidArgument, NotPermitted.
+    /// protocol. Errors: UnknownProtocol, InvalidArgument, NotPermitted, SettingsUnconfirmed.
     async fn arm(
         &self,
         #[zbus(header)] hdr: zbus::message::Header<'_>,
