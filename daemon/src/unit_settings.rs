@@ -157,7 +157,8 @@ impl UnitSettings {
     /// so the file says the sensor was calibrated to 0).
     pub fn set_calibration_array(&mut self, cal: [f64; 5]) {
         for s in Sensor::ALL {
-            self.calibration.insert(s.name().to_string(), cal[s.index()]);
+            self.calibration
+                .insert(s.name().to_string(), cal[s.index()]);
         }
     }
 

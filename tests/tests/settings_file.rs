@@ -132,7 +132,10 @@ async fn a_damaged_settings_file_refuses_treatment_until_a_technician_confirms()
     assert_eq!(lost.1, "high", "{lost:?}");
     wait_state(&c, "ready").await;
     let ready = bool::try_from(c.prop(UNIT, "Ready").await.unwrap()).unwrap();
-    assert!(!ready, "not ready to treat while the settings are unconfirmed");
+    assert!(
+        !ready,
+        "not ready to treat while the settings are unconfirmed"
+    );
     let e = c.start("co2_fractional").await.unwrap_err();
     assert_eq!(
         error_name(&e),
@@ -197,7 +200,11 @@ async fn operator_setpoint_holds_until_the_admin_edits_the_config_and_changes_ca
 
     // The administrator edits the configuration: it takes back control.
     let text = std::fs::read_to_string(&d.config).unwrap();
-    std::fs::write(&d.config, text.replace("setpoint_c = 4.0", "setpoint_c = 6.0")).unwrap();
+    std::fs::write(
+        &d.config,
+        text.replace("setpoint_c = 4.0", "setpoint_c = 6.0"),
+    )
+    .unwrap();
     d.start().unwrap();
     c.wait_up(UP).await.unwrap();
     assert_eq!(setpoint(&c).await, 6.0, "the edited configuration wins");
@@ -252,12 +259,20 @@ async fn a_settings_file_that_cannot_be_written_is_answered_truthfully_and_alarm
     let blocker = d.state.join("settings.json.tmp");
     std::fs::create_dir(&blocker).unwrap();
     let e = c.call0(UNIT, "SetSetpoint", &(7.0f64,)).await.unwrap_err();
-    assert_eq!(error_name(&e), "org.coldspray.ColdSpray1.Error.NotSaved", "{e}");
+    assert_eq!(
+        error_name(&e),
+        "org.coldspray.ColdSpray1.Error.NotSaved",
+        "{e}"
+    );
     let e = c
         .call0(MAINT, "SetCalibration", &("skin", 1.0f64))
         .await
         .unwrap_err();
-    assert_eq!(error_name(&e), "org.coldspray.ColdSpray1.Error.NotSaved", "{e}");
+    assert_eq!(
+        error_name(&e),
+        "org.coldspray.ColdSpray1.Error.NotSaved",
+        "{e}"
+    );
     assert_eq!(setpoint(&c).await, 7.0, "in force now, as the error says");
     let alarms = c.alarms().await.unwrap();
     let a = alarms

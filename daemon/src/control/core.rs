@@ -336,6 +336,12 @@ impl Core {
         self.set_runtime_alarm(AlarmKind::SettingsLost, true, why, now);
     }
 
+    /// Records a settings change the daemon made itself (at start, by the precedence rule)
+    /// in the event log; no caller uid.
+    pub fn record_config_change(&mut self, what: String, now: Duration) {
+        self.config_changed(now, what);
+    }
+
     /// Whether treatment waits for a technician to confirm the settings.
     pub fn settings_unconfirmed(&self) -> bool {
         self.settings_unconfirmed
@@ -706,8 +712,13 @@ impl Core {
                 );
                 self.settings_unconfirmed = false;
                 let stamp = self.stamp(now);
-                self.alarms
-                    .set(AlarmKind::SettingsLost, false, String::new, stamp, &mut self.events);
+                self.alarms.set(
+                    AlarmKind::SettingsLost,
+                    false,
+                    String::new,
+                    stamp,
+                    &mut self.events,
+                );
                 if self.alarms.has(AlarmKind::SettingsLost) {
                     self.alarms.acknowledge(
                         Some(&AlarmKind::SettingsLost.key()),

@@ -721,9 +721,14 @@ impl Maintenance {
         let r = async {
             let sensor = v::sensor(&sensor)?;
             let offset = v::range("offset", offset, v::CALIBRATION)?;
-            send_as(&self.h, conn, &hdr, Command::SetCalibration { sensor, offset })
-                .await
-                .map(drop)
+            send_as(
+                &self.h,
+                conn,
+                &hdr,
+                Command::SetCalibration { sensor, offset },
+            )
+            .await
+            .map(drop)
         }
         .await;
         counted(&self.h, "Maintenance.SetCalibration", r)

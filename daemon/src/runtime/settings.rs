@@ -51,20 +51,26 @@ fn write_now(core: &mut Core, dir: &Path, why: &str, now: Duration) {
 
 /// Restores the unit settings into `core` at start, logging which setpoint is in force and
 /// why; raises `settings_lost` (treatment refused until confirmed) when they cannot be read.
-pub(super) fn restore(
-    core: &mut Core,
-    dir: &Path,
-    store: Option<&dyn StateStore>,
-    now: Duration,
-) {
+pub(super) fn restore(core: &mut Core, dir: &Path, store: Option<&dyn StateStore>, now: Duration) {
     let config_c = core.setpoint();
     let log = store.map(|s| s.load_settings());
     let lost = match unit_settings::load(dir) {
         Ok(Some(file)) => {
             let choice = core.restore_unit_settings(&file);
-            tracing::info!("unit settings from {}: {}", dir.display(), choice.explain());
+            tracing::info!(
+                "unit settings from {}: {}; calibration {:?}",
+                unit_settings::path(dir).display(),
+                choice.explain(),
+                core.calibration()
+            );
             if matches!(choice, SetpointChoice::ConfigChanged { .. }) {
-                write_now(core, dir, "the operator's setpoint gave way to the configuration", now);
+                core.record_config_change(choice.explain(), now);
+                write_now(
+                    core,
+                    dir,
+                    "the operator's setpoint gave way to the configuration",
+                    now,
+                );
             }
             None
         }
