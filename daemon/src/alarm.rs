@@ -80,6 +80,13 @@ pub enum AlarmKind {
     /// At start the treatment log held fewer sessions than it had flushed: records were lost
     /// to damage in its files. Latched until acknowledged; the unit keeps working.
     LogDamaged,
+    /// The unit's saved settings (calibration offsets, operator setpoint) could not be read
+    /// or may have been lost: treatment is refused until a technician confirms the settings
+    /// in force (`Maintenance.ConfirmSettings`). Latched.
+    SettingsLost,
+    /// The unit's settings file could not be written: the change is in force but would be
+    /// lost at a restart. Latched; its condition ends with the next successful save.
+    SettingsNotSaved,
     /// A session started later than the late threshold after the laser stopped.
     LateStart,
     /// A service counter passed its reminder.
@@ -113,6 +120,8 @@ impl AlarmKind {
             AlarmKind::OutputFault,
             AlarmKind::StoreUnavailable,
             AlarmKind::LogDamaged,
+            AlarmKind::SettingsLost,
+            AlarmKind::SettingsNotSaved,
             AlarmKind::LateStart,
             AlarmKind::ServiceDue,
         ]);
@@ -139,6 +148,8 @@ impl AlarmKind {
             AlarmKind::OutputFault => "output_fault",
             AlarmKind::StoreUnavailable => "store_unavailable",
             AlarmKind::LogDamaged => "log_damaged",
+            AlarmKind::SettingsLost => "settings_lost",
+            AlarmKind::SettingsNotSaved => "settings_not_saved",
             AlarmKind::LateStart => "late_start",
             AlarmKind::ServiceDue => "service_due",
         }
@@ -188,6 +199,8 @@ impl AlarmKind {
             ("output_fault", None) => AlarmKind::OutputFault,
             ("store_unavailable", None) => AlarmKind::StoreUnavailable,
             ("log_damaged", None) => AlarmKind::LogDamaged,
+            ("settings_lost", None) => AlarmKind::SettingsLost,
+            ("settings_not_saved", None) => AlarmKind::SettingsNotSaved,
             ("late_start", None) => AlarmKind::LateStart,
             ("service_due", None) => AlarmKind::ServiceDue,
             _ => return None,
@@ -227,11 +240,13 @@ impl AlarmKind {
             | AlarmKind::SkinBelowFloor
             | AlarmKind::ChillerIneffective
             | AlarmKind::SelfTestFailed
-            | AlarmKind::OutputFault => Priority::High,
+            | AlarmKind::OutputFault
+            | AlarmKind::SettingsLost => Priority::High,
             AlarmKind::WaterLow
             | AlarmKind::MaxSprayTime
             | AlarmKind::StoreUnavailable
-            | AlarmKind::LogDamaged => Priority::Medium,
+            | AlarmKind::LogDamaged
+            | AlarmKind::SettingsNotSaved => Priority::Medium,
             AlarmKind::FreezeCutout | AlarmKind::LateStart | AlarmKind::ServiceDue => Priority::Low,
         }
     }
@@ -247,6 +262,8 @@ impl AlarmKind {
                     | AlarmKind::OutputFault
                     | AlarmKind::LateStart
                     | AlarmKind::LogDamaged
+                    | AlarmKind::SettingsLost
+                    | AlarmKind::SettingsNotSaved
             )
     }
 
@@ -282,6 +299,13 @@ impl AlarmKind {
             }
             AlarmKind::LogDamaged => {
                 "Treatment log damaged: sessions recorded earlier were lost".into()
+            }
+            AlarmKind::SettingsLost => {
+                "Unit settings unreadable: treatment refused until a technician confirms them"
+                    .into()
+            }
+            AlarmKind::SettingsNotSaved => {
+                "Unit settings could not be saved: they are lost at the next restart".into()
             }
             AlarmKind::LateStart => "Cooling started late after the laser (palliative only)".into(),
             AlarmKind::ServiceDue => "Service due".into(),
@@ -321,7 +345,7 @@ mod tests {
     #[test]
     fn keys_round_trip_for_every_kind() {
         let kinds = AlarmKind::every(&Sensor::ALL);
-        assert_eq!(kinds.len(), 16 + 3 * Sensor::ALL.len());
+        assert_eq!(kinds.len(), 18 + 3 * Sensor::ALL.len());
         for k in kinds {
             assert_eq!(AlarmKind::from_key(&k.key()), Some(k), "{k}");
         }

@@ -48,7 +48,9 @@ pub enum Command {
     },
     /// Silence the buzzer for the audio-pause time (new alarms still sound).
     AudioPause,
-    /// Change the reservoir setpoint, °C.
+    /// Change the reservoir setpoint, °C. It overrides `[thermostat] setpoint_c`, also after
+    /// a restart, for as long as that configured value stays what it was when this was set
+    /// (an administrator who edits it takes back control at the next start).
     SetSetpoint {
         /// New setpoint.
         celsius: f64,
@@ -83,6 +85,10 @@ pub enum Command {
         /// Offset in the sensor's unit (°C or bar), −5..=5.
         offset: f64,
     },
+    /// A technician confirms the settings in force (setpoint, calibration) after the saved
+    /// ones could not be read: ends the `settings_lost` alarm, allows treatment again, and
+    /// saves these settings.
+    ConfirmSettings,
     /// Record a water change (counter).
     RecordWaterChange,
     /// Create or replace a protocol.
@@ -155,6 +161,13 @@ pub enum CommandError {
     /// The daemon is shutting down.
     #[error("the daemon is shutting down")]
     ShuttingDown,
+    /// The saved settings could not be read: treatment waits for a technician's
+    /// `ConfirmSettings`.
+    #[error("the unit's saved settings could not be read: a technician must check and confirm them (coldsprayctl maintenance confirm-settings)")]
+    SettingsUnconfirmed,
+    /// The change is in force now but could not be saved: it is lost at the next restart.
+    #[error("in force now but NOT saved (lost at the next restart): {0}")]
+    NotSaved(String),
 }
 
 /// Service counters (BRIEF §4).
@@ -222,6 +235,9 @@ pub struct Snapshot {
     pub outputs: [bool; 7],
     /// Reservoir setpoint, °C.
     pub setpoint_c: f64,
+    /// Calibration offsets in force, by [`Sensor::index`], in each sensor's unit.
+    #[serde(default)]
+    pub calibration: [f64; 5],
     /// Alarms that are active or latched.
     pub alarms: Vec<Alarm>,
     /// Audio paused until this monotonic time.
@@ -319,6 +335,10 @@ pub enum Event {
         unix_ms: i64,
         /// What changed, human-readable.
         what: String,
+        /// Who made the change: the D-Bus caller's uid, when known (`None` for changes the
+        /// daemon makes itself and for records written before this was kept).
+        #[serde(default)]
+        by_uid: Option<u32>,
     },
     /// Self-test finished.
     SelfTestFinished {
@@ -355,6 +375,7 @@ impl Snapshot {
             flow_l_min: 0.0,
             outputs: [false; 7],
             setpoint_c,
+            calibration: [0.0; 5],
             alarms: Vec::new(),
             audio_paused_until: None,
             armed: None,

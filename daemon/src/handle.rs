@@ -9,8 +9,13 @@ use coldspray_hal::sim::SimUnit;
 use std::sync::Arc;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
-/// A command with the channel its answer goes back on.
-pub type CommandRequest = (Command, oneshot::Sender<Result<Reply, CommandError>>);
+/// A command, the uid of the D-Bus caller who sent it (when known: settings changes are
+/// logged with it), and the channel its answer goes back on.
+pub type CommandRequest = (
+    Command,
+    Option<u32>,
+    oneshot::Sender<Result<Reply, CommandError>>,
+);
 
 /// Static facts about this daemon instance.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,9 +48,19 @@ pub struct ControlHandle {
 impl ControlHandle {
     /// Sends a command and waits for the control loop's answer (one control step at most).
     pub async fn command(&self, command: Command) -> Result<Reply, CommandError> {
+        self.command_by(command, None).await
+    }
+
+    /// As [`ControlHandle::command`], on behalf of the caller with this uid (logged with
+    /// every settings change the command makes).
+    pub async fn command_by(
+        &self,
+        command: Command,
+        caller: Option<u32>,
+    ) -> Result<Reply, CommandError> {
         let (tx, rx) = oneshot::channel();
         self.commands
-            .send((command, tx))
+            .send((command, caller, tx))
             .await
             .map_err(|_| CommandError::ShuttingDown)?;
         rx.await.map_err(|_| CommandError::ShuttingDown)?

@@ -21,6 +21,7 @@ pub mod session;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod unit_settings;
 pub mod view;
 
 pub use api::{Command, CommandError, Event, Reply, Snapshot};

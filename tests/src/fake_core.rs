@@ -98,7 +98,7 @@ fn modify(ends: &HandleEnds, f: impl FnOnce(&mut Snapshot)) {
 
 async fn run(mut ends: HandleEnds, received: Arc<Mutex<Vec<Command>>>) {
     let mut next_id = 1u64;
-    while let Some((cmd, reply)) = ends.commands.recv().await {
+    while let Some((cmd, _caller, reply)) = ends.commands.recv().await {
         if let Ok(mut v) = received.lock() {
             v.push(cmd.clone());
         }
@@ -249,7 +249,7 @@ async fn run(mut ends: HandleEnds, received: Arc<Mutex<Vec<Command>>>) {
                 });
                 Ok(Reply::Accepted)
             }
-            Command::SetCalibration { .. } => Ok(Reply::Accepted),
+            Command::SetCalibration { .. } | Command::ConfirmSettings => Ok(Reply::Accepted),
             Command::RecordWaterChange => {
                 modify(&ends, |s| s.counters.water_changes += 1);
                 Ok(Reply::Accepted)

@@ -222,6 +222,10 @@ enum MaintCmd {
         #[arg(allow_negative_numbers = true)]
         offset: f64,
     },
+    /// After a settings_lost alarm: confirm that the setpoint and calibration offsets in
+    /// force (see `status` and the alarm's message; correct them first with `setpoint` and
+    /// `maintenance calibrate`) are right. Allows treatment again and saves them.
+    ConfirmSettings,
     /// Record a water change.
     WaterChange,
     /// Show the service counters.
@@ -930,6 +934,10 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                     .call(MAINT, "SetCalibration", &(sensor.as_str(), offset))
                     .await
                     .map(|_| "calibration set"),
+                MaintCmd::ConfirmSettings => c
+                    .call(MAINT, "ConfirmSettings", &())
+                    .await
+                    .map(|_| "settings confirmed and saved"),
                 MaintCmd::WaterChange => c
                     .call(MAINT, "RecordWaterChange", &())
                     .await

@@ -17,6 +17,7 @@ use crate::safety::gate::{self, GateInputs};
 use crate::safety::interlocks::{all_interlock_kinds, InterlockInputs, Interlocks};
 use crate::session::{Outcome, Sample, SessionStart, StartCause};
 use crate::state::UnitState;
+use crate::unit_settings::{OperatorSetpoint, SetpointChoice, UnitSettings};
 use coldspray_hal::{ChipIdentity, Input, InputEdge, Output, Sensor, SensorError};
 use std::time::Duration;
 
@@ -166,6 +167,14 @@ pub struct Core {
     last_step: Option<Duration>,
     last_sample: Option<Duration>,
     now_unix_ms: i64,
+    /// `[thermostat] setpoint_c` of the configuration, °C.
+    config_setpoint_c: f64,
+    /// The operator's setpoint in force, when it overrides the configuration's.
+    operator_setpoint: Option<OperatorSetpoint>,
+    /// The uid of the D-Bus caller of the command being applied, when known.
+    caller: Option<u32>,
+    /// The saved settings could not be read: no treatment until a technician confirms.
+    settings_unconfirmed: bool,
     dirty: Dirty,
     events: Vec<Event>,
 }
@@ -212,6 +221,7 @@ impl Core {
             .arm_at_start
             .then(|| config.default_protocol.clone())
             .filter(|name| protocols.iter().any(|p| &p.name == name));
+        let config_setpoint_c = config.thermostat.setpoint_c;
         Self {
             thermostat: Thermostat::new(config.thermostat),
             interlocks: Interlocks::new(config.safety.clone()),
@@ -251,6 +261,10 @@ impl Core {
             last_step: None,
             last_sample: None,
             now_unix_ms: 0,
+            config_setpoint_c,
+            operator_setpoint: None,
+            caller: None,
+            settings_unconfirmed: false,
             dirty: Dirty::default(),
             events: Vec::new(),
         }
@@ -286,6 +300,66 @@ impl Core {
                 *slot = value;
             }
         }
+    }
+
+    /// Restores the unit's settings file: calibration offsets, and the operator's setpoint
+    /// when the precedence rule keeps it (see [`crate::unit_settings`]). Returns which
+    /// setpoint is in force and why.
+    pub fn restore_unit_settings(&mut self, settings: &UnitSettings) -> SetpointChoice {
+        let choice = settings.resolve_setpoint(self.config_setpoint_c);
+        if let SetpointChoice::Operator(op) = &choice {
+            self.thermostat.set_setpoint(op.celsius);
+            self.operator_setpoint = Some(op.clone());
+        }
+        self.restore_settings(None, settings.calibration_array());
+        choice
+    }
+
+    /// The settings to keep in the unit's settings file.
+    pub fn unit_settings(&self) -> UnitSettings {
+        let mut s = UnitSettings {
+            setpoint: self.operator_setpoint.clone(),
+            ..UnitSettings::default()
+        };
+        s.set_calibration_array(self.calibration);
+        s
+    }
+
+    /// The saved settings could not be read (or may have been lost): raises the latching
+    /// high `settings_lost` alarm and refuses every start (command, pedal, auto-start) and
+    /// arming until a technician checks the settings in force and sends
+    /// [`Command::ConfirmSettings`].
+    pub fn require_settings_confirmation(&mut self, why: &str, now: Duration) {
+        self.settings_unconfirmed = true;
+        self.armed = None;
+        self.pending_autostart = None;
+        self.set_runtime_alarm(AlarmKind::SettingsLost, true, why, now);
+    }
+
+    /// Records a settings change the daemon made itself (at start, by the precedence rule)
+    /// in the event log; no caller uid.
+    pub fn record_config_change(&mut self, what: String, now: Duration) {
+        self.config_changed(now, what);
+    }
+
+    /// Whether treatment waits for a technician to confirm the settings.
+    pub fn settings_unconfirmed(&self) -> bool {
+        self.settings_unconfirmed
+    }
+
+    /// Applies a command on behalf of a D-Bus caller: as [`Core::command`], and every
+    /// settings change it makes is logged with the caller's uid.
+    pub fn command_by(
+        &mut self,
+        command: Command,
+        caller: Option<u32>,
+        now: Duration,
+        unix_ms: i64,
+    ) -> Result<Reply, CommandError> {
+        self.caller = caller;
+        let r = self.command(command, now, unix_ms);
+        self.caller = None;
+        r
     }
 
     /// Takes the events produced since the last call, in order.
@@ -453,6 +527,9 @@ impl Core {
             }
             return Err(CommandError::InterlockActive { keys });
         }
+        if self.settings_unconfirmed {
+            return Err(CommandError::SettingsUnconfirmed);
+        }
         if self.state != UnitState::Ready {
             return Err(CommandError::NotReady { state: self.state });
         }
@@ -572,6 +649,9 @@ impl Core {
             }
             Command::Arm { protocol } => {
                 self.find_protocol(&protocol)?;
+                if self.settings_unconfirmed {
+                    return Err(CommandError::SettingsUnconfirmed);
+                }
                 self.armed = Some(protocol);
                 Ok(Reply::Accepted)
             }
@@ -594,7 +674,19 @@ impl Core {
             Command::SetSetpoint { celsius } => {
                 check_range("setpoint_c", celsius, SETPOINT_RANGE_C)?;
                 self.thermostat.set_setpoint(celsius);
-                self.config_changed(now, format!("setpoint {celsius:.1} °C"));
+                self.operator_setpoint = Some(OperatorSetpoint {
+                    celsius,
+                    config_c: self.config_setpoint_c,
+                    by_uid: self.caller,
+                    unix_ms: self.now_unix_ms,
+                });
+                self.config_changed(
+                    now,
+                    format!(
+                        "setpoint {celsius:.1} °C (over [thermostat] setpoint_c = {:.1} °C)",
+                        self.config_setpoint_c
+                    ),
+                );
                 self.dirty.settings = true;
                 Ok(Reply::Accepted)
             }
@@ -605,6 +697,36 @@ impl Core {
                     now,
                     format!("calibration {sensor} {offset:+.2} {}", sensor.unit()),
                 );
+                self.dirty.settings = true;
+                Ok(Reply::Accepted)
+            }
+            Command::ConfirmSettings => {
+                let what = format!(
+                    "settings confirmed by a technician: setpoint {:.1} °C, calibration {}",
+                    self.thermostat.setpoint(),
+                    Sensor::ALL
+                        .iter()
+                        .map(|s| format!("{s} {:+.2}", self.calibration[s.index()]))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+                self.settings_unconfirmed = false;
+                let stamp = self.stamp(now);
+                self.alarms.set(
+                    AlarmKind::SettingsLost,
+                    false,
+                    String::new,
+                    stamp,
+                    &mut self.events,
+                );
+                if self.alarms.has(AlarmKind::SettingsLost) {
+                    self.alarms.acknowledge(
+                        Some(&AlarmKind::SettingsLost.key()),
+                        stamp,
+                        &mut self.events,
+                    )?;
+                }
+                self.config_changed(now, what);
                 self.dirty.settings = true;
                 Ok(Reply::Accepted)
             }
@@ -730,6 +852,7 @@ impl Core {
             at: now,
             unix_ms: self.now_unix_ms,
             what,
+            by_uid: self.caller,
         });
     }
 
@@ -1233,6 +1356,7 @@ impl Core {
             readings[s.index()] = self.sensors.fresh(s, now, stale_after);
         }
         let ready = self.state == UnitState::Ready
+            && !self.settings_unconfirmed
             && self.alarms.active_interlocks().is_empty()
             && !self.estop
             && !self.water_low;
@@ -1245,6 +1369,7 @@ impl Core {
             flow_l_min: self.flow.litres_per_minute(),
             outputs: self.applied,
             setpoint_c: self.thermostat.setpoint(),
+            calibration: self.calibration,
             alarms: self.alarms.alarms().to_vec(),
             audio_paused_until: self.alarms.audio_paused_until(now),
             armed: self.armed.clone(),

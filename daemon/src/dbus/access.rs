@@ -115,6 +115,27 @@ impl Access {
     }
 }
 
+/// The uid of the sender of the message being handled, asked of the bus daemon (settings
+/// changes are logged with it). `None` when the bus cannot tell; the change still goes
+/// ahead and is logged as made by an unknown uid.
+pub async fn caller_uid(conn: &zbus::Connection, hdr: &zbus::message::Header<'_>) -> Option<u32> {
+    let sender = hdr.sender()?.to_owned();
+    let dbus = match zbus::fdo::DBusProxy::new(conn).await {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!("caller's uid unknown: {e}");
+            return None;
+        }
+    };
+    match dbus.get_connection_unix_user(sender.into()).await {
+        Ok(uid) => Some(uid),
+        Err(e) => {
+            tracing::warn!("caller's uid unknown: {e}");
+            None
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -37,6 +37,12 @@ pub enum Error {
     ShuttingDown(String),
     /// The treatment log failed to answer.
     StoreError(String),
+    /// The unit's saved settings could not be read: no treatment until a technician checks
+    /// the settings in force and calls `Maintenance.ConfirmSettings`.
+    SettingsUnconfirmed(String),
+    /// The change is in force but could not be saved (settings file unwritable): it is lost
+    /// at the next restart; the `settings_not_saved` alarm is raised.
+    NotSaved(String),
 }
 
 impl Error {
@@ -56,6 +62,8 @@ impl Error {
             Error::UnknownSession(_) => "UnknownSession",
             Error::ShuttingDown(_) => "ShuttingDown",
             Error::StoreError(_) => "StoreError",
+            Error::SettingsUnconfirmed(_) => "SettingsUnconfirmed",
+            Error::NotSaved(_) => "NotSaved",
         }
     }
 }
@@ -74,6 +82,8 @@ impl From<CommandError> for Error {
             CommandError::NotPermitted { .. } => Error::NotPermitted(msg),
             CommandError::UnknownAlarm(_) => Error::UnknownAlarm(msg),
             CommandError::ShuttingDown => Error::ShuttingDown(msg),
+            CommandError::SettingsUnconfirmed => Error::SettingsUnconfirmed(msg),
+            CommandError::NotSaved(_) => Error::NotSaved(msg),
         }
     }
 }
@@ -85,7 +95,7 @@ impl From<crate::store::StoreError> for Error {
 }
 
 /// Every error short name the service can return on purpose (documentation, tests).
-pub const ERROR_NAMES: [&str; 12] = [
+pub const ERROR_NAMES: [&str; 14] = [
     "NotReady",
     "InterlockActive",
     "UnknownProtocol",
@@ -98,4 +108,6 @@ pub const ERROR_NAMES: [&str; 12] = [
     "UnknownSession",
     "ShuttingDown",
     "StoreError",
+    "SettingsUnconfirmed",
+    "NotSaved",
 ];

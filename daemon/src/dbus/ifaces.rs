@@ -28,6 +28,18 @@ async fn send(h: &ControlHandle, c: Command) -> Result<Reply, Error> {
     h.command(c).await.map_err(Error::from)
 }
 
+/// Sends a settings command on behalf of the message's sender: the change is logged with
+/// the caller's uid.
+async fn send_as(
+    h: &ControlHandle,
+    conn: &zbus::Connection,
+    hdr: &zbus::message::Header<'_>,
+    c: Command,
+) -> Result<Reply, Error> {
+    let uid = super::access::caller_uid(conn, hdr).await;
+    h.command_by(c, uid).await.map_err(Error::from)
+}
+
 /// `org.coldspray.ColdSpray1.Unit`: unit state and treatment control.
 pub struct Unit {
     pub(crate) h: ControlHandle,
@@ -39,7 +51,8 @@ impl Unit {
     /// Start: start spraying now with a protocol. options (all optional): spray_s (d, 1..120 s),
     /// skin_target_c (d, 12..36 C), pump_percent (u, 20..100). Returns the new session id.
     /// Errors: NotReady, InterlockActive, UnknownProtocol, OutOfRange, InvalidArgument,
-    /// NotPermitted.
+    /// NotPermitted, SettingsUnconfirmed (alarm settings_lost: a technician must confirm the
+    /// unit's settings first).
     #[zbus(out_args("session_id"))]
     async fn start(
         &self,
@@ -77,7 +90,7 @@ impl Unit {
     }
 
     /// Arm: arm auto-start; the next end of laser emission starts a session with this
-    /// protocol. Errors: UnknownProtocol, InvalidArgument, NotPermitted.
+    /// protocol. Errors: UnknownProtocol, InvalidArgument, NotPermitted, SettingsUnconfirmed.
     async fn arm(
         &self,
         #[zbus(header)] hdr: zbus::message::Header<'_>,
@@ -141,7 +154,12 @@ impl Unit {
         counted(&self.h, "Unit.AudioPause", r)
     }
 
-    /// SetSetpoint: change the reservoir setpoint, degrees C, 2..15. Errors: OutOfRange.
+    /// SetSetpoint: change the reservoir setpoint, degrees C, 2..15. It overrides the
+    /// configuration's [thermostat] setpoint_c, also after a restart, as long as that
+    /// configured value stays what it was when this was set; an administrator who edits it
+    /// takes back control at the next start. The change is logged with the caller's uid.
+    /// Errors: OutOfRange, NotSaved (in force now, but the settings file could not be
+    /// written: lost at the next restart; alarm settings_not_saved).
     async fn set_setpoint(
         &self,
         #[zbus(header)] hdr: zbus::message::Header<'_>,
@@ -153,7 +171,7 @@ impl Unit {
         }
         let r = async {
             let celsius = v::range("celsius", celsius, v::SETPOINT_C)?;
-            send(&self.h, Command::SetSetpoint { celsius })
+            send_as(&self.h, conn, &hdr, Command::SetSetpoint { celsius })
                 .await
                 .map(drop)
         }
@@ -683,7 +701,9 @@ impl Maintenance {
 
     /// SetCalibration: set a sensor's calibration offset (added to every raw reading), in the
     /// sensor's unit (degrees C, bar for pressure), -5..5. sensor: reservoir, mist, heatsink,
-    /// skin, pressure. Errors: InvalidArgument, OutOfRange.
+    /// skin, pressure. Saved in the unit's settings file and logged with the caller's uid.
+    /// Errors: InvalidArgument, OutOfRange, NotSaved (in force now, but the settings file
+    /// could not be written: lost at the next restart; alarm settings_not_saved).
     async fn set_calibration(
         &self,
         #[zbus(header)] hdr: zbus::message::Header<'_>,
@@ -701,12 +721,41 @@ impl Maintenance {
         let r = async {
             let sensor = v::sensor(&sensor)?;
             let offset = v::range("offset", offset, v::CALIBRATION)?;
-            send(&self.h, Command::SetCalibration { sensor, offset })
-                .await
-                .map(drop)
+            send_as(
+                &self.h,
+                conn,
+                &hdr,
+                Command::SetCalibration { sensor, offset },
+            )
+            .await
+            .map(drop)
         }
         .await;
         counted(&self.h, "Maintenance.SetCalibration", r)
+    }
+
+    /// ConfirmSettings: after the alarm settings_lost (the unit's saved settings could not be
+    /// read), confirm that the settings in force — Unit.Setpoint and the calibration offsets
+    /// named in the alarm's message, corrected with SetSetpoint/SetCalibration first where
+    /// needed — are right. Ends the alarm, allows treatment again and saves these settings.
+    /// Logged with the caller's uid. Errors: NotSaved (confirmed, but the settings file could
+    /// not be written).
+    async fn confirm_settings(
+        &self,
+        #[zbus(header)] hdr: zbus::message::Header<'_>,
+        #[zbus(connection)] conn: &zbus::Connection,
+    ) -> Result<(), Error> {
+        if let Err(e) = self
+            .access
+            .check(conn, &hdr, "Maintenance.ConfirmSettings")
+            .await
+        {
+            return counted(&self.h, "Maintenance.ConfirmSettings", Err(e));
+        }
+        let r = send_as(&self.h, conn, &hdr, Command::ConfirmSettings)
+            .await
+            .map(drop);
+        counted(&self.h, "Maintenance.ConfirmSettings", r)
     }
 
     /// RecordWaterChange: count a water change.
@@ -724,6 +773,17 @@ impl Maintenance {
         }
         let r = send(&self.h, Command::RecordWaterChange).await.map(drop);
         counted(&self.h, "Maintenance.RecordWaterChange", r)
+    }
+
+    /// Calibration: the calibration offset in force per sensor (reservoir, mist, heatsink,
+    /// skin, pressure), in the sensor's unit (degrees C, bar for pressure).
+    #[zbus(property)]
+    fn calibration(&self) -> HashMap<String, f64> {
+        let s = self.h.snapshot();
+        coldspray_hal::Sensor::ALL
+            .iter()
+            .map(|x| (x.name().to_string(), s.calibration[x.index()]))
+            .collect()
     }
 
     /// Active: the unit is in maintenance mode.

@@ -351,6 +351,9 @@ async fn watch_snapshots(
             if last.last_self_test != new.last_self_test {
                 let _ = m.last_self_test_changed(&me).await;
             }
+            if last.calibration != new.calibration {
+                let _ = m.calibration_changed(&me).await;
+            }
         }
         last = Arc::new(announced);
         tokio::time::sleep(CHANGE_INTERVAL).await;

@@ -30,6 +30,9 @@ pub type PendingReply = (
     Result<Reply, CommandError>,
 );
 
+/// Saves the unit settings; `Err` says why they are not saved.
+pub type SettingsJob = Box<dyn FnOnce() -> Result<(), String> + Send>;
+
 /// Work for the journal thread.
 pub enum JournalItem {
     /// Events of one control step, and the answer to the command that step applied.
@@ -43,8 +46,10 @@ pub enum JournalItem {
     Counters(Counters),
     /// Save protocols.
     Protocols(Vec<Protocol>),
-    /// Save settings.
-    Settings(f64, [f64; 5]),
+    /// Save the unit settings: the job writes the settings file (and the log's copy). Its
+    /// error turns the answer of the command of the same step into
+    /// [`CommandError::NotSaved`].
+    Settings(SettingsJob),
     /// Flush and acknowledge (shutdown).
     Flush(oneshot::Sender<()>),
 }
@@ -63,9 +68,13 @@ pub fn spawn(
                 telemetry.store_write_errors.fetch_add(1, Ordering::Relaxed);
                 tracing::error!("treatment log: {what}: {e}");
             };
+            // A settings save that failed, for the answer of the command that caused it (the
+            // control loop sends a step's `Settings` before its `Events`).
+            let mut settings_failed: Option<String> = None;
             for item in rx {
                 match item {
                     JournalItem::Events { events: evs, reply } => {
+                        let not_saved = settings_failed.take();
                         for ev in evs {
                             if let Some(store) = &store {
                                 if let Err(e) = store.record(&ev) {
@@ -77,6 +86,10 @@ pub fn spawn(
                             let _ = events.send(ev);
                         }
                         if let Some((tx, result)) = reply {
+                            let result = match (result, not_saved) {
+                                (Ok(_), Some(e)) => Err(CommandError::NotSaved(e)),
+                                (r, _) => r,
+                            };
                             let _ = tx.send(result);
                         }
                     }
@@ -90,9 +103,10 @@ pub fn spawn(
                             fail("protocols", e);
                         }
                     }
-                    JournalItem::Settings(sp, cal) => {
-                        if let Some(Err(e)) = store.as_ref().map(|s| s.save_settings(sp, cal)) {
-                            fail("settings", e);
+                    JournalItem::Settings(job) => {
+                        if let Err(e) = job() {
+                            tracing::error!("unit settings NOT saved: {e}");
+                            settings_failed = Some(e);
                         }
                     }
                     JournalItem::Flush(done) => {
@@ -153,7 +167,11 @@ fn log_event(ev: &Event) {
                 tracing::error!(target: "coldspray::selftest", "self-test FAILED: {}", report.join("; "));
             }
         }
-        Event::ConfigChanged { what, .. } => tracing::info!(target: "coldspray::config", "{what}"),
+        Event::ConfigChanged { what, by_uid, .. } => tracing::info!(
+            target: "coldspray::config",
+            "{what} (by {})",
+            crate::unit_settings::uid_text(*by_uid)
+        ),
         Event::AlarmConditionCleared { .. } | Event::Sample(_) => {}
     }
 }

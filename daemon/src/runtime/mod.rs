@@ -11,6 +11,7 @@
 pub mod journal;
 pub mod notify;
 pub mod sensors;
+mod settings;
 mod store_glue;
 pub mod watchdog;
 
@@ -95,8 +96,8 @@ pub trait StateStore: LogStore + Persistence {
     fn load_counters(&self) -> Option<crate::api::Counters>;
     /// Saved protocols (None: never saved, use the factory ones).
     fn load_protocols(&self) -> Option<Vec<Protocol>>;
-    /// Saved setpoint and calibration.
-    fn load_settings(&self) -> Option<(Option<f64>, [f64; 5])>;
+    /// The log's copy of the setpoint and calibration (the settings file is the primary).
+    fn load_settings(&self) -> Option<LogSettings>;
     /// An id greater than every stored session's.
     fn next_session_id(&self) -> u64;
     /// Records the log had flushed but no longer holds, found at open (damage in its files).
@@ -105,6 +106,18 @@ pub trait StateStore: LogStore + Persistence {
     }
     /// As a plain log store, for the handle.
     fn as_log_store(self: Arc<Self>) -> Arc<dyn LogStore>;
+}
+
+/// The treatment log's copy of the unit settings. The log held them alone before the
+/// settings file existed; since then it keeps a second copy, written after the file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogSettings {
+    /// Setpoint in force when saved, °C.
+    pub setpoint_c: f64,
+    /// Calibration offsets by sensor index.
+    pub calibration: [f64; 5],
+    /// The settings file had been written when this copy was saved.
+    pub in_file: bool,
 }
 
 /// A running daemon, from [`start`].
@@ -192,9 +205,8 @@ pub fn start(config: &Config, parts: Parts) -> Result<Daemon, RuntimeError> {
         next_id,
         now,
     );
-    if let Some((sp, cal)) = store.as_ref().and_then(|s| s.load_settings()) {
-        core.restore_settings(sp, cal);
-    }
+    let settings_dir = config.state_dir();
+    settings::restore(&mut core, &settings_dir, store.as_deref(), now);
     if let Some(why) = store.as_ref().and_then(|s| s.lost_at_open()) {
         core.raise_runtime_event_alarm(AlarmKind::LogDamaged, &why, now);
     }
@@ -252,6 +264,12 @@ pub fn start(config: &Config, parts: Parts) -> Result<Daemon, RuntimeError> {
     let (journal_tx, journal_rx) = std_mpsc::channel();
     let persistence: Option<Arc<dyn Persistence>> =
         store.clone().map(|s| s as Arc<dyn Persistence>);
+    let (settings_status_tx, settings_status) = std_mpsc::channel();
+    let settings_saver = settings::Saver {
+        dir: settings_dir,
+        log: persistence.clone(),
+        status: settings_status_tx,
+    };
     let journal_thread = journal::spawn(
         persistence,
         ends.events.clone(),
@@ -301,6 +319,8 @@ pub fn start(config: &Config, parts: Parts) -> Result<Daemon, RuntimeError> {
         },
         ends,
         journal: journal_tx,
+        settings_saver,
+        settings_status,
         identify: identify_tx,
         heartbeat,
         notifier: Notifier::from_env(),
@@ -422,6 +442,10 @@ struct ControlLoop {
     last: StepOutput,
     ends: HandleEnds,
     journal: std_mpsc::Sender<JournalItem>,
+    /// Saves the unit settings (on the journal thread).
+    settings_saver: settings::Saver,
+    /// Outcome of each settings save: `Err` raises `settings_not_saved`.
+    settings_status: std_mpsc::Receiver<Result<(), String>>,
     identify: std_mpsc::Sender<()>,
     heartbeat: Heartbeat,
     notifier: Notifier,
@@ -499,9 +523,18 @@ impl ControlLoop {
             last_step = started;
             let now = self.clock.now();
             let unix = unix_ms_now();
+            while let Ok(saved) = self.settings_status.try_recv() {
+                let failure = saved.err();
+                self.core.set_runtime_alarm(
+                    AlarmKind::SettingsNotSaved,
+                    failure.is_some(),
+                    failure.as_deref().unwrap_or_default(),
+                    now,
+                );
+            }
             let reply = match command {
-                Some((cmd, tx)) => {
-                    let result = self.guarded(|core| core.command(cmd, now, unix))?;
+                Some((cmd, caller, tx)) => {
+                    let result = self.guarded(|core| core.command_by(cmd, caller, now, unix))?;
                     Some((tx, result))
                 }
                 None => None,
@@ -520,8 +553,10 @@ impl ControlLoop {
                 self.ends.protocols.send_replace(Arc::new(list));
             }
             if dirty.settings {
-                let settings = JournalItem::Settings(self.core.setpoint(), self.core.calibration());
-                let _ = self.journal.send(settings);
+                let job = self.settings_saver.job(&self.core);
+                if self.journal.send(JournalItem::Settings(job)).is_err() {
+                    tracing::error!("unit settings not saved: the journal thread is gone");
+                }
             }
             if !events.is_empty() || reply.is_some() {
                 let _ = self.journal.send(JournalItem::Events { events, reply });
@@ -686,7 +721,7 @@ impl ControlLoop {
         self.ends.snapshot.send_replace(Arc::new(snapshot));
         // Refuse the commands still queued.
         self.ends.commands.close();
-        while let Ok((_, tx)) = self.ends.commands.try_recv() {
+        while let Ok((_, _, tx)) = self.ends.commands.try_recv() {
             let _ = tx.send(Err(crate::api::CommandError::ShuttingDown));
         }
         // Dropping the journal sender ends the journal thread after it drained.

@@ -2,7 +2,7 @@
 //! [`SledStore`].
 
 use super::journal::Persistence;
-use super::StateStore;
+use super::{LogSettings, StateStore};
 use crate::api::{Counters, Event};
 use crate::protocol::Protocol;
 use crate::store::{LogStore, Settings, SledStore};
@@ -23,8 +23,11 @@ impl Persistence for SledStore {
     }
 
     fn save_settings(&self, setpoint_c: f64, calibration: [f64; 5]) -> Result<(), String> {
+        // Only the settings job writes this copy, after the settings file: from now on a
+        // missing file is a loss (see `runtime::settings`).
         let mut settings = Settings {
             setpoint_c,
+            in_file: true,
             ..Settings::default()
         };
         for s in Sensor::ALL {
@@ -59,13 +62,17 @@ impl StateStore for SledStore {
         or_warn("protocols", SledStore::load_protocols(self))
     }
 
-    fn load_settings(&self) -> Option<(Option<f64>, [f64; 5])> {
+    fn load_settings(&self) -> Option<LogSettings> {
         or_warn("settings", SledStore::load_settings(self)).map(|s| {
-            let mut cal = [0.0; 5];
+            let mut calibration = [0.0; 5];
             for sensor in Sensor::ALL {
-                cal[sensor.index()] = s.offset(sensor);
+                calibration[sensor.index()] = s.offset(sensor);
             }
-            (Some(s.setpoint_c), cal)
+            LogSettings {
+                setpoint_c: s.setpoint_c,
+                calibration,
+                in_file: s.in_file,
+            }
         })
     }
 

@@ -4,7 +4,8 @@
 //! The rest of the daemon sees only the [`LogStore`] trait.
 //!
 //! # Implementation: [`SledStore`] (sled 0.34.7) in `<state_dir>/log`
-//! Trees: `meta` (schema version, counters, protocols, settings), `sessions` (id → opening
+//! Trees: `meta` (schema version, counters, protocols, a copy of the unit settings whose
+//! primary is `state_dir/settings.json`, see [`crate::unit_settings`]), `sessions` (id → opening
 //! and closing record), `session_time` (start time ‖ id: the time index), `open_sessions`
 //! (ids of sessions not yet closed), `samples` (id ‖ first t_ms → a compact chunk of curve
 //! points), `events` (time ‖ sequence → alarm, state change, configuration change,

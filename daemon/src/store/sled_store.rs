@@ -60,6 +60,9 @@ pub struct Settings {
     pub setpoint_c: f64,
     /// Calibration offset per sensor, keyed by [`Sensor::name`], in the sensor's unit.
     pub calibration: BTreeMap<String, f64>,
+    /// The unit's settings file (`<state_dir>/settings.json`, the primary copy since it
+    /// exists) has been written: a missing file is then a loss, not a unit from before it.
+    pub in_file: bool,
 }
 
 impl Default for Settings {
@@ -67,6 +70,7 @@ impl Default for Settings {
         Settings {
             setpoint_c: 4.0,
             calibration: BTreeMap::new(),
+            in_file: false,
         }
     }
 }
