@@ -80,6 +80,10 @@ pub enum AlarmKind {
     /// At start the treatment log held fewer sessions than it had flushed: records were lost
     /// to damage in its files. Latched until acknowledged; the unit keeps working.
     LogDamaged,
+    /// A write to the treatment log failed (disk full, I/O error): what happened since is not
+    /// recorded. Treatment goes on; the condition lasts until a write works again, and the
+    /// alarm stays latched until acknowledged.
+    LogWriteFailed,
     /// A session started later than the late threshold after the laser stopped.
     LateStart,
     /// A service counter passed its reminder.
@@ -113,6 +117,7 @@ impl AlarmKind {
             AlarmKind::OutputFault,
             AlarmKind::StoreUnavailable,
             AlarmKind::LogDamaged,
+            AlarmKind::LogWriteFailed,
             AlarmKind::LateStart,
             AlarmKind::ServiceDue,
         ]);
@@ -139,6 +144,7 @@ impl AlarmKind {
             AlarmKind::OutputFault => "output_fault",
             AlarmKind::StoreUnavailable => "store_unavailable",
             AlarmKind::LogDamaged => "log_damaged",
+            AlarmKind::LogWriteFailed => "log_write_failed",
             AlarmKind::LateStart => "late_start",
             AlarmKind::ServiceDue => "service_due",
         }
@@ -188,6 +194,7 @@ impl AlarmKind {
             ("output_fault", None) => AlarmKind::OutputFault,
             ("store_unavailable", None) => AlarmKind::StoreUnavailable,
             ("log_damaged", None) => AlarmKind::LogDamaged,
+            ("log_write_failed", None) => AlarmKind::LogWriteFailed,
             ("late_start", None) => AlarmKind::LateStart,
             ("service_due", None) => AlarmKind::ServiceDue,
             _ => return None,
@@ -231,7 +238,8 @@ impl AlarmKind {
             AlarmKind::WaterLow
             | AlarmKind::MaxSprayTime
             | AlarmKind::StoreUnavailable
-            | AlarmKind::LogDamaged => Priority::Medium,
+            | AlarmKind::LogDamaged
+            | AlarmKind::LogWriteFailed => Priority::Medium,
             AlarmKind::FreezeCutout | AlarmKind::LateStart | AlarmKind::ServiceDue => Priority::Low,
         }
     }
@@ -247,6 +255,7 @@ impl AlarmKind {
                     | AlarmKind::OutputFault
                     | AlarmKind::LateStart
                     | AlarmKind::LogDamaged
+                    | AlarmKind::LogWriteFailed
             )
     }
 
@@ -282,6 +291,9 @@ impl AlarmKind {
             }
             AlarmKind::LogDamaged => {
                 "Treatment log damaged: sessions recorded earlier were lost".into()
+            }
+            AlarmKind::LogWriteFailed => {
+                "Treatment log write failed: what happens now is NOT recorded".into()
             }
             AlarmKind::LateStart => "Cooling started late after the laser (palliative only)".into(),
             AlarmKind::ServiceDue => "Service due".into(),
@@ -321,7 +333,7 @@ mod tests {
     #[test]
     fn keys_round_trip_for_every_kind() {
         let kinds = AlarmKind::every(&Sensor::ALL);
-        assert_eq!(kinds.len(), 16 + 3 * Sensor::ALL.len());
+        assert_eq!(kinds.len(), 17 + 3 * Sensor::ALL.len());
         for k in kinds {
             assert_eq!(AlarmKind::from_key(&k.key()), Some(k), "{k}");
         }

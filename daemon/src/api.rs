@@ -155,6 +155,19 @@ pub enum CommandError {
     /// The daemon is shutting down.
     #[error("the daemon is shutting down")]
     ShuttingDown,
+    /// The command was carried out, but what it caused could not be written to the treatment
+    /// log (disk full, I/O error). The unit acts on it all the same: cooling is the therapy
+    /// and is never withheld because a record cannot be written, so a session started this
+    /// way sprays. The `log_write_failed` alarm is raised before this answer is sent.
+    #[error("{done}, but it is NOT recorded in the treatment log: {reason}")]
+    NotRecorded {
+        /// What was done, human-readable ("session 8 started and is cooling").
+        done: String,
+        /// The session concerned, if any.
+        session_id: Option<u64>,
+        /// Why the write failed.
+        reason: String,
+    },
 }
 
 /// Service counters (BRIEF §4).
@@ -319,6 +332,18 @@ pub enum Event {
         unix_ms: i64,
         /// What changed, human-readable.
         what: String,
+    },
+    /// Something happened (the event that follows this one) but could not be written to the
+    /// treatment log. Published, never stored.
+    NotRecorded {
+        /// Wall-clock time, ms since the Unix epoch.
+        unix_ms: i64,
+        /// What was not recorded, human-readable ("session 8 started").
+        what: String,
+        /// The session concerned, if any.
+        session_id: Option<u64>,
+        /// Why the write failed.
+        reason: String,
     },
     /// Self-test finished.
     SelfTestFinished {

@@ -37,6 +37,9 @@ pub enum Error {
     ShuttingDown(String),
     /// The treatment log failed to answer.
     StoreError(String),
+    /// The command was carried out (a session started this way is cooling), but its record
+    /// could not be written to the treatment log; the `log_write_failed` alarm is raised.
+    NotRecorded(String),
 }
 
 impl Error {
@@ -56,6 +59,7 @@ impl Error {
             Error::UnknownSession(_) => "UnknownSession",
             Error::ShuttingDown(_) => "ShuttingDown",
             Error::StoreError(_) => "StoreError",
+            Error::NotRecorded(_) => "NotRecorded",
         }
     }
 }
@@ -74,6 +78,7 @@ impl From<CommandError> for Error {
             CommandError::NotPermitted { .. } => Error::NotPermitted(msg),
             CommandError::UnknownAlarm(_) => Error::UnknownAlarm(msg),
             CommandError::ShuttingDown => Error::ShuttingDown(msg),
+            CommandError::NotRecorded { .. } => Error::NotRecorded(msg),
         }
     }
 }
@@ -85,7 +90,7 @@ impl From<crate::store::StoreError> for Error {
 }
 
 /// Every error short name the service can return on purpose (documentation, tests).
-pub const ERROR_NAMES: [&str; 12] = [
+pub const ERROR_NAMES: [&str; 13] = [
     "NotReady",
     "InterlockActive",
     "UnknownProtocol",
@@ -98,4 +103,5 @@ pub const ERROR_NAMES: [&str; 12] = [
     "UnknownSession",
     "ShuttingDown",
     "StoreError",
+    "NotRecorded",
 ];

@@ -33,6 +33,7 @@ const META_SCHEMA: &[u8] = b"schema_version";
 const META_COUNTERS: &[u8] = b"counters";
 const META_PROTOCOLS: &[u8] = b"protocols";
 const META_SETTINGS: &[u8] = b"settings";
+const META_PROBE: &[u8] = b"write_probe";
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -254,7 +255,8 @@ fn event_time(event: &Event) -> Option<i64> {
         | Event::AlarmConditionCleared { unix_ms, .. }
         | Event::AlarmAcknowledged { unix_ms, .. }
         | Event::AlarmRemoved { unix_ms, .. }
-        | Event::ConfigChanged { unix_ms, .. } => Some(*unix_ms),
+        | Event::ConfigChanged { unix_ms, .. }
+        | Event::NotRecorded { unix_ms, .. } => Some(*unix_ms),
         Event::AlarmRaised(a) => Some(a.raised_unix_ms),
         Event::SessionStarted(s) => Some(s.started_unix_ms),
         Event::SessionEnded(r) => Some(r.ended_unix_ms),
@@ -944,6 +946,12 @@ impl SledStore {
     /// Saves the whole protocol list (flushed before returning).
     pub fn save_protocols(&self, protocols: &[Protocol]) -> Result<(), StoreError> {
         self.save_meta(META_PROTOCOLS, &protocols)
+    }
+
+    /// Writes and flushes a small record (the wall-clock time): `Ok` proves the log takes
+    /// writes again after a failure.
+    pub fn prove_writable(&self) -> Result<(), StoreError> {
+        self.save_meta(META_PROBE, &wall_now_ms())
     }
 
     /// The runtime settings, `None` when never saved (use the configuration's).
