@@ -4,10 +4,11 @@
 //! Five sessions are recorded; the disk is filled; sessions go on (cooling is never withheld
 //! for a full disk). The first write that fails is answered `NotRecorded` (never OK), the
 //! `NotRecorded` signal names it, and the latched `log_write_failed` alarm is already active
-//! when the answer arrives. The space is freed: the log comes back without a restart (the
-//! alarm's condition ends and an acknowledge clears it), two more sessions are recorded, and
-//! after a restart every session acknowledged as recorded is in the log and no id is handed
-//! out twice.
+//! when the answer arrives; `log_store_available` is 0. The space is freed: the log comes
+//! back without a restart (the alarm's condition ends and an acknowledge clears it). The
+//! daemon restarts with the newest sessions unrecorded: their ids are not handed out again
+//! and `log_damaged` reports the gap. Two more sessions are recorded, and after another
+//! restart every session acknowledged as recorded is in the log and no id was used twice.
 //!
 //! Mounting the tmpfs needs root (CI runs as root); the test says so and passes otherwise.
 
@@ -87,6 +88,21 @@ async fn log_write_failed(c: &Client) -> Option<AlarmTuple> {
         .find(|a| a.0 == "log_write_failed")
 }
 
+/// `coldspray_log_store_available`, and whether `log_write_failed` is in
+/// `coldspray_alarms_active`, from a real scrape.
+fn store_metrics(port: u16) -> (f64, bool) {
+    let body = scrape(port).unwrap();
+    let available = metric_sum(&body, "coldspray_log_store_available").expect("exported");
+    let alarm = body.lines().any(|l| {
+        l.starts_with("coldspray_alarms_active{")
+            && l.contains("kind=\"log_write_failed\"")
+            && l.rsplit_once(' ')
+                .and_then(|(_, v)| v.parse::<f64>().ok())
+                .is_some_and(|v| v >= 1.0)
+    });
+    (available, alarm)
+}
+
 /// What one session's start and stop were answered.
 #[derive(Debug, Default)]
 struct Run {
@@ -140,8 +156,16 @@ async fn a_full_disk_is_told_alarmed_and_recovered_and_ids_are_never_reused() {
     let bus = PrivateBus::start(&current_user()).expect("private bus");
     let dir = TempDir::new("store-full").unwrap();
     let _tmpfs = Tmpfs::mount(&dir.path().join("state"), "1m");
-    let mut d =
-        SimDaemon::spawn(&bus, dir.path(), 5.0, "initial_reservoir_c = 4.0", "").expect("daemon");
+    let port = coldspray_e2e::metrics_support::free_port().unwrap();
+    let mut d = SimDaemon::spawn_with_metrics(
+        &bus,
+        dir.path(),
+        5.0,
+        "initial_reservoir_c = 4.0",
+        "",
+        Some(port),
+    )
+    .expect("daemon");
     let c = Client::connect(&bus).await.unwrap();
     c.wait_up(LIMIT).await.unwrap();
     c.wait_ready(LIMIT).await.unwrap();
@@ -167,6 +191,7 @@ async fn a_full_disk_is_told_alarmed_and_recovered_and_ids_are_never_reused() {
         runs.push(run);
     }
     assert!(log_write_failed(&c).await.is_none());
+    assert_eq!(store_metrics(port), (1.0, false));
 
     let filler = d.state.join("filler");
     let filled = fill(&filler);
@@ -198,9 +223,19 @@ async fn a_full_disk_is_told_alarmed_and_recovered_and_ids_are_never_reused() {
         .expect("signal stream")
         .unwrap();
     let (what, sid, reason): (String, u64, String) = signal.body().deserialize().unwrap();
-    assert!(!what.is_empty() && !reason.is_empty(), "{what} {sid} {reason}");
-    let alarm = log_write_failed(&c).await.expect("latched while the disk is full");
+    assert!(
+        !what.is_empty() && !reason.is_empty(),
+        "{what} {sid} {reason}"
+    );
+    let alarm = log_write_failed(&c)
+        .await
+        .expect("latched while the disk is full");
     assert!(alarm.4, "{alarm:?}");
+    assert_eq!(
+        store_metrics(port),
+        (0.0, true),
+        "log_store_available 0 and the alarm in alarms_active"
+    );
     // Acknowledged while the cause is still there: it stays (and the acknowledge itself is
     // carried out but cannot be recorded either).
     if let Err(e) = c.ack_all().await {
@@ -209,7 +244,8 @@ async fn a_full_disk_is_told_alarmed_and_recovered_and_ids_are_never_reused() {
     }
     assert!(log_write_failed(&c).await.is_some(), "cause still present");
 
-    // Space comes back: the log recovers without a restart.
+    // Space comes back: the log recovers without a restart (the journal's own retry proves it
+    // with a write), and the alarm goes once acknowledged.
     std::fs::remove_file(&filler).unwrap();
     let (_, took) = c
         .wait_for(
@@ -223,14 +259,6 @@ async fn a_full_disk_is_told_alarmed_and_recovered_and_ids_are_never_reused() {
         )
         .await
         .unwrap();
-    for _ in 0..2 {
-        let run = session(&c).await;
-        assert!(
-            run.start_recorded && run.stop_recorded,
-            "space freed: {run:?}"
-        );
-        runs.push(run);
-    }
     c.ack_all().await.unwrap();
     assert!(
         log_write_failed(&c).await.is_none(),
@@ -238,8 +266,34 @@ async fn a_full_disk_is_told_alarmed_and_recovered_and_ids_are_never_reused() {
         c.alarms().await.unwrap()
     );
     assert!(d.stderr().contains("NOT recorded"), "logged at error");
+    assert_eq!(store_metrics(port), (1.0, false));
 
-    // After a restart: every session acknowledged as recorded is there; no id is reused.
+    // A restart with the newest ids unrecorded: they are not handed out again, and the log
+    // reports the gap.
+    let max_before = runs.iter().filter_map(|r| r.id).max().unwrap();
+    assert!(d.terminate().is_some(), "daemon stopped");
+    d.start().unwrap();
+    c.wait_up(LIMIT).await.unwrap();
+    let alarms = c.alarms().await.unwrap();
+    assert!(
+        alarms.iter().any(|a| a.0 == "log_damaged"),
+        "the restart reports the unrecorded sessions: {alarms:?}"
+    );
+    for _ in 0..2 {
+        let run = session(&c).await;
+        assert!(
+            run.start_recorded && run.stop_recorded,
+            "space freed: {run:?}"
+        );
+        assert!(
+            run.id.is_some_and(|id| id > max_before),
+            "an id handed out again after the restart: {run:?} <= {max_before}"
+        );
+        runs.push(run);
+    }
+    c.ack_all().await.unwrap();
+
+    // After another restart: every session acknowledged as recorded is there; no id twice.
     assert!(d.terminate().is_some(), "daemon stopped");
     d.start().unwrap();
     c.wait_up(LIMIT).await.unwrap();
@@ -262,15 +316,17 @@ async fn a_full_disk_is_told_alarmed_and_recovered_and_ids_are_never_reused() {
         next.id.is_some_and(|id| id > max),
         "id handed out again after the restart: {next:?} <= {max}"
     );
+    runs.push(next);
     let unrecorded = runs.iter().filter(|r| r.refused.is_some()).count();
     say!(
         "store_full: {} sessions, {} answered NotRecorded (first at #{}), {} bytes filled, \
-         recovered {:.1} s after space was freed, next id after restart {:?} > {max}",
+         recovered {:.1} s after space was freed, no id reused across 2 restarts \
+         (newest unrecorded {max_before}, last id {:?})",
         runs.len(),
         unrecorded,
         5 + failed_at + 1,
         filled,
         took.as_secs_f64(),
-        next.id
+        runs.last().and_then(|r| r.id)
     );
 }

@@ -451,7 +451,9 @@ impl SledStore {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
-            .ok_or_else(|| io("the treatment log is closed after a write error (retried until it reopens)"))
+            .ok_or_else(|| {
+                io("the treatment log is closed after a write error (retried until it reopens)")
+            })
     }
 
     /// Closes and reopens the database. sled refuses every write after one failed (a full
