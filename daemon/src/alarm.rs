@@ -87,6 +87,10 @@ pub enum AlarmKind {
     /// The unit's settings file could not be written: the change is in force but would be
     /// lost at a restart. Latched; its condition ends with the next successful save.
     SettingsNotSaved,
+    /// A write to the treatment log failed (disk full, I/O error): what happened since is not
+    /// recorded. Treatment goes on; the condition lasts until a write works again, and the
+    /// alarm stays latched until acknowledged.
+    LogWriteFailed,
     /// A session started later than the late threshold after the laser stopped.
     LateStart,
     /// A service counter passed its reminder.
@@ -122,6 +126,7 @@ impl AlarmKind {
             AlarmKind::LogDamaged,
             AlarmKind::SettingsLost,
             AlarmKind::SettingsNotSaved,
+            AlarmKind::LogWriteFailed,
             AlarmKind::LateStart,
             AlarmKind::ServiceDue,
         ]);
@@ -150,6 +155,7 @@ impl AlarmKind {
             AlarmKind::LogDamaged => "log_damaged",
             AlarmKind::SettingsLost => "settings_lost",
             AlarmKind::SettingsNotSaved => "settings_not_saved",
+            AlarmKind::LogWriteFailed => "log_write_failed",
             AlarmKind::LateStart => "late_start",
             AlarmKind::ServiceDue => "service_due",
         }
@@ -201,6 +207,7 @@ impl AlarmKind {
             ("log_damaged", None) => AlarmKind::LogDamaged,
             ("settings_lost", None) => AlarmKind::SettingsLost,
             ("settings_not_saved", None) => AlarmKind::SettingsNotSaved,
+            ("log_write_failed", None) => AlarmKind::LogWriteFailed,
             ("late_start", None) => AlarmKind::LateStart,
             ("service_due", None) => AlarmKind::ServiceDue,
             _ => return None,
@@ -246,7 +253,8 @@ impl AlarmKind {
             | AlarmKind::MaxSprayTime
             | AlarmKind::StoreUnavailable
             | AlarmKind::LogDamaged
-            | AlarmKind::SettingsNotSaved => Priority::Medium,
+            | AlarmKind::SettingsNotSaved
+            | AlarmKind::LogWriteFailed => Priority::Medium,
             AlarmKind::FreezeCutout | AlarmKind::LateStart | AlarmKind::ServiceDue => Priority::Low,
         }
     }
@@ -264,6 +272,7 @@ impl AlarmKind {
                     | AlarmKind::LogDamaged
                     | AlarmKind::SettingsLost
                     | AlarmKind::SettingsNotSaved
+                    | AlarmKind::LogWriteFailed
             )
     }
 
@@ -307,6 +316,9 @@ impl AlarmKind {
             AlarmKind::SettingsNotSaved => {
                 "Unit settings could not be saved: they are lost at the next restart".into()
             }
+            AlarmKind::LogWriteFailed => {
+                "Treatment log write failed: what happens now is NOT recorded".into()
+            }
             AlarmKind::LateStart => "Cooling started late after the laser (palliative only)".into(),
             AlarmKind::ServiceDue => "Service due".into(),
         }
@@ -345,7 +357,7 @@ mod tests {
     #[test]
     fn keys_round_trip_for_every_kind() {
         let kinds = AlarmKind::every(&Sensor::ALL);
-        assert_eq!(kinds.len(), 18 + 3 * Sensor::ALL.len());
+        assert_eq!(kinds.len(), 19 + 3 * Sensor::ALL.len());
         for k in kinds {
             assert_eq!(AlarmKind::from_key(&k.key()), Some(k), "{k}");
         }

@@ -168,6 +168,19 @@ pub enum CommandError {
     /// The change is in force now but could not be saved: it is lost at the next restart.
     #[error("in force now but NOT saved (lost at the next restart): {0}")]
     NotSaved(String),
+    /// The command was carried out, but what it caused could not be written to the treatment
+    /// log (disk full, I/O error). The unit acts on it all the same: cooling is the therapy
+    /// and is never withheld because a record cannot be written, so a session started this
+    /// way sprays. The `log_write_failed` alarm is raised before this answer is sent.
+    #[error("{done}, but it is NOT recorded in the treatment log: {reason}")]
+    NotRecorded {
+        /// What was done, human-readable ("session 8 started and is cooling").
+        done: String,
+        /// The session concerned, if any.
+        session_id: Option<u64>,
+        /// Why the write failed.
+        reason: String,
+    },
 }
 
 /// Service counters (BRIEF §4).
@@ -339,6 +352,18 @@ pub enum Event {
         /// daemon makes itself and for records written before this was kept).
         #[serde(default)]
         by_uid: Option<u32>,
+    },
+    /// Something happened (the event that follows this one) but could not be written to the
+    /// treatment log. Published, never stored.
+    NotRecorded {
+        /// Wall-clock time, ms since the Unix epoch.
+        unix_ms: i64,
+        /// What was not recorded, human-readable ("session 8 started").
+        what: String,
+        /// The session concerned, if any.
+        session_id: Option<u64>,
+        /// Why the write failed.
+        reason: String,
     },
     /// Self-test finished.
     SelfTestFinished {

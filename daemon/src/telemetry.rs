@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 /// Upper bounds (seconds) of the control-step duration histogram buckets.
@@ -28,6 +28,8 @@ pub struct Telemetry {
     pub store_write_errors: AtomicU64,
     /// Events dropped because a consumer lagged.
     pub events_lagged: AtomicU64,
+    /// Whether the treatment log takes writes.
+    pub store_health: StoreHealth,
     /// D-Bus calls per method: (calls, errors).
     dbus: Mutex<BTreeMap<String, (u64, u64)>>,
 }
@@ -63,6 +65,79 @@ impl Telemetry {
     /// D-Bus calls per method: (calls, errors).
     pub fn dbus_calls(&self) -> BTreeMap<String, (u64, u64)> {
         self.dbus.lock().map(|m| m.clone()).unwrap_or_default()
+    }
+}
+
+/// Whether the treatment log takes writes: set by the journal thread, which finds out;
+/// applied by the control loop, which raises or clears the `log_write_failed` alarm; read by
+/// the metrics. The loop checks one atomic per step and locks only when something changed.
+#[derive(Debug, Default)]
+pub struct StoreHealth {
+    /// Bumped on every change of `state.failing`.
+    generation: AtomicU64,
+    state: Mutex<HealthState>,
+    applied: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct HealthState {
+    /// Why the last durable write failed; `None` while writes work.
+    failing: Option<String>,
+    /// The last generation the control loop applied.
+    applied: u64,
+}
+
+impl StoreHealth {
+    fn state(&self) -> MutexGuard<'_, HealthState> {
+        // Plain data: a panic elsewhere leaves it usable.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether the last durable write (or flush) failed.
+    pub fn failing(&self) -> bool {
+        self.state().failing.is_some()
+    }
+
+    /// A write failed. Returns the new generation when this is news (writes worked before).
+    pub fn set_failing(&self, reason: &str) -> Option<u64> {
+        let mut st = self.state();
+        let news = st.failing.is_none();
+        st.failing = Some(reason.to_string());
+        news.then(|| self.generation.fetch_add(1, Ordering::SeqCst) + 1)
+    }
+
+    /// A durable write worked. Returns the new generation when this is news.
+    pub fn set_working(&self) -> Option<u64> {
+        let mut st = self.state();
+        let news = st.failing.take().is_some();
+        news.then(|| self.generation.fetch_add(1, Ordering::SeqCst) + 1)
+    }
+
+    /// The state if it changed after generation `seen`: `(generation, why it fails or None)`.
+    pub fn change_since(&self, seen: u64) -> Option<(u64, Option<String>)> {
+        if self.generation.load(Ordering::SeqCst) == seen {
+            return None;
+        }
+        let st = self.state();
+        Some((self.generation.load(Ordering::SeqCst), st.failing.clone()))
+    }
+
+    /// The control loop has applied (and published) generation `generation`.
+    pub fn mark_applied(&self, generation: u64) {
+        let mut st = self.state();
+        st.applied = st.applied.max(generation);
+        self.applied.notify_all();
+    }
+
+    /// Waits up to `limit` until the control loop applied `generation`; false on time-out
+    /// (the loop is gone or stalled: the caller goes on, the loop applies it when it can).
+    pub fn wait_applied(&self, generation: u64, limit: Duration) -> bool {
+        let st = self.state();
+        let (st, _) = self
+            .applied
+            .wait_timeout_while(st, limit, |st| st.applied < generation)
+            .unwrap_or_else(|p| p.into_inner());
+        st.applied >= generation
     }
 }
 

@@ -106,7 +106,7 @@ pub fn split(xml: &str) -> Vec<(String, String)> {
             let name = block[name_start..ne].to_string();
             // Keep the comment that documents the interface, if the block is preceded by one.
             let doc = format!(
-                "<!DOCTYPE node PUBLIC \"-//freedesktop//DTD D-BUS Object Introspection 1.0//EN\"\n \"http://www.freedesktop.org/standards/dbus/1.0/introspect.dtd\">\n<!--\n  {name}, served by coldsprayd at {PATH} under the bus name {NAME}.\n  Errors are org.coldspray.ColdSpray1.Error.* (NotReady, InterlockActive, UnknownProtocol,\n  OutOfRange, InvalidArgument, NotPermitted, PermissionDenied, StoreUnavailable,\n  UnknownAlarm, UnknownSession, ShuttingDown, StoreError); the message is for humans.\n  Generated from the running service; a test fails when the two differ.\n-->\n<node>\n  {}\n</node>\n",
+                "<!DOCTYPE node PUBLIC \"-//freedesktop//DTD D-BUS Object Introspection 1.0//EN\"\n \"http://www.freedesktop.org/standards/dbus/1.0/introspect.dtd\">\n<!--\n  {name}, served by coldsprayd at {PATH} under the bus name {NAME}.\n  Errors are org.coldspray.ColdSpray1.Error.* (NotReady, InterlockActive, UnknownProtocol,\n  OutOfRange, InvalidArgument, NotPermitted, PermissionDenied, StoreUnavailable,\n  UnknownAlarm, UnknownSession, ShuttingDown, StoreError, NotRecorded); the message is for humans.\n  Generated from the running service; a test fails when the two differ.\n-->\n<node>\n  {}\n</node>\n",
                 block.trim()
             );
             out.push((name, doc));

@@ -43,6 +43,9 @@ pub enum Error {
     /// The change is in force but could not be saved (settings file unwritable): it is lost
     /// at the next restart; the `settings_not_saved` alarm is raised.
     NotSaved(String),
+    /// The command was carried out (a session started this way is cooling), but its record
+    /// could not be written to the treatment log; the `log_write_failed` alarm is raised.
+    NotRecorded(String),
 }
 
 impl Error {
@@ -64,6 +67,7 @@ impl Error {
             Error::StoreError(_) => "StoreError",
             Error::SettingsUnconfirmed(_) => "SettingsUnconfirmed",
             Error::NotSaved(_) => "NotSaved",
+            Error::NotRecorded(_) => "NotRecorded",
         }
     }
 }
@@ -84,6 +88,7 @@ impl From<CommandError> for Error {
             CommandError::ShuttingDown => Error::ShuttingDown(msg),
             CommandError::SettingsUnconfirmed => Error::SettingsUnconfirmed(msg),
             CommandError::NotSaved(_) => Error::NotSaved(msg),
+            CommandError::NotRecorded { .. } => Error::NotRecorded(msg),
         }
     }
 }
@@ -95,7 +100,7 @@ impl From<crate::store::StoreError> for Error {
 }
 
 /// Every error short name the service can return on purpose (documentation, tests).
-pub const ERROR_NAMES: [&str; 14] = [
+pub const ERROR_NAMES: [&str; 15] = [
     "NotReady",
     "InterlockActive",
     "UnknownProtocol",
@@ -110,4 +115,5 @@ pub const ERROR_NAMES: [&str; 14] = [
     "StoreError",
     "SettingsUnconfirmed",
     "NotSaved",
+    "NotRecorded",
 ];

@@ -49,10 +49,12 @@ pub struct Unit {
 #[interface(name = "org.coldspray.ColdSpray1.Unit")]
 impl Unit {
     /// Start: start spraying now with a protocol. options (all optional): spray_s (d, 1..120 s),
-    /// skin_target_c (d, 12..36 C), pump_percent (u, 20..100). Returns the new session id.
-    /// Errors: NotReady, InterlockActive, UnknownProtocol, OutOfRange, InvalidArgument,
-    /// NotPermitted, SettingsUnconfirmed (alarm settings_lost: a technician must confirm the
-    /// unit's settings first).
+    /// skin_target_c (d, 12..36 C), pump_percent (u, 20..100). Returns the new session id once
+    /// its opening record is on disk. Errors: NotReady, InterlockActive, UnknownProtocol,
+    /// OutOfRange, InvalidArgument, NotPermitted, SettingsUnconfirmed (alarm settings_lost: a
+    /// technician must confirm the unit's settings first); NotRecorded when the session started
+    /// and is cooling but its record could not be written (disk full): cooling is never withheld
+    /// for that, the message names the session, and the log_write_failed alarm is already raised.
     #[zbus(out_args("session_id"))]
     async fn start(
         &self,
@@ -76,7 +78,8 @@ impl Unit {
         counted(&self.h, "Unit.Start", r)
     }
 
-    /// Stop: stop the running session. Errors: NotPermitted (nothing running).
+    /// Stop: stop the running session. Errors: NotPermitted (nothing running); NotRecorded
+    /// when it stopped but its closing record could not be written.
     async fn stop(
         &self,
         #[zbus(header)] hdr: zbus::message::Header<'_>,
@@ -290,6 +293,18 @@ impl Unit {
         protocol: &str,
         cause: &str,
         late: bool,
+    ) -> zbus::Result<()>;
+
+    /// NotRecorded: something happened but could not be written to the treatment log (what,
+    /// session_id or 0, reason); sent just before that event's own signal (SessionStarted,
+    /// SessionEnded, ...), so a session started by the laser is known to be unrecorded too.
+    /// The log_write_failed alarm is raised with it.
+    #[zbus(signal)]
+    pub async fn not_recorded(
+        emitter: &SignalEmitter<'_>,
+        what: &str,
+        session_id: u64,
+        reason: &str,
     ) -> zbus::Result<()>;
 
     /// SessionEnded: a session ended (id, outcome, completed); details via Sessions.Get.

@@ -399,6 +399,12 @@ async fn forward_events(
                 ifaces::Unit::alarm_raised(&ue, &a.kind.key(), a.priority.name(), &a.message).await
             }
             Event::AlarmRemoved { kind, .. } => ifaces::Unit::alarm_cleared(&ue, &kind.key()).await,
+            Event::NotRecorded {
+                what,
+                session_id,
+                reason,
+                ..
+            } => ifaces::Unit::not_recorded(&ue, &what, session_id.unwrap_or(0), &reason).await,
             Event::StateChanged {
                 from, to, reason, ..
             } => ifaces::Unit::state_transition(&ue, from.name(), to.name(), &reason).await,

@@ -256,9 +256,13 @@ fn telemetry(t: &Telemetry, out: &mut Vec<MetricFamily>) {
 fn store(handle: &ControlHandle, out: &mut Vec<MetricFamily>) {
     Family::gauge(
         "coldspray_log_store_available",
-        "1 when the treatment log is open, 0 when the unit runs without it.",
+        "1 when the treatment log is open and takes writes, 0 when the unit runs without it \
+         or its last write failed.",
     )
-    .value(&[], flag(handle.store.is_some()))
+    .value(
+        &[],
+        flag(handle.store.is_some() && !handle.telemetry.store_health.failing()),
+    )
     .into(out);
     Family::gauge(
         "coldspray_log_store_size_bytes",

@@ -1,6 +1,22 @@
 //! The journal thread: persists the core's events (flushing the durable ones) and only then
 //! publishes them and answers the command that caused them. The control loop never waits
 //! for the disk.
+//!
+//! A write that fails (disk full, I/O error) is never acknowledged as success. Treatment goes
+//! on — cooling is the therapy, and a full disk must not withhold it — but:
+//!
+//! * the failure is logged at error and counted, [`StoreHealth`] turns to failing, and the
+//!   control loop raises the latched `log_write_failed` alarm before anything else is said;
+//! * each event that could not be written is preceded by an [`Event::NotRecorded`] (the D-Bus
+//!   `NotRecorded` signal), so `SessionStarted`/`SessionEnded` of such a session are known to
+//!   be unrecorded even when the session started on the laser with no one to answer;
+//! * the command that caused it is answered [`CommandError::NotRecorded`], which says what was
+//!   done (e.g. the session that started and is cooling) and that it is not recorded;
+//! * the store is retried (reopened, then proved by a flushed write) every [`RETRY`] while it
+//!   fails, and before the next write; once a write works the alarm's condition ends, and the
+//!   alarm goes when acknowledged. No restart is needed.
+//!
+//! [`StoreHealth`]: crate::telemetry::StoreHealth
 
 use crate::api::{CommandError, Counters, Event, Reply};
 use crate::protocol::Protocol;
@@ -8,7 +24,16 @@ use crate::telemetry::Telemetry;
 use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, oneshot};
+
+/// How often a failing store is retried while nothing is written, and at most how often
+/// before a write.
+pub const RETRY: Duration = Duration::from_secs(2);
+
+/// How long the journal waits for the control loop to raise the alarm of a failed write
+/// before it answers anyone (the loop steps every few ms; a stalled loop costs this once).
+const ALARM_WAIT: Duration = Duration::from_secs(1);
 
 /// Where the journal writes. Implemented by the log store; absent in degraded mode.
 pub trait Persistence: Send + Sync {
@@ -22,6 +47,11 @@ pub trait Persistence: Send + Sync {
     fn save_settings(&self, setpoint_c: f64, calibration: [f64; 5]) -> Result<(), String>;
     /// Flushes everything batched.
     fn flush(&self) -> Result<(), String>;
+    /// After a failed write: makes the store writable again if it can (the log store
+    /// reopens its database) and proves it with a flushed write. `Ok` means writes work.
+    fn recover(&self) -> Result<(), String> {
+        self.flush()
+    }
 }
 
 /// A command's answer, sent once the events it caused are on disk.
@@ -54,70 +84,259 @@ pub enum JournalItem {
     Flush(oneshot::Sender<()>),
 }
 
-/// Starts the thread; it ends when every sender is dropped.
+/// Starts the thread; it ends when every sender is dropped. A failing store is retried
+/// every [`RETRY`].
 pub fn spawn(
     store: Option<Arc<dyn Persistence>>,
     events: broadcast::Sender<Event>,
     telemetry: Arc<Telemetry>,
     rx: mpsc::Receiver<JournalItem>,
 ) -> std::io::Result<JoinHandle<()>> {
+    spawn_with_retry(store, events, telemetry, rx, RETRY)
+}
+
+/// As [`spawn`], retrying a failing store every `retry`.
+pub fn spawn_with_retry(
+    store: Option<Arc<dyn Persistence>>,
+    events: broadcast::Sender<Event>,
+    telemetry: Arc<Telemetry>,
+    rx: mpsc::Receiver<JournalItem>,
+    retry: Duration,
+) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("coldspray-journal".into())
         .spawn(move || {
-            let fail = |what: &str, e: String| {
-                telemetry.store_write_errors.fetch_add(1, Ordering::Relaxed);
-                tracing::error!("treatment log: {what}: {e}");
+            let mut journal = Journal {
+                store,
+                events,
+                telemetry,
+                retry,
+                last_retry: None,
+                settings_failed: None,
             };
-            // A settings save that failed, for the answer of the command that caused it (the
-            // control loop sends a step's `Settings` before its `Events`).
-            let mut settings_failed: Option<String> = None;
-            for item in rx {
-                match item {
-                    JournalItem::Events { events: evs, reply } => {
-                        let not_saved = settings_failed.take();
-                        for ev in evs {
-                            if let Some(store) = &store {
-                                if let Err(e) = store.record(&ev) {
-                                    fail("write", e);
-                                }
-                            }
-                            log_event(&ev);
-                            // No subscriber is fine.
-                            let _ = events.send(ev);
-                        }
-                        if let Some((tx, result)) = reply {
-                            let result = match (result, not_saved) {
-                                (Ok(_), Some(e)) => Err(CommandError::NotSaved(e)),
-                                (r, _) => r,
-                            };
-                            let _ = tx.send(result);
-                        }
+            journal.run(rx);
+        })
+}
+
+/// A write that failed: what was not recorded, and why.
+struct Failure {
+    what: String,
+    session_id: Option<u64>,
+    reason: String,
+}
+
+struct Journal {
+    store: Option<Arc<dyn Persistence>>,
+    events: broadcast::Sender<Event>,
+    telemetry: Arc<Telemetry>,
+    /// How often a failing store is retried.
+    retry: Duration,
+    /// When the failing store was last retried.
+    last_retry: Option<Instant>,
+    /// A settings save that failed, for the answer of the command that caused it (the
+    /// control loop sends a step's `Settings` before its `Events`).
+    settings_failed: Option<String>,
+}
+
+impl Journal {
+    fn run(&mut self, rx: mpsc::Receiver<JournalItem>) {
+        loop {
+            let item = if self.telemetry.store_health.failing() {
+                match rx.recv_timeout(self.retry) {
+                    Ok(item) => item,
+                    Err(mpsc::RecvTimeoutError::Timeout) => {
+                        self.retry(true);
+                        continue;
                     }
-                    JournalItem::Counters(c) => {
-                        if let Some(Err(e)) = store.as_ref().map(|s| s.save_counters(&c)) {
-                            fail("counters", e);
-                        }
+                    Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                }
+            } else {
+                match rx.recv() {
+                    Ok(item) => item,
+                    Err(_) => return,
+                }
+            };
+            self.handle(item);
+        }
+    }
+
+    fn handle(&mut self, item: JournalItem) {
+        match item {
+            JournalItem::Events { events, reply } => {
+                let not_saved = self.settings_failed.take();
+                let mut failure = None;
+                for ev in events {
+                    if let Err(f) = self.write(&ev) {
+                        // Before the event itself: whoever hears of it knows it is unrecorded.
+                        self.publish(Event::NotRecorded {
+                            unix_ms: super::unix_ms_now(),
+                            what: f.what.clone(),
+                            session_id: f.session_id,
+                            reason: f.reason.clone(),
+                        });
+                        failure.get_or_insert(f);
                     }
-                    JournalItem::Protocols(p) => {
-                        if let Some(Err(e)) = store.as_ref().map(|s| s.save_protocols(&p)) {
-                            fail("protocols", e);
-                        }
-                    }
-                    JournalItem::Settings(job) => {
-                        if let Err(e) = job() {
-                            tracing::error!("unit settings NOT saved: {e}");
-                            settings_failed = Some(e);
-                        }
-                    }
-                    JournalItem::Flush(done) => {
-                        if let Some(Err(e)) = store.as_ref().map(|s| s.flush()) {
-                            fail("flush", e);
-                        }
-                        let _ = done.send(());
-                    }
+                    log_event(&ev);
+                    self.publish(ev);
+                }
+                if let Some((tx, result)) = reply {
+                    let result = match (result, failure, not_saved) {
+                        (Ok(reply), Some(f), _) => Err(not_recorded(&reply, f)),
+                        (Ok(_), None, Some(e)) => Err(CommandError::NotSaved(e)),
+                        (result, _, _) => result,
+                    };
+                    // The caller may have gone away: nothing left to tell.
+                    let _ = tx.send(result);
                 }
             }
-        })
+            JournalItem::Counters(c) => {
+                self.save("service counters", |s| s.save_counters(&c));
+            }
+            JournalItem::Protocols(p) => {
+                self.save("protocols", |s| s.save_protocols(&p));
+            }
+            JournalItem::Settings(job) => {
+                if let Err(e) = job() {
+                    tracing::error!("unit settings NOT saved: {e}");
+                    self.settings_failed = Some(e);
+                }
+            }
+            JournalItem::Flush(done) => {
+                self.save("flush", |s| s.flush());
+                // The shutdown path may have stopped waiting.
+                let _ = done.send(());
+            }
+        }
+    }
+
+    /// No subscriber is fine: nobody is listening.
+    fn publish(&self, ev: Event) {
+        let _ = self.events.send(ev);
+    }
+
+    /// Records one event; a durable one that worked ends a failure.
+    fn write(&mut self, ev: &Event) -> Result<(), Failure> {
+        let Some(store) = self.store.clone() else {
+            return Ok(());
+        };
+        self.retry(false);
+        match store.record(ev) {
+            Ok(()) => {
+                if ev.is_durable() {
+                    self.worked();
+                }
+                Ok(())
+            }
+            Err(e) => {
+                let (what, session_id) = describe(ev);
+                self.failed(&what, &e);
+                Err(Failure {
+                    what,
+                    session_id,
+                    reason: e,
+                })
+            }
+        }
+    }
+
+    /// Saves counters, protocols or settings (each flushed).
+    fn save(&mut self, what: &str, f: impl FnOnce(&dyn Persistence) -> Result<(), String>) {
+        let Some(store) = self.store.clone() else {
+            return;
+        };
+        self.retry(false);
+        match f(&*store) {
+            Ok(()) => self.worked(),
+            Err(e) => self.failed(what, &e),
+        }
+    }
+
+    /// While the store fails, tries to bring it back: at most every `retry` before a write,
+    /// and every `retry` when idle (`idle`).
+    fn retry(&mut self, idle: bool) {
+        let Some(store) = self.store.clone() else {
+            return;
+        };
+        if !self.telemetry.store_health.failing() {
+            return;
+        }
+        if !idle && self.last_retry.is_some_and(|t| t.elapsed() < self.retry) {
+            return;
+        }
+        self.last_retry = Some(Instant::now());
+        match store.recover() {
+            Ok(()) => {
+                tracing::warn!("treatment log writable again");
+                self.worked();
+            }
+            Err(e) => tracing::warn!("treatment log still not writable: {e}"),
+        }
+    }
+
+    fn worked(&self) {
+        if let Some(generation) = self.telemetry.store_health.set_working() {
+            self.telemetry
+                .store_health
+                .wait_applied(generation, ALARM_WAIT);
+        }
+    }
+
+    /// A failed write: counted, logged at error, and the alarm raised before anyone is told.
+    fn failed(&self, what: &str, e: &str) {
+        self.telemetry
+            .store_write_errors
+            .fetch_add(1, Ordering::Relaxed);
+        tracing::error!("treatment log: NOT recorded: {what}: {e}");
+        let health = &self.telemetry.store_health;
+        if let Some(generation) = health.set_failing(&format!("{what}: {e}")) {
+            if !health.wait_applied(generation, ALARM_WAIT) {
+                tracing::error!(
+                    "the control loop did not raise the log_write_failed alarm in time"
+                );
+            }
+        }
+    }
+}
+
+/// What an event is, for the operator, and its session.
+fn describe(ev: &Event) -> (String, Option<u64>) {
+    match ev {
+        Event::SessionStarted(s) => (format!("session {} started", s.id), Some(s.id)),
+        Event::SessionEnded(r) => (
+            format!("session {} ended ({})", r.id(), r.outcome),
+            Some(r.id()),
+        ),
+        Event::Sample(s) => (
+            format!("curve of session {}", s.session_id),
+            Some(s.session_id),
+        ),
+        Event::StateChanged { from, to, .. } => (format!("state {from} -> {to}"), None),
+        Event::AlarmRaised(a) => (format!("alarm {} raised", a.kind), None),
+        Event::AlarmConditionCleared { kind, .. } => {
+            (format!("alarm {kind} condition cleared"), None)
+        }
+        Event::AlarmAcknowledged { kind, .. } => (format!("alarm {kind} acknowledged"), None),
+        Event::AlarmRemoved { kind, .. } => (format!("alarm {kind} cleared"), None),
+        Event::ConfigChanged { what, .. } => (format!("change: {what}"), None),
+        Event::SelfTestFinished { passed, .. } => (
+            format!("self-test {}", if *passed { "passed" } else { "failed" }),
+            None,
+        ),
+        Event::NotRecorded { what, .. } => (what.clone(), None),
+    }
+}
+
+/// The answer to a command that was carried out but not recorded.
+fn not_recorded(reply: &Reply, f: Failure) -> CommandError {
+    let (done, session_id) = match reply {
+        Reply::SessionStarted(id) => (format!("session {id} started and is cooling"), Some(*id)),
+        Reply::Accepted => ("done".to_string(), f.session_id),
+    };
+    CommandError::NotRecorded {
+        done,
+        session_id,
+        reason: format!("{}: {}", f.what, f.reason),
+    }
 }
 
 /// Mirrors the events that matter to the system journal, with priorities.
@@ -172,6 +391,300 @@ fn log_event(ev: &Event) {
             "{what} (by {})",
             crate::unit_settings::uid_text(*by_uid)
         ),
+        Event::NotRecorded { what, reason, .. } => {
+            tracing::error!(target: "coldspray::log", "NOT recorded: {what}: {reason}");
+        }
         Event::AlarmConditionCleared { .. } | Event::Sample(_) => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::Goal;
+    use crate::session::{Outcome, SessionRecord, SessionStart, StartCause};
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Mutex;
+
+    /// A store whose writes fail while `fail` is set (a full disk), and come back when it is
+    /// cleared and the journal recovers it.
+    #[derive(Default)]
+    struct FlakyStore {
+        fail: AtomicBool,
+        written: Mutex<Vec<String>>,
+        recovers: std::sync::atomic::AtomicU32,
+    }
+
+    impl FlakyStore {
+        fn put(&self, what: String) -> Result<(), String> {
+            if self.fail.load(Ordering::SeqCst) {
+                return Err("No space left on device (os error 28)".into());
+            }
+            self.written.lock().unwrap().push(what);
+            Ok(())
+        }
+    }
+
+    impl Persistence for FlakyStore {
+        fn record(&self, event: &Event) -> Result<(), String> {
+            self.put(describe(event).0)
+        }
+        fn save_counters(&self, _: &Counters) -> Result<(), String> {
+            self.put("counters".into())
+        }
+        fn save_protocols(&self, _: &[Protocol]) -> Result<(), String> {
+            self.put("protocols".into())
+        }
+        fn save_settings(&self, _: f64, _: [f64; 5]) -> Result<(), String> {
+            self.put("settings".into())
+        }
+        fn flush(&self) -> Result<(), String> {
+            self.put("flush".into())
+        }
+        fn recover(&self) -> Result<(), String> {
+            self.recovers.fetch_add(1, Ordering::SeqCst);
+            self.put("probe".into())
+        }
+    }
+
+    const TEST_RETRY: Duration = Duration::from_millis(20);
+
+    fn start(id: u64) -> SessionStart {
+        SessionStart {
+            id,
+            protocol: "co2".into(),
+            goal: Goal::Protect,
+            cause: StartCause::Command,
+            started_at: Duration::from_secs(1),
+            started_unix_ms: 1_767_225_600_000,
+            laser_to_spray_ms: None,
+            late: false,
+            skin_target_c: None,
+            skin_floor_c: 10.0,
+        }
+    }
+
+    fn ended(id: u64) -> SessionRecord {
+        let s = start(id);
+        SessionRecord {
+            ended_at: s.started_at + Duration::from_secs(5),
+            ended_unix_ms: s.started_unix_ms + 5000,
+            start: s,
+            outcome: Outcome::Stopped,
+            peak_skin_c: None,
+            min_skin_c: None,
+            time_to_target_ms: None,
+            above_40_ms: None,
+            spray_ms: 5000,
+            ended_by_alarm: None,
+        }
+    }
+
+    /// The journal with a flaky store, and a thread playing the control loop: it applies
+    /// every health change (recording what the alarm would show) and marks it applied.
+    struct Rig {
+        store: Arc<FlakyStore>,
+        telemetry: Arc<Telemetry>,
+        tx: mpsc::Sender<JournalItem>,
+        events: broadcast::Receiver<Event>,
+        applied: Arc<Mutex<Vec<Option<String>>>>,
+        stop: Arc<AtomicBool>,
+    }
+
+    fn rig() -> Rig {
+        let store = Arc::new(FlakyStore::default());
+        let telemetry = Arc::new(Telemetry::default());
+        let (events_tx, events) = broadcast::channel(64);
+        let (tx, rx) = mpsc::channel();
+        spawn_with_retry(
+            Some(store.clone() as Arc<dyn Persistence>),
+            events_tx,
+            telemetry.clone(),
+            rx,
+            TEST_RETRY,
+        )
+        .unwrap();
+        let applied = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (t, a, s) = (telemetry.clone(), applied.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut seen = 0;
+            while !s.load(Ordering::SeqCst) {
+                if let Some((generation, failing)) = t.store_health.change_since(seen) {
+                    seen = generation;
+                    a.lock().unwrap().push(failing);
+                    t.store_health.mark_applied(generation);
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        });
+        Rig {
+            store,
+            telemetry,
+            tx,
+            events,
+            applied,
+            stop,
+        }
+    }
+
+    impl Rig {
+        fn command(&self, events: Vec<Event>, reply: Reply) -> Result<Reply, CommandError> {
+            let (tx, rx) = oneshot::channel();
+            self.tx
+                .send(JournalItem::Events {
+                    events,
+                    reply: Some((tx, Ok(reply))),
+                })
+                .unwrap();
+            rx.blocking_recv().unwrap()
+        }
+
+        /// Waits for the journal to have handled everything sent so far.
+        fn sync(&self) {
+            let (tx, rx) = oneshot::channel();
+            self.tx.send(JournalItem::Flush(tx)).unwrap();
+            rx.blocking_recv().unwrap();
+        }
+
+        fn applied(&self) -> Vec<Option<String>> {
+            self.applied.lock().unwrap().clone()
+        }
+    }
+
+    impl Drop for Rig {
+        fn drop(&mut self) {
+            self.stop.store(true, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn a_session_that_cannot_be_recorded_is_answered_not_recorded_after_the_alarm() {
+        let mut r = rig();
+        assert_eq!(
+            r.command(
+                vec![Event::SessionStarted(start(1))],
+                Reply::SessionStarted(1)
+            ),
+            Ok(Reply::SessionStarted(1))
+        );
+        r.store.fail.store(true, Ordering::SeqCst);
+        let answer = r.command(
+            vec![Event::SessionStarted(start(2))],
+            Reply::SessionStarted(2),
+        );
+        // The alarm was applied by the loop before the answer went out.
+        let applied = r.applied();
+        assert_eq!(applied.len(), 1, "{applied:?}");
+        assert!(
+            applied[0]
+                .as_deref()
+                .is_some_and(|w| w.contains("session 2 started")),
+            "{applied:?}"
+        );
+        match answer {
+            Err(CommandError::NotRecorded {
+                done,
+                session_id,
+                reason,
+            }) => {
+                assert_eq!(session_id, Some(2));
+                assert!(done.contains("session 2 started and is cooling"), "{done}");
+                assert!(reason.contains("No space left"), "{reason}");
+            }
+            other => panic!("a session that is not on disk was answered {other:?}"),
+        }
+        assert!(r.telemetry.store_health.failing());
+        assert_eq!(r.telemetry.store_write_errors.load(Ordering::Relaxed), 1);
+        // Listeners hear "not recorded" before the session's own event.
+        let mut heard = Vec::new();
+        while let Ok(ev) = r.events.try_recv() {
+            heard.push(ev);
+        }
+        let n = heard.len();
+        assert!(n >= 3, "{heard:?}");
+        assert!(
+            matches!(
+                &heard[n - 2],
+                Event::NotRecorded {
+                    session_id: Some(2),
+                    ..
+                }
+            ),
+            "{heard:?}"
+        );
+        assert!(matches!(&heard[n - 1], Event::SessionStarted(s) if s.id == 2));
+
+        // The session ends while the disk is still full: not recorded either.
+        let answer = r.command(vec![Event::SessionEnded(ended(2))], Reply::Accepted);
+        assert!(
+            matches!(
+                answer,
+                Err(CommandError::NotRecorded {
+                    session_id: Some(2),
+                    ..
+                })
+            ),
+            "{answer:?}"
+        );
+
+        // Space is freed: the next write retries the store, works, and the condition ends.
+        r.store.fail.store(false, Ordering::SeqCst);
+        std::thread::sleep(TEST_RETRY);
+        assert_eq!(
+            r.command(
+                vec![Event::SessionStarted(start(3))],
+                Reply::SessionStarted(3)
+            ),
+            Ok(Reply::SessionStarted(3))
+        );
+        assert!(!r.telemetry.store_health.failing());
+        assert!(r.store.recovers.load(Ordering::SeqCst) >= 1);
+        assert_eq!(r.applied().last(), Some(&None), "{:?}", r.applied());
+        let written = r.store.written.lock().unwrap().clone();
+        assert!(
+            written.contains(&"session 3 started".to_string()),
+            "{written:?}"
+        );
+        assert!(
+            !written.contains(&"session 2 started".to_string()),
+            "{written:?}"
+        );
+    }
+
+    #[test]
+    fn counters_and_protocols_failures_raise_the_alarm_too() {
+        // (A failed settings save is the settings file's: `settings_not_saved`, answered
+        // `NotSaved`; see `runtime::settings` and the `settings_file` end-to-end test.)
+        for item in [
+            JournalItem::Counters(Counters::default()),
+            JournalItem::Protocols(Vec::new()),
+        ] {
+            let r = rig();
+            r.store.fail.store(true, Ordering::SeqCst);
+            r.tx.send(item).unwrap();
+            r.sync();
+            assert!(r.telemetry.store_health.failing());
+            assert_eq!(r.applied().len(), 1, "{:?}", r.applied());
+            assert!(r.telemetry.store_write_errors.load(Ordering::Relaxed) >= 1);
+        }
+    }
+
+    #[test]
+    fn an_idle_journal_retries_a_failing_store_by_itself() {
+        let r = rig();
+        r.store.fail.store(true, Ordering::SeqCst);
+        r.tx.send(JournalItem::Counters(Counters::default()))
+            .unwrap();
+        r.sync();
+        assert!(r.telemetry.store_health.failing());
+        r.store.fail.store(false, Ordering::SeqCst);
+        // Nothing is written; the journal's own retry brings the store back (bounded wait).
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while r.telemetry.store_health.failing() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(!r.telemetry.store_health.failing(), "never retried");
+        assert_eq!(r.applied().last(), Some(&None));
     }
 }

@@ -173,6 +173,7 @@ pub fn start(config: &Config, parts: Parts) -> Result<Daemon, RuntimeError> {
 
     // 2. Restore what the store remembers; close sessions a crash left open.
     let now_unix = unix_ms_now();
+    let mut close_failed = None;
     if let Some(store) = &store {
         match store.close_open_sessions(now_unix) {
             Ok(ids) if !ids.is_empty() => {
@@ -182,7 +183,10 @@ pub fn start(config: &Config, parts: Parts) -> Result<Daemon, RuntimeError> {
                 );
             }
             Ok(_) => {}
-            Err(e) => tracing::error!("closing open sessions: {e}"),
+            Err(e) => {
+                tracing::error!("treatment log: NOT recorded: closing open sessions: {e}");
+                close_failed = Some(format!("closing sessions left open: {e}"));
+            }
         }
     }
     let protocols = store
@@ -223,6 +227,10 @@ pub fn start(config: &Config, parts: Parts) -> Result<Daemon, RuntimeError> {
     let log_store = store.clone().map(|s| s.as_log_store());
     let (handle, ends) =
         ControlHandle::new(info, core.snapshot(now), protocols, log_store, sim.clone());
+    if let Some(why) = close_failed {
+        // The loop raises log_write_failed at its first step; the journal retries the store.
+        handle.telemetry.store_health.set_failing(&why);
+    }
     let (edge_tx, edge_rx) = mpsc::unbounded_channel::<InputEdge>();
     board
         .inputs
@@ -329,6 +337,7 @@ pub fn start(config: &Config, parts: Parts) -> Result<Daemon, RuntimeError> {
         step,
         speed,
         status: String::new(),
+        store_seen: 0,
     };
     // The loop runs on its own thread and runtime: D-Bus calls and scrapes on the main
     // runtime's workers never queue in front of a step, and on the hardware the thread can
@@ -455,6 +464,8 @@ struct ControlLoop {
     step: Duration,
     speed: f64,
     status: String,
+    /// The last [`crate::telemetry::StoreHealth`] generation applied to the core.
+    store_seen: u64,
 }
 
 impl ControlLoop {
@@ -539,6 +550,7 @@ impl ControlLoop {
                 }
                 None => None,
             };
+            let store_change = self.apply_store_health(now);
             let out = self.guarded(|core| core.step(now, unix))?;
             self.drive(&out);
             self.report_estop_reaction();
@@ -573,6 +585,10 @@ impl ControlLoop {
                     .send(JournalItem::Counters(snapshot.counters.clone()));
             }
             self.ends.snapshot.send_replace(Arc::new(snapshot));
+            if let Some(generation) = store_change {
+                // The alarm is in the published snapshot: the journal may answer now.
+                self.telemetry.store_health.mark_applied(generation);
+            }
             self.heartbeat.beat();
             self.progress.store(nanos(now), Ordering::Relaxed);
             if let Some(p) = ping {
@@ -587,6 +603,21 @@ impl ControlLoop {
         }
         self.shutdown().await;
         Ok(())
+    }
+
+    /// Raises `log_write_failed` when the journal found the treatment log failing, ends its
+    /// condition when writes work again (it stays latched until acknowledged). Returns the
+    /// generation applied, to be marked once the snapshot is published.
+    fn apply_store_health(&mut self, now: Duration) -> Option<u64> {
+        let (generation, failing) = self.telemetry.store_health.change_since(self.store_seen)?;
+        self.store_seen = generation;
+        let message = match &failing {
+            Some(why) => format!("{}: {why}", AlarmKind::LogWriteFailed.describe()),
+            None => String::new(),
+        };
+        self.core
+            .set_runtime_alarm(AlarmKind::LogWriteFailed, failing.is_some(), &message, now);
+        Some(generation)
     }
 
     /// Re-reads the safety inputs. An input that cannot be read counts as asserted (E-stop

@@ -39,6 +39,11 @@ impl Persistence for SledStore {
     fn flush(&self) -> Result<(), String> {
         SledStore::flush(self).map_err(|e| e.to_string())
     }
+
+    fn recover(&self) -> Result<(), String> {
+        self.reopen().map_err(|e| e.to_string())?;
+        self.prove_writable().map_err(|e| e.to_string())
+    }
 }
 
 /// A saved value that cannot be read falls back to its default, loudly.

@@ -153,6 +153,11 @@ fn event_columns(e: &Event) -> (&'static str, String, Option<Priority>) {
         Event::SessionEnded(r) => ("session_ended", r.id().to_string(), None),
         Event::Sample(s) => ("sample", s.session_id.to_string(), None),
         Event::ConfigChanged { .. } => ("config_changed", String::new(), None),
+        Event::NotRecorded { session_id, .. } => (
+            "not_recorded",
+            session_id.map(|id| id.to_string()).unwrap_or_default(),
+            None,
+        ),
         Event::SelfTestFinished { passed, .. } => (
             "self_test_finished",
             if *passed { "passed" } else { "failed" }.to_string(),

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use serde::{Deserialize, Serialize};
 use sled::Transactional;
@@ -33,13 +33,16 @@ const META_SCHEMA: &[u8] = b"schema_version";
 const META_COUNTERS: &[u8] = b"counters";
 const META_PROTOCOLS: &[u8] = b"protocols";
 const META_SETTINGS: &[u8] = b"settings";
+const META_PROBE: &[u8] = b"write_probe";
 
 const DAY_MS: i64 = 86_400_000;
 
 /// File beside sled's own, in the store directory: the highest session id whose opening
-/// record was flushed, 8 bytes big-endian then their CRC-32 (LE). Kept outside sled so that
-/// damage in sled's log, after which sled opens and silently drops everything behind the
-/// damage, can be noticed: the mark is then above the last session sled still has.
+/// record was flushed, or whose opening record failed to be written (its session ran all the
+/// same), 8 bytes big-endian then their CRC-32 (LE). Kept outside sled so that damage in
+/// sled's log, after which sled opens and silently drops everything behind the damage, can be
+/// noticed: the mark is then above the last session sled still has. It is also what keeps
+/// session ids from being handed out twice when their records were lost.
 pub(crate) const HIGH_WATER_FILE: &str = "coldspray-high-water";
 
 /// A query answer together with the records that could not be read (already logged with
@@ -175,9 +178,9 @@ fn open_record(start: &SessionStart) -> SessionRecord {
     }
 }
 
+/// The open sled database and its trees. Replaced as a whole when the store is reopened
+/// after a write error (sled refuses every operation after one, until reopened).
 struct Inner {
-    path: PathBuf,
-    config: StoreConfig,
     db: sled::Db,
     meta: sled::Tree,
     sessions: sled::Tree,
@@ -185,6 +188,14 @@ struct Inner {
     open_sessions: sled::Tree,
     samples: sled::Tree,
     events: sled::Tree,
+}
+
+/// What lives as long as the store, across reopens.
+struct Shared {
+    path: PathBuf,
+    config: StoreConfig,
+    /// The open database; `None` while it is being reopened.
+    current: RwLock<Option<Arc<Inner>>>,
     pending: Mutex<HashMap<u64, Vec<Sample>>>,
     problems_seen: AtomicU64,
     high_water: AtomicU64,
@@ -194,7 +205,7 @@ struct Inner {
 /// The treatment log on sled. Cheap to clone (all clones share one database).
 #[derive(Clone)]
 pub struct SledStore {
-    inner: Arc<Inner>,
+    inner: Arc<Shared>,
 }
 
 impl std::fmt::Debug for SledStore {
@@ -248,7 +259,8 @@ fn event_time(event: &Event) -> Option<i64> {
         | Event::AlarmConditionCleared { unix_ms, .. }
         | Event::AlarmAcknowledged { unix_ms, .. }
         | Event::AlarmRemoved { unix_ms, .. }
-        | Event::ConfigChanged { unix_ms, .. } => Some(*unix_ms),
+        | Event::ConfigChanged { unix_ms, .. }
+        | Event::NotRecorded { unix_ms, .. } => Some(*unix_ms),
         Event::AlarmRaised(a) => Some(a.raised_unix_ms),
         Event::SessionStarted(s) => Some(s.started_unix_ms),
         Event::SessionEnded(r) => Some(r.ended_unix_ms),
@@ -272,13 +284,48 @@ pub fn open(config: &StoreConfig, state_dir: &Path) -> Result<SledStore, StoreEr
         .map_err(|e| open_err(format!("invalid [store] configuration: {e}")))?;
     std::fs::create_dir_all(&path)
         .map_err(|e| open_err(format!("cannot create directory: {e}")))?;
+    let inner = open_inner(config, &path)?;
+    let mark = read_high_water(&path);
+    let last = last_session(&inner).map_err(|e| open_err(e.to_string()))?;
+    let mut missing_at_open = None;
+    let problems_seen = AtomicU64::new(0);
+    if mark > last {
+        let msg = format!(
+            "records missing after the last good point: sessions up to {mark} were handed out, \
+             the log ends at session {last} (damage in sled's files dropped what followed, or \
+             their writes failed)"
+        );
+        tracing::error!(path = %path.display(), "treatment log: {msg}");
+        problems_seen.fetch_add(1, Ordering::Relaxed);
+        missing_at_open = Some(msg);
+    }
+    Ok(SledStore {
+        inner: Arc::new(Shared {
+            path,
+            config: config.clone(),
+            current: RwLock::new(Some(Arc::new(inner))),
+            pending: Mutex::new(HashMap::new()),
+            problems_seen,
+            high_water: AtomicU64::new(mark.max(last)),
+            missing_at_open,
+        }),
+    })
+}
+
+/// Opens sled in `path` (retrying a held lock) with its trees, migrated to this schema.
+fn open_inner(config: &StoreConfig, path: &Path) -> Result<Inner, StoreError> {
+    let open_err = |reason: String| StoreError::Open {
+        path: path.display().to_string(),
+        reason,
+    };
     let sled_config = sled::Config::new()
-        .path(&path)
+        .path(path)
         .cache_capacity(config.cache_capacity_mb * 1024 * 1024)
         .flush_every_ms(Some(config.flush_every_ms))
         .mode(sled::Mode::LowSpace);
     // sled releases its file lock from a background thread after the last handle is dropped,
-    // and a previous daemon may still be exiting: retry a held lock for up to 2 s.
+    // and a previous daemon (or the handle a reopen just dropped) may still be going: retry a
+    // held lock for up to 2 s.
     let mut attempts = 0;
     let db = loop {
         match sled_config.open() {
@@ -304,35 +351,19 @@ pub fn open(config: &StoreConfig, state_dir: &Path) -> Result<SledStore, StoreEr
         samples: tree("samples")?,
         events: tree("events")?,
         db: db.clone(),
-        path: path.clone(),
-        config: config.clone(),
-        pending: Mutex::new(HashMap::new()),
-        problems_seen: AtomicU64::new(0),
-        high_water: AtomicU64::new(0),
-        missing_at_open: None,
     };
     migrate(&inner).map_err(open_err)?;
-    let mut inner = inner;
-    let mark = read_high_water(&path);
-    let last = inner
+    Ok(inner)
+}
+
+/// The highest session id the database holds (0 when none).
+fn last_session(inner: &Inner) -> Result<u64, StoreError> {
+    Ok(inner
         .sessions
         .last()
-        .map_err(|e| open_err(format!("tree sessions: {e}")))?
+        .map_err(|e| io(format!("tree sessions: {e}")))?
         .and_then(|(k, _)| codec::u64_from_key(&k))
-        .unwrap_or(0);
-    if mark > last {
-        let msg = format!(
-            "records missing after the last good point: sessions up to {mark} were flushed, \
-             the log ends at session {last} (damage in sled's files dropped what followed)"
-        );
-        tracing::error!(path = %path.display(), "treatment log: {msg}");
-        inner.problems_seen.fetch_add(1, Ordering::Relaxed);
-        inner.missing_at_open = Some(msg);
-    }
-    inner.high_water.store(mark.max(last), Ordering::Relaxed);
-    Ok(SledStore {
-        inner: Arc::new(inner),
-    })
+        .unwrap_or(0))
 }
 
 /// The high-water mark of `dir` (0 when absent or unreadable; an unreadable one is logged).
@@ -417,6 +448,67 @@ impl SledStore {
         self.inner.pending.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The open database, or an error while it is being reopened.
+    fn db(&self) -> Result<Arc<Inner>, StoreError> {
+        self.inner
+            .current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .ok_or_else(|| {
+                io("the treatment log is closed after a write error (retried until it reopens)")
+            })
+    }
+
+    /// Closes and reopens the database. sled refuses every write after one failed (a full
+    /// disk, EIO) until it is reopened; this is how the log comes back once the cause is gone,
+    /// without a restart. Buffered curve samples and the high-water mark are kept. While it
+    /// runs, and when it fails, every operation answers an I/O error.
+    pub fn reopen(&self) -> Result<(), StoreError> {
+        let old = self
+            .inner
+            .current
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(mut old) = old {
+            // Readers hold the old handle only for one call: wait for them (bounded), then
+            // drop it so sled releases its file lock.
+            for _ in 0..100 {
+                match Arc::try_unwrap(old) {
+                    Ok(inner) => {
+                        drop(inner);
+                        break;
+                    }
+                    Err(still) => {
+                        old = still;
+                        std::thread::sleep(std::time::Duration::from_millis(10));
+                    }
+                }
+            }
+        }
+        let fresh = open_inner(&self.inner.config, &self.inner.path)?;
+        let last = last_session(&fresh)?;
+        self.inner.high_water.fetch_max(last, Ordering::Relaxed);
+        *self
+            .inner
+            .current
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(fresh));
+        tracing::info!(path = %self.inner.path.display(), "treatment log reopened");
+        Ok(())
+    }
+
+    /// Closes the database as a failed write would leave it, for tests of the recovery.
+    #[cfg(test)]
+    pub(crate) fn close_for_test(&self) {
+        self.inner
+            .current
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+    }
+
     fn report(&self, problems: &[StoreError]) {
         for p in problems {
             tracing::warn!(path = %self.inner.path.display(), "treatment log: skipped unreadable record: {p}");
@@ -429,7 +521,7 @@ impl SledStore {
     /// A raw tree, for tests that damage records on purpose.
     #[cfg(test)]
     pub(crate) fn raw_tree(&self, name: &str) -> sled::Tree {
-        let i = &self.inner;
+        let i = self.db().expect("store open");
         match name {
             "meta" => i.meta.clone(),
             "sessions" => i.sessions.clone(),
@@ -466,18 +558,18 @@ impl SledStore {
         for (id, samples) in all {
             self.write_chunk(id, &samples)?;
         }
-        self.inner.db.flush().map_err(io)?;
+        self.db()?.db.flush().map_err(io)?;
         Ok(())
     }
 
     /// Bytes sled uses on disk.
     pub fn size_on_disk(&self) -> Result<u64, StoreError> {
-        self.inner.db.size_on_disk().map_err(io)
+        self.db()?.db.size_on_disk().map_err(io)
     }
 
     /// Bytes of live data (keys and values of every tree); what `max_size_mb` caps.
     pub fn live_bytes(&self) -> Result<u64, StoreError> {
-        let i = &self.inner;
+        let i = self.db()?;
         let mut total = 0u64;
         for tree in [
             &i.meta,
@@ -499,7 +591,7 @@ impl SledStore {
     /// high-water mark), so ids lost to on-disk damage are not handed out again; 1 for an
     /// empty store.
     pub fn next_session_id(&self) -> Result<u64, StoreError> {
-        let last = self.inner.sessions.last().map_err(io)?;
+        let last = self.db()?.sessions.last().map_err(io)?;
         let last = last.and_then(|(k, _)| codec::u64_from_key(&k)).unwrap_or(0);
         Ok(last
             .max(self.inner.high_water.load(Ordering::Relaxed))
@@ -516,7 +608,7 @@ impl SledStore {
 
     /// Whether a session is open (started, not yet ended or aborted).
     pub fn is_open(&self, id: u64) -> Result<bool, StoreError> {
-        self.inner
+        self.db()?
             .open_sessions
             .contains_key(id.to_be_bytes())
             .map_err(io)
@@ -527,7 +619,7 @@ impl SledStore {
             let Some(first) = part.first() else {
                 continue;
             };
-            self.inner
+            self.db()?
                 .samples
                 .insert(chunk_key(id, first.t_ms), codec::seal_samples(part))
                 .map_err(io)?;
@@ -537,7 +629,7 @@ impl SledStore {
 
     fn load_session(&self, id: u64) -> Result<Option<StoredSession>, StoreError> {
         let key = id.to_be_bytes();
-        match self.inner.sessions.get(key).map_err(io)? {
+        match self.db()?.sessions.get(key).map_err(io)? {
             None => Ok(None),
             Some(v) => codec::open_json(&v)
                 .map(Some)
@@ -558,7 +650,7 @@ impl SledStore {
             .filter(|&t| t != doc.start.started_unix_ms)
             .map(|t| session_time_key(t, id));
         let is_open = doc.end.is_none();
-        let i = &self.inner;
+        let i = self.db()?;
         (&i.sessions, &i.session_time, &i.open_sessions)
             .transaction(|(sessions, index, open)| {
                 sessions.insert(&key, value.as_slice())?;
@@ -580,7 +672,7 @@ impl SledStore {
     fn load_samples(&self, id: u64) -> Result<Checked<Vec<Sample>>, StoreError> {
         let mut samples = Vec::new();
         let mut problems = Vec::new();
-        for kv in self.inner.samples.scan_prefix(id.to_be_bytes()) {
+        for kv in self.db()?.samples.scan_prefix(id.to_be_bytes()) {
             let (k, v) = kv.map_err(io)?;
             match codec::open_samples(id, &v) {
                 Ok(mut chunk) => samples.append(&mut chunk),
@@ -598,12 +690,12 @@ impl SledStore {
 
     fn log_event(&self, event: &Event) -> Result<(), StoreError> {
         let unix_ms = event_time(event).unwrap_or_else(wall_now_ms);
-        let seq = self.inner.db.generate_id().map_err(io)?;
+        let seq = self.db()?.db.generate_id().map_err(io)?;
         let mut key = [0u8; 16];
         key[..8].copy_from_slice(&codec::time_key(unix_ms));
         key[8..].copy_from_slice(&seq.to_be_bytes());
         let value = codec::seal_json(event).map_err(io)?;
-        self.inner.events.insert(key, value).map_err(io)?;
+        self.db()?.events.insert(key, value).map_err(io)?;
         Ok(())
     }
 
@@ -614,7 +706,7 @@ impl SledStore {
     pub fn close_open_sessions(&self, now_unix_ms: i64) -> Result<Vec<u64>, StoreError> {
         let mut closed = Vec::new();
         let keys: Vec<sled::IVec> = self
-            .inner
+            .db()?
             .open_sessions
             .iter()
             .keys()
@@ -638,7 +730,7 @@ impl SledStore {
                         "open marker without a session record",
                     );
                     self.report(std::slice::from_ref(&p));
-                    self.inner.open_sessions.remove(&key).map_err(io)?;
+                    self.db()?.open_sessions.remove(&key).map_err(io)?;
                     continue;
                 }
                 Err(p) => {
@@ -663,7 +755,7 @@ impl SledStore {
             );
             closed.push(id);
         }
-        self.inner.db.flush().map_err(io)?;
+        self.db()?.db.flush().map_err(io)?;
         Ok(closed)
     }
 
@@ -706,7 +798,7 @@ impl SledStore {
         let to = codec::time_key(query.to_unix_ms.unwrap_or(i64::MAX));
         let mut out = Vec::new();
         let mut problems = Vec::new();
-        for kv in self.inner.session_time.range(from..to).rev() {
+        for kv in self.db()?.session_time.range(from..to).rev() {
             if query.limit.is_some_and(|l| out.len() >= l) {
                 break;
             }
@@ -762,7 +854,7 @@ impl SledStore {
         let mut out = Vec::new();
         let mut problems = Vec::new();
         let range = codec::time_key(from_unix_ms)..codec::time_key(to_unix_ms);
-        for kv in self.inner.events.range(range).rev() {
+        for kv in self.db()?.events.range(range).rev() {
             if limit.is_some_and(|l| out.len() >= l) {
                 break;
             }
@@ -824,7 +916,7 @@ impl SledStore {
         &self,
         key: &[u8],
     ) -> Result<Option<T>, StoreError> {
-        match self.inner.meta.get(key).map_err(io)? {
+        match self.db()?.meta.get(key).map_err(io)? {
             None => Ok(None),
             Some(v) => codec::open_json(&v).map(Some).map_err(|e| {
                 let p = corrupt("meta", key, e);
@@ -836,8 +928,8 @@ impl SledStore {
 
     fn save_meta<T: Serialize>(&self, key: &[u8], value: &T) -> Result<(), StoreError> {
         let v = codec::seal_json(value).map_err(io)?;
-        self.inner.meta.insert(key, v).map_err(io)?;
-        self.inner.db.flush().map_err(io)?;
+        self.db()?.meta.insert(key, v).map_err(io)?;
+        self.db()?.db.flush().map_err(io)?;
         Ok(())
     }
 
@@ -862,6 +954,12 @@ impl SledStore {
         self.save_meta(META_PROTOCOLS, &protocols)
     }
 
+    /// Writes and flushes a small record (the wall-clock time): `Ok` proves the log takes
+    /// writes again after a failure.
+    pub fn prove_writable(&self) -> Result<(), StoreError> {
+        self.save_meta(META_PROBE, &wall_now_ms())
+    }
+
     /// The runtime settings, `None` when never saved (use the configuration's).
     pub fn load_settings(&self) -> Result<Option<Settings>, StoreError> {
         self.load_meta(META_SETTINGS)
@@ -876,12 +974,12 @@ impl SledStore {
     fn delete_curve(&self, id: u64, now_unix_ms: i64) -> Result<u64, StoreError> {
         let mut batch = sled::Batch::default();
         let mut bytes = 0u64;
-        for kv in self.inner.samples.scan_prefix(id.to_be_bytes()) {
+        for kv in self.db()?.samples.scan_prefix(id.to_be_bytes()) {
             let (k, v) = kv.map_err(io)?;
             bytes += (k.len() + v.len()) as u64;
             batch.remove(k);
         }
-        self.inner.samples.apply_batch(batch).map_err(io)?;
+        self.db()?.samples.apply_batch(batch).map_err(io)?;
         if let Ok(Some(mut doc)) = self.load_session(id) {
             let started = doc.start.started_unix_ms;
             doc.curve_deleted_unix_ms = Some(now_unix_ms);
@@ -894,7 +992,7 @@ impl SledStore {
     fn oldest_curve(&self, after: Option<u64>) -> Result<Option<(u64, Option<i64>)>, StoreError> {
         let from = after.map_or(0, |a| a.saturating_add(1));
         let Some((k, _)) = self
-            .inner
+            .db()?
             .samples
             .range(from.to_be_bytes()..)
             .next()
@@ -941,7 +1039,7 @@ impl SledStore {
         if cfg.record_retention_days > 0 {
             let cutoff = now_unix_ms - i64::from(cfg.record_retention_days) * DAY_MS;
             let old: Vec<sled::IVec> = self
-                .inner
+                .db()?
                 .session_time
                 .range(..codec::time_key(cutoff))
                 .keys()
@@ -956,7 +1054,7 @@ impl SledStore {
                 }
                 self.delete_curve(id, now_unix_ms)?;
                 let key = id.to_be_bytes();
-                let i = &self.inner;
+                let i = self.db()?;
                 (&i.sessions, &i.session_time)
                     .transaction(|(sessions, index)| {
                         sessions.remove(&key)?;
@@ -967,11 +1065,11 @@ impl SledStore {
                 report.sessions_removed += 1;
             }
             let mut batch = sled::Batch::default();
-            for k in self.inner.events.range(..codec::time_key(cutoff)).keys() {
+            for k in self.db()?.events.range(..codec::time_key(cutoff)).keys() {
                 batch.remove(k.map_err(io)?);
                 report.events_removed += 1;
             }
-            self.inner.events.apply_batch(batch).map_err(io)?;
+            self.db()?.events.apply_batch(batch).map_err(io)?;
         }
         let cap = cfg.max_size_mb * 1024 * 1024;
         let mut live = self.live_bytes()?;
@@ -1182,11 +1280,30 @@ impl LogStore for SledStore {
                     end: None,
                     curve_deleted_unix_ms: None,
                 };
-                self.put_session(&doc, old.map(|d| d.start.started_unix_ms))?;
-                self.inner.db.flush().map_err(io)?;
-                // Only after sled synced the record: the mark never runs ahead of the log.
-                if start.id > self.inner.high_water.fetch_max(start.id, Ordering::Relaxed) {
-                    write_high_water(&self.inner.path, start.id).map_err(io)?;
+                let written = self
+                    .put_session(&doc, old.map(|d| d.start.started_unix_ms))
+                    .and_then(|()| self.db()?.db.flush().map(drop).map_err(io));
+                // After sled synced the record, so a power cut never leaves the mark ahead of
+                // a log that is fine. When the write failed the session runs all the same and
+                // its id is spent: the mark takes it (in place, so a full disk still takes
+                // it), ids are never handed out twice, and the next start reports the loss.
+                let raised =
+                    start.id > self.inner.high_water.fetch_max(start.id, Ordering::Relaxed);
+                let marked = if raised {
+                    write_high_water(&self.inner.path, start.id).map_err(io)
+                } else {
+                    Ok(())
+                };
+                match (written, marked) {
+                    (Err(e), Err(m)) => {
+                        tracing::error!(
+                            session = start.id,
+                            "treatment log: high-water mark not written either: {m}"
+                        );
+                        return Err(e);
+                    }
+                    (Err(e), Ok(())) | (Ok(()), Err(e)) => return Err(e),
+                    (Ok(()), Ok(())) => {}
                 }
             }
             Event::SessionEnded(record) => {
@@ -1202,12 +1319,12 @@ impl LogStore for SledStore {
                     curve_deleted_unix_ms: old.as_ref().and_then(|d| d.curve_deleted_unix_ms),
                 };
                 self.put_session(&doc, old.map(|d| d.start.started_unix_ms))?;
-                self.inner.db.flush().map_err(io)?;
+                self.db()?.db.flush().map_err(io)?;
             }
             other => {
                 self.log_event(other)?;
                 if other.is_durable() {
-                    self.inner.db.flush().map_err(io)?;
+                    self.db()?.db.flush().map_err(io)?;
                 }
             }
         }
@@ -1223,25 +1340,36 @@ impl LogStore for SledStore {
     }
 }
 
-impl Drop for Inner {
+impl Drop for Shared {
     fn drop(&mut self) {
         let pending: Vec<(u64, Vec<Sample>)> = self
             .pending
             .get_mut()
             .map(|p| p.drain().collect())
             .unwrap_or_default();
+        let current = self
+            .current
+            .get_mut()
+            .map(|c| c.take())
+            .unwrap_or_else(|p| p.into_inner().take());
+        let Some(inner) = current else {
+            if !pending.is_empty() {
+                tracing::warn!("treatment log: buffered samples lost at close: the log is closed");
+            }
+            return;
+        };
         for (id, samples) in pending {
             for part in samples.chunks(codec::MAX_CHUNK_SAMPLES) {
                 let Some(first) = part.first() else {
                     continue;
                 };
                 let value = codec::seal_samples(part);
-                if let Err(e) = self.samples.insert(chunk_key(id, first.t_ms), value) {
+                if let Err(e) = inner.samples.insert(chunk_key(id, first.t_ms), value) {
                     tracing::warn!("treatment log: buffered samples lost at close: {e}");
                 }
             }
         }
-        if let Err(e) = self.db.flush() {
+        if let Err(e) = inner.db.flush() {
             tracing::warn!("treatment log: final flush failed: {e}");
         }
     }

@@ -803,3 +803,64 @@ fn sessions_lost_behind_the_high_water_mark_are_reported_at_open() {
     assert!(store.missing_at_open().is_none());
     assert_eq!(store.next_session_id().unwrap(), 7);
 }
+
+/// A session whose opening record cannot be written still spends its id: the high-water mark
+/// takes it, so neither the open store nor a restart hands it out again, and the restart
+/// reports the loss. After a reopen the store writes again, without a restart.
+#[test]
+fn a_failed_write_keeps_the_id_and_a_reopen_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&config(), dir.path()).unwrap();
+    for id in 1..=3 {
+        session(
+            &store,
+            id,
+            T0 + id as i64 * 60_000,
+            "co2",
+            10,
+            Outcome::Stopped,
+        );
+    }
+    store.close_for_test();
+    let lost = start(4, T0 + 4 * 60_000, "co2", None);
+    assert!(
+        store.record(&Event::SessionStarted(lost.clone())).is_err(),
+        "a closed store reports the failed write"
+    );
+    assert!(store
+        .record(&Event::SessionEnded(end(&lost, Outcome::Stopped, 10)))
+        .is_err());
+    assert_eq!(store.next_session_id().ok(), None, "no answer while closed");
+
+    store.reopen().expect("reopen");
+    assert_eq!(store.next_session_id().unwrap(), 5, "id 4 was spent");
+    session(&store, 5, T0 + 5 * 60_000, "co2", 10, Outcome::Stopped);
+    let ids: Vec<u64> = store
+        .sessions(&SessionQuery::default())
+        .unwrap()
+        .iter()
+        .map(|r| r.id())
+        .collect();
+    assert_eq!(ids, vec![5, 3, 2, 1]);
+    drop(store);
+
+    // The lost id is still spent after a restart, whatever the log holds.
+    let dir2 = tempfile::tempdir().unwrap();
+    let store = open(&config(), dir2.path()).unwrap();
+    session(&store, 1, T0, "co2", 10, Outcome::Stopped);
+    store.close_for_test();
+    assert!(store
+        .record(&Event::SessionStarted(start(2, T0 + 60_000, "co2", None)))
+        .is_err());
+    drop(store);
+    let store = open(&config(), dir2.path()).unwrap();
+    assert_eq!(
+        store.next_session_id().unwrap(),
+        3,
+        "id 2 is not handed out twice"
+    );
+    assert!(
+        store.missing_at_open().is_some(),
+        "the restart reports the session that was not recorded"
+    );
+}
