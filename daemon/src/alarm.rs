@@ -80,7 +80,12 @@ pub enum AlarmKind {
     /// At start the treatment log held fewer sessions than it had flushed: records were lost
     /// to damage in its files. Latched until acknowledged; the unit keeps working.
     LogDamaged,
-    /// A session started later than the late threshold after the laser stopped.
+    /// The control loop was silent past the watchdog's stall limit (CPU starvation, a slow
+    /// write): the outputs were driven safe and any session ended. Clears by itself once the
+    /// loop has stepped on time for a while; the unit then returns to ready.
+    ControlStalled,
+    /// A session started later than the late threshold after the laser stopped. An advisory
+    /// about that one session: removed when acknowledged.
     LateStart,
     /// A service counter passed its reminder.
     ServiceDue,
@@ -113,6 +118,7 @@ impl AlarmKind {
             AlarmKind::OutputFault,
             AlarmKind::StoreUnavailable,
             AlarmKind::LogDamaged,
+            AlarmKind::ControlStalled,
             AlarmKind::LateStart,
             AlarmKind::ServiceDue,
         ]);
@@ -139,6 +145,7 @@ impl AlarmKind {
             AlarmKind::OutputFault => "output_fault",
             AlarmKind::StoreUnavailable => "store_unavailable",
             AlarmKind::LogDamaged => "log_damaged",
+            AlarmKind::ControlStalled => "control_stalled",
             AlarmKind::LateStart => "late_start",
             AlarmKind::ServiceDue => "service_due",
         }
@@ -188,6 +195,7 @@ impl AlarmKind {
             ("output_fault", None) => AlarmKind::OutputFault,
             ("store_unavailable", None) => AlarmKind::StoreUnavailable,
             ("log_damaged", None) => AlarmKind::LogDamaged,
+            ("control_stalled", None) => AlarmKind::ControlStalled,
             ("late_start", None) => AlarmKind::LateStart,
             ("service_due", None) => AlarmKind::ServiceDue,
             _ => return None,
@@ -227,7 +235,8 @@ impl AlarmKind {
             | AlarmKind::SkinBelowFloor
             | AlarmKind::ChillerIneffective
             | AlarmKind::SelfTestFailed
-            | AlarmKind::OutputFault => Priority::High,
+            | AlarmKind::OutputFault
+            | AlarmKind::ControlStalled => Priority::High,
             AlarmKind::WaterLow
             | AlarmKind::MaxSprayTime
             | AlarmKind::StoreUnavailable
@@ -237,7 +246,10 @@ impl AlarmKind {
     }
 
     /// Whether the alarm stays (latched) after its condition is gone, until acknowledged.
-    /// Every fault that stopped treatment latches; informational alarms do not.
+    /// Every fault that stopped treatment latches, except `control_stalled`, which clears
+    /// itself after a hold-off so a starved unit returns to ready without anyone; the
+    /// informational alarms do not latch, except `late_start` and `log_damaged`, which report
+    /// an event that is over at once and stay until someone has seen them.
     pub fn latching(self) -> bool {
         self.is_interlock()
             || matches!(
@@ -255,7 +267,10 @@ impl AlarmKind {
         self.is_interlock()
             || matches!(
                 self,
-                AlarmKind::ChillerIneffective | AlarmKind::SelfTestFailed | AlarmKind::OutputFault
+                AlarmKind::ChillerIneffective
+                    | AlarmKind::SelfTestFailed
+                    | AlarmKind::OutputFault
+                    | AlarmKind::ControlStalled
             )
     }
 
@@ -282,6 +297,9 @@ impl AlarmKind {
             }
             AlarmKind::LogDamaged => {
                 "Treatment log damaged: sessions recorded earlier were lost".into()
+            }
+            AlarmKind::ControlStalled => {
+                "Control loop stalled: outputs were driven safe, treatment stopped".into()
             }
             AlarmKind::LateStart => "Cooling started late after the laser (palliative only)".into(),
             AlarmKind::ServiceDue => "Service due".into(),
@@ -321,7 +339,7 @@ mod tests {
     #[test]
     fn keys_round_trip_for_every_kind() {
         let kinds = AlarmKind::every(&Sensor::ALL);
-        assert_eq!(kinds.len(), 16 + 3 * Sensor::ALL.len());
+        assert_eq!(kinds.len(), 17 + 3 * Sensor::ALL.len());
         for k in kinds {
             assert_eq!(AlarmKind::from_key(&k.key()), Some(k), "{k}");
         }
