@@ -519,6 +519,12 @@ impl ControlLoop {
             // limit) faults the unit until the loop has been on time for a while.
             let fired = self.stalled.take();
             if fired || gap >= crate::control::core::LATE_STEP {
+                tracing::warn!(
+                    target: "coldspray::loop",
+                    "control loop late: {:.0} ms since the previous step{}",
+                    gap.as_secs_f64() * 1e3,
+                    if fired { " (the watchdog drove the outputs safe)" } else { "" }
+                );
                 self.guarded(|core| core.on_loop_gap(gap, fired, now))?;
             }
             let reply = match command {
