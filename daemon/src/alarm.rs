@@ -91,7 +91,12 @@ pub enum AlarmKind {
     /// recorded. Treatment goes on; the condition lasts until a write works again, and the
     /// alarm stays latched until acknowledged.
     LogWriteFailed,
-    /// A session started later than the late threshold after the laser stopped.
+    /// The control loop was silent past the watchdog's stall limit (CPU starvation, a slow
+    /// write): the outputs were driven safe and any session ended. Clears by itself once the
+    /// loop has stepped on time for a while; the unit then returns to ready.
+    ControlStalled,
+    /// A session started later than the late threshold after the laser stopped. An advisory
+    /// about that one session: removed when acknowledged.
     LateStart,
     /// A service counter passed its reminder.
     ServiceDue,
@@ -127,6 +132,7 @@ impl AlarmKind {
             AlarmKind::SettingsLost,
             AlarmKind::SettingsNotSaved,
             AlarmKind::LogWriteFailed,
+            AlarmKind::ControlStalled,
             AlarmKind::LateStart,
             AlarmKind::ServiceDue,
         ]);
@@ -156,6 +162,7 @@ impl AlarmKind {
             AlarmKind::SettingsLost => "settings_lost",
             AlarmKind::SettingsNotSaved => "settings_not_saved",
             AlarmKind::LogWriteFailed => "log_write_failed",
+            AlarmKind::ControlStalled => "control_stalled",
             AlarmKind::LateStart => "late_start",
             AlarmKind::ServiceDue => "service_due",
         }
@@ -208,6 +215,7 @@ impl AlarmKind {
             ("settings_lost", None) => AlarmKind::SettingsLost,
             ("settings_not_saved", None) => AlarmKind::SettingsNotSaved,
             ("log_write_failed", None) => AlarmKind::LogWriteFailed,
+            ("control_stalled", None) => AlarmKind::ControlStalled,
             ("late_start", None) => AlarmKind::LateStart,
             ("service_due", None) => AlarmKind::ServiceDue,
             _ => return None,
@@ -248,7 +256,8 @@ impl AlarmKind {
             | AlarmKind::ChillerIneffective
             | AlarmKind::SelfTestFailed
             | AlarmKind::OutputFault
-            | AlarmKind::SettingsLost => Priority::High,
+            | AlarmKind::SettingsLost
+            | AlarmKind::ControlStalled => Priority::High,
             AlarmKind::WaterLow
             | AlarmKind::MaxSprayTime
             | AlarmKind::StoreUnavailable
@@ -260,7 +269,10 @@ impl AlarmKind {
     }
 
     /// Whether the alarm stays (latched) after its condition is gone, until acknowledged.
-    /// Every fault that stopped treatment latches; informational alarms do not.
+    /// Every fault that stopped treatment latches, except `control_stalled`, which clears
+    /// itself after a hold-off so a starved unit returns to ready without anyone; the
+    /// informational alarms do not latch, except `late_start` and `log_damaged`, which report
+    /// an event that is over at once and stay until someone has seen them.
     pub fn latching(self) -> bool {
         self.is_interlock()
             || matches!(
@@ -281,7 +293,10 @@ impl AlarmKind {
         self.is_interlock()
             || matches!(
                 self,
-                AlarmKind::ChillerIneffective | AlarmKind::SelfTestFailed | AlarmKind::OutputFault
+                AlarmKind::ChillerIneffective
+                    | AlarmKind::SelfTestFailed
+                    | AlarmKind::OutputFault
+                    | AlarmKind::ControlStalled
             )
     }
 
@@ -318,6 +333,9 @@ impl AlarmKind {
             }
             AlarmKind::LogWriteFailed => {
                 "Treatment log write failed: what happens now is NOT recorded".into()
+            }
+            AlarmKind::ControlStalled => {
+                "Control loop stalled: outputs were driven safe, treatment stopped".into()
             }
             AlarmKind::LateStart => "Cooling started late after the laser (palliative only)".into(),
             AlarmKind::ServiceDue => "Service due".into(),
@@ -357,7 +375,7 @@ mod tests {
     #[test]
     fn keys_round_trip_for_every_kind() {
         let kinds = AlarmKind::every(&Sensor::ALL);
-        assert_eq!(kinds.len(), 19 + 3 * Sensor::ALL.len());
+        assert_eq!(kinds.len(), 20 + 3 * Sensor::ALL.len());
         for k in kinds {
             assert_eq!(AlarmKind::from_key(&k.key()), Some(k), "{k}");
         }

@@ -6,6 +6,7 @@
 //! outputs with the result — the same order the real-time runtime uses.
 
 use crate::api::{Command, CommandError, Event, Reply, Snapshot};
+use crate::control::core::STALL_LIMIT;
 use crate::control::{Core, CoreConfig, SensorSample, StepOutput};
 use crate::protocol::Protocol;
 use coldspray_hal::sim::{SimConfig, SimUnit, Truth};
@@ -32,6 +33,9 @@ pub struct Lockstep {
     last: StepOutput,
     output_health: OutputHealth,
     wall_clock_offset_ms: i64,
+    /// A stall the next tick reports to the core: how long the loop was away, and whether
+    /// the watchdog drove the outputs safe meanwhile.
+    pending_gap: Option<(Duration, bool)>,
 }
 
 fn unix_ms(now: Duration) -> i64 {
@@ -82,6 +86,7 @@ impl Lockstep {
             },
             output_health: OutputHealth::default(),
             wall_clock_offset_ms: 0,
+            pending_gap: None,
         }
     }
 
@@ -144,7 +149,30 @@ impl Lockstep {
             self.next_sensor_read = now + SENSOR_PERIOD;
             self.read_sensors(now);
         }
+        if let Some((gap, fired)) = self.pending_gap.take() {
+            self.core.on_loop_gap(gap, fired, now);
+        }
         self.control_step();
+    }
+
+    /// The control loop is silent for `d` (CPU starvation, a write that takes long) while the
+    /// twin runs on and the sensors go unread. Past [`STALL_LIMIT`] the watchdog drives every
+    /// output safe, as the runtime's does; the next [`Lockstep::tick`] is the loop's first
+    /// step after the silence, told how long it was away.
+    pub fn stall(&mut self, d: Duration) {
+        let start = self.now();
+        let mut fired = false;
+        while self.now() - start < d {
+            self.sim.advance(STEP);
+            if !fired && self.now() - start >= STALL_LIMIT {
+                fired = true;
+                if let Err(e) = self.board.outputs.all_safe() {
+                    tracing::error!("watchdog: driving the outputs safe failed: {e}");
+                }
+                self.last.outputs = [false; 7];
+            }
+        }
+        self.pending_gap = Some((self.now() - start + STEP, fired));
     }
 
     fn read_sensors(&mut self, now: Duration) {

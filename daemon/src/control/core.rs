@@ -33,6 +33,15 @@ pub const DRAIN_RANGE_S: std::ops::RangeInclusive<f64> = 1.0..=300.0;
 pub const TEST_OUTPUT_RANGE_S: std::ops::RangeInclusive<f64> = 0.1..=30.0;
 /// Pump run of the maintenance self-test's flow check.
 const SELF_TEST_FLOW_S: f64 = 3.0;
+/// A gap this long between two steps of the control loop is a stall: the watchdog has driven
+/// the outputs safe (it acts at the same limit), so the core raises `control_stalled`.
+pub const STALL_LIMIT: Duration = Duration::from_secs(1);
+/// How long the loop must step on time after a stall before `control_stalled` clears itself.
+/// The hold-off is what keeps a starved unit from flapping between fault and ready.
+pub const STALL_HOLD_OFF: Duration = Duration::from_secs(10);
+/// A gap between steps at least this long during the hold-off is not "on time": the hold-off
+/// starts again.
+pub const LATE_STEP: Duration = Duration::from_millis(250);
 
 /// Everything the core is configured with.
 #[derive(Debug, Clone, PartialEq)]
@@ -158,6 +167,8 @@ pub struct Core {
     identities: [Option<Result<ChipIdentity, SensorError>>; 5],
     identify_requested: bool,
     last_self_test: Option<(Duration, bool)>,
+    /// Since when the control loop has stepped on time after a stall (`control_stalled`).
+    on_time_since: Option<Duration>,
     applied: [bool; 7],
     pump_on_since: Option<Duration>,
     valve_open_since: Option<Duration>,
@@ -252,6 +263,7 @@ impl Core {
             identities: Default::default(),
             identify_requested: true,
             last_self_test: None,
+            on_time_since: None,
             applied: [false; 7],
             pump_on_since: None,
             valve_open_since: None,
@@ -424,6 +436,41 @@ impl Core {
         }
     }
 
+    /// How long the control loop was away since its previous step (wall clock on the
+    /// hardware, simulated time in the lockstep harness), and whether the watchdog drove the
+    /// outputs safe meanwhile. A stall raises `control_stalled` and puts the unit in `fault`
+    /// (any session ends as an interlock); the alarm clears by itself once the loop has stepped
+    /// on time (no gap of [`LATE_STEP`]) for [`STALL_HOLD_OFF`], and the unit then returns to
+    /// ready through precooling.
+    pub fn on_loop_gap(&mut self, gap: Duration, watchdog_fired: bool, now: Duration) {
+        if watchdog_fired || gap >= STALL_LIMIT {
+            let stamp = self.stamp(now);
+            let msg = format!(
+                "control loop silent for {:.1} s: outputs were driven safe",
+                gap.as_secs_f64()
+            );
+            self.alarms
+                .raise(AlarmKind::ControlStalled, msg, stamp, &mut self.events);
+            self.enter_fault(now, AlarmKind::ControlStalled);
+            self.on_time_since = Some(now);
+        } else if gap >= LATE_STEP && self.on_time_since.is_some() {
+            self.on_time_since = Some(now);
+        }
+    }
+
+    /// Ends `control_stalled` once the loop has been on time for the hold-off.
+    fn check_stall_recovered(&mut self, now: Duration) {
+        let Some(since) = self.on_time_since else {
+            return;
+        };
+        if now.saturating_sub(since) >= STALL_HOLD_OFF {
+            self.on_time_since = None;
+            let stamp = self.stamp(now);
+            self.alarms
+                .clear_condition(AlarmKind::ControlStalled, stamp, &mut self.events);
+        }
+    }
+
     /// One sensor reading arrives (raw; calibration is applied here).
     pub fn on_sensor(&mut self, mut sample: SensorSample) {
         if let Ok(v) = &mut sample.value {
@@ -593,8 +640,13 @@ impl Core {
                 "session {id} started {:.1} s after the laser stopped",
                 delay.unwrap_or_default().as_secs_f64()
             );
+            // An advisory about this one start: an event, over at once, so the alarm stays
+            // until acknowledged and acknowledging removes it.
+            let stamp = self.stamp(now);
             self.alarms
-                .raise(AlarmKind::LateStart, msg, self.stamp(now), &mut self.events);
+                .raise(AlarmKind::LateStart, msg, stamp, &mut self.events);
+            self.alarms
+                .clear_condition(AlarmKind::LateStart, stamp, &mut self.events);
         }
         self.session = Some(ActiveSession::new(
             start,
@@ -745,9 +797,34 @@ impl Core {
                 Ok(Reply::Accepted)
             }
             Command::ExitMaintenance => {
-                self.require_maintenance("leaving maintenance")?;
+                if self.state != UnitState::Maintenance {
+                    return Err(self.not_permitted(
+                        "leaving maintenance (the unit is not in maintenance; an alarm may have \
+                         ended it: acknowledge the alarms once their cause is fixed)",
+                    ));
+                }
                 self.task = None;
-                self.transition(UnitState::Precooling, now, "maintenance finished");
+                if self.alarms.fault_latched() {
+                    // The unit cannot treat with a fault listed: it waits in `fault` for the
+                    // acknowledgement, as after any fault.
+                    let keys: Vec<String> = self
+                        .alarms
+                        .alarms()
+                        .iter()
+                        .filter(|a| a.kind.faults_unit())
+                        .map(|a| a.kind.key())
+                        .collect();
+                    self.transition(
+                        UnitState::Fault,
+                        now,
+                        format!(
+                            "maintenance finished with {} listed: acknowledge to return to ready",
+                            keys.join(", ")
+                        ),
+                    );
+                } else {
+                    self.transition(UnitState::Precooling, now, "maintenance finished");
+                }
                 Ok(Reply::Accepted)
             }
             Command::Prime { seconds } => {
@@ -781,14 +858,18 @@ impl Core {
                 Ok(Reply::Accepted)
             }
             Command::SelfTest => {
-                let active = match self.state {
-                    UnitState::Maintenance => {
-                        self.require_idle_maintenance("self-test")?;
-                        true
-                    }
-                    UnitState::Ready | UnitState::Precooling => false,
-                    _ => return Err(self.not_permitted("self-test")),
-                };
+                let active =
+                    match self.state {
+                        UnitState::Maintenance => {
+                            self.require_idle_maintenance("self-test")?;
+                            true
+                        }
+                        UnitState::Ready | UnitState::Precooling => false,
+                        UnitState::Fault => return Err(self.not_permitted(
+                            "self-test (in fault, enter maintenance to run the active self-test)",
+                        )),
+                        _ => return Err(self.not_permitted("self-test")),
+                    };
                 self.identities = Default::default();
                 self.identify_requested = true;
                 self.task = Some(Task::SelfTest {
@@ -933,6 +1014,7 @@ impl Core {
         }
 
         // 1. Safety first: interlocks from raw inputs and the outputs actually driven.
+        self.check_stall_recovered(now);
         self.evaluate_interlocks(now);
 
         // 2. State logic.
@@ -958,12 +1040,16 @@ impl Core {
             &mut self.events,
         );
         if let Some(why) = th.ineffective {
+            // The condition is the failed check itself: acknowledging clears it and lets the
+            // thermostat try again, whose checks raise it again if the chiller is still dead.
             self.alarms.raise(
                 AlarmKind::ChillerIneffective,
                 why.to_string(),
                 stamp,
                 &mut self.events,
             );
+            self.alarms
+                .clear_condition(AlarmKind::ChillerIneffective, stamp, &mut self.events);
             self.enter_fault(now, AlarmKind::ChillerIneffective);
         }
 
@@ -995,7 +1081,14 @@ impl Core {
                 interlock_present: !self.alarms.active_interlocks().is_empty()
                     || self.estop
                     || self.water_low,
-                fault_latched: self.alarms.fault_latched(),
+                // In maintenance a technician may run the pump and the chiller (the active
+                // self-test that checks them) while a fault latched earlier waits for its
+                // acknowledgement; a fault whose condition is present still blocks them.
+                fault_latched: if self.state == UnitState::Maintenance {
+                    self.alarms.fault_present()
+                } else {
+                    self.alarms.fault_latched()
+                },
             },
         );
         self.apply_outputs(now, dt, outputs);
@@ -1279,6 +1372,14 @@ impl Core {
             if self.state == UnitState::Starting {
                 self.transition(UnitState::Precooling, now, "self-test passed");
             }
+            if self.state == UnitState::Maintenance {
+                // The active self-test has just seen the pump deliver flow and the chiller pump
+                // heat: it is the technician's proof that the faults it covers are fixed.
+                let stamp = self.stamp(now);
+                for kind in [AlarmKind::ChillerIneffective, AlarmKind::SelfTestFailed] {
+                    self.alarms.acknowledge_kind(kind, stamp, &mut self.events);
+                }
+            }
         } else {
             let stamp = self.stamp(now);
             let msg = format!(
@@ -1290,7 +1391,12 @@ impl Core {
             // The condition is the failed test itself: it clears on acknowledge.
             self.alarms
                 .clear_condition(AlarmKind::SelfTestFailed, stamp, &mut self.events);
-            self.enter_fault(now, AlarmKind::SelfTestFailed);
+            if self.state != UnitState::Maintenance {
+                self.enter_fault(now, AlarmKind::SelfTestFailed);
+            }
+            // In maintenance the technician stays there (every actuator is off: the task
+            // ended) to fix the cause and run the self-test again; leaving maintenance with
+            // the alarm listed goes to `fault`.
         }
     }
 

@@ -680,8 +680,12 @@ mod tests {
         assert!(r.telemetry.store_health.failing());
         r.store.fail.store(false, Ordering::SeqCst);
         // Nothing is written; the journal's own retry brings the store back (bounded wait).
+        // The health turns to working before the loop (the rig's thread) has applied it:
+        // wait for both.
         let deadline = Instant::now() + Duration::from_secs(10);
-        while r.telemetry.store_health.failing() && Instant::now() < deadline {
+        while (r.telemetry.store_health.failing() || r.applied().last() != Some(&None))
+            && Instant::now() < deadline
+        {
             std::thread::sleep(Duration::from_millis(20));
         }
         assert!(!r.telemetry.store_health.failing(), "never retried");

@@ -34,7 +34,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc as std_mpsc, Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, oneshot};
-use watchdog::{Heartbeat, SharedOutputs};
+use watchdog::{Heartbeat, SharedOutputs, StallFlag};
 
 /// Why the daemon could not start or had to stop.
 #[derive(Debug, thiserror::Error)]
@@ -291,16 +291,28 @@ pub fn start(config: &Config, parts: Parts) -> Result<Daemon, RuntimeError> {
     heartbeat.beat();
     // The loop steps every few ms (wall time, whatever the sim speed); a second of silence is
     // a stall. systemd's WatchdogSec is the outer layer.
-    let stall_limit = Duration::from_secs(1);
+    // The backend's lock-free safe-off, for a loop hung in a write under the outputs lock:
+    // on the sim a second handle onto the twin. The Linux line request cannot be shared: there
+    // the process exit releases the lines and `ExecStopPost=` drives them off.
+    let bypass: Option<watchdog::SafeOffPath> = sim.as_ref().map(|sim| {
+        let mut second = sim.board().outputs;
+        Box::new(move || second.all_safe().map_err(|e| e.to_string())) as watchdog::SafeOffPath
+    });
+    let stalled = StallFlag::new();
     let _watchdog = watchdog::spawn(
-        heartbeat.clone(),
-        outputs.clone(),
-        stall_limit,
-        stop_threads.clone(),
-        |silence| {
+        watchdog::Watchdog {
+            heartbeat: heartbeat.clone(),
+            outputs: outputs.clone(),
+            bypass,
+            stalled: stalled.clone(),
+            limits: watchdog::Limits::default(),
+            stop: stop_threads.clone(),
+        },
+        |stall| {
             tracing::error!(
-                "control loop silent for {:.1} s: outputs driven safe, aborting for a restart",
-                silence.as_secs_f64()
+                "control loop silent for {:.1} s: {}; aborting for a restart",
+                stall.silence.as_secs_f64(),
+                stall.safe_off
             );
             std::process::abort();
         },
@@ -331,6 +343,7 @@ pub fn start(config: &Config, parts: Parts) -> Result<Daemon, RuntimeError> {
         settings_status,
         identify: identify_tx,
         heartbeat,
+        stalled,
         notifier: Notifier::from_env(),
         progress: control_mark,
         telemetry,
@@ -457,6 +470,8 @@ struct ControlLoop {
     settings_status: std_mpsc::Receiver<Result<(), String>>,
     identify: std_mpsc::Sender<()>,
     heartbeat: Heartbeat,
+    /// Set by the watchdog when it drove the outputs safe behind this loop's back.
+    stalled: StallFlag,
     notifier: Notifier,
     /// Board time of the last step (paces the simulated unit).
     progress: Arc<AtomicU64>,
@@ -531,6 +546,7 @@ impl ControlLoop {
                 self.check_levels();
             }
             let started = Instant::now();
+            let gap = started.saturating_duration_since(last_step);
             last_step = started;
             let now = self.clock.now();
             let unix = unix_ms_now();
@@ -542,6 +558,18 @@ impl ControlLoop {
                     failure.as_deref().unwrap_or_default(),
                     now,
                 );
+            }
+            // A stall (the watchdog drove the outputs safe, or the loop was away past its
+            // limit) faults the unit until the loop has been on time for a while.
+            let fired = self.stalled.take();
+            if fired || gap >= crate::control::core::LATE_STEP {
+                tracing::warn!(
+                    target: "coldspray::loop",
+                    "control loop late: {:.0} ms since the previous step{}",
+                    gap.as_secs_f64() * 1e3,
+                    if fired { " (the watchdog drove the outputs safe)" } else { "" }
+                );
+                self.guarded(|core| core.on_loop_gap(gap, fired, now))?;
             }
             let reply = match command {
                 Some((cmd, caller, tx)) => {
@@ -682,6 +710,18 @@ impl ControlLoop {
         let clock = &self.clock;
         let mut at = None;
         let mut port = self.outputs.lock().unwrap_or_else(|p| p.into_inner());
+        if self.stalled.is_set() {
+            // The watchdog drove every output safe after this step was computed: write
+            // nothing; the next step hears of the stall and faults the unit. The lines are
+            // off now, so that is what the next step's changes are taken from.
+            drop(port);
+            self.last = StepOutput {
+                outputs: [false; 7],
+                ..*out
+            };
+            self.safe_going_at = None;
+            return;
+        }
         self.output_health
             .drive(&mut **port, &mut self.core, &self.last, out, now, || {
                 at = Some(clock.now())

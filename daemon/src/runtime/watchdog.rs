@@ -1,15 +1,130 @@
 //! The in-process watchdog: if the control loop stops stepping, a separate thread drives every
-//! output safe and then ends the process so systemd restarts it (and its `ExecStopPost=`
-//! safe-off helper runs). systemd's own `WatchdogSec=` is the second, outer layer.
+//! output safe, and if the loop stays silent, ends the process so systemd restarts it (and its
+//! `ExecStopPost=` safe-off helper runs). systemd's own `WatchdogSec=` is the outer layer.
+//!
+//! Two limits:
+//! * after [`Limits::stall`] of silence the outputs are driven safe and the loop is marked
+//!   stalled ([`StallFlag`]); when it runs again it raises `control_stalled`, ends any session
+//!   and waits in `fault` until it has stepped on time for a while (CPU starvation recovers by
+//!   itself, without a restart);
+//! * after [`Limits::abort`] of silence the process is ended ([`Stall`] handed to `on_abort`).
+//!
+//! The watchdog never blocks on the outputs lock: the loop may be the one holding it, hung in
+//! a write. It waits at most [`Limits::lock_wait`]; if the lock cannot be had it drives the
+//! outputs safe through the backend's lock-free path, if it has one ([`SafeOffPath`]), and
+//! ends the process at once (a hung write does not come back by waiting; on Linux the kernel
+//! releases the lines as the process exits and `ExecStopPost=` drives them off).
 
 use coldspray_hal::OutputPort;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// The outputs, shared by the control loop and the watchdog.
 pub type SharedOutputs = Arc<Mutex<Box<dyn OutputPort>>>;
+
+/// A way to drive every output safe that takes no lock the control loop may hold (on the
+/// simulated unit: a second handle onto the twin).
+pub type SafeOffPath = Box<dyn FnMut() -> Result<(), String> + Send>;
+
+/// Set by the watchdog when it drove the outputs safe behind a silent loop; the loop takes
+/// it ([`StallFlag::take`]) at its next step, and writes no output while it is set.
+#[derive(Debug, Clone, Default)]
+pub struct StallFlag(Arc<AtomicBool>);
+
+impl StallFlag {
+    /// A flag that is not set.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Whether the watchdog drove the outputs safe since the loop last took the flag.
+    pub fn is_set(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    /// Takes the flag: true once after each time the watchdog fired.
+    pub fn take(&self) -> bool {
+        self.0.swap(false, Ordering::SeqCst)
+    }
+
+    fn set(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+/// The watchdog's limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Silence after which the outputs are driven safe and the loop is marked stalled.
+    pub stall: Duration,
+    /// Silence after which the process is ended (below systemd's `WatchdogSec=`).
+    pub abort: Duration,
+    /// How long the watchdog tries for the outputs lock before it gives up on it.
+    pub lock_wait: Duration,
+}
+
+impl Default for Limits {
+    /// 1 s to safe, 4 s to abort (systemd's `WatchdogSec=` is 5 s), 50 ms for the lock.
+    fn default() -> Self {
+        Self {
+            stall: Duration::from_secs(1),
+            abort: Duration::from_secs(4),
+            lock_wait: Duration::from_millis(50),
+        }
+    }
+}
+
+/// How the outputs were made safe when the watchdog acted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SafeOff {
+    /// Through the shared port, under its lock.
+    Driven,
+    /// Under the lock, but a write failed (the message).
+    WriteFailed(String),
+    /// The lock was held (a hung write): through the lock-free path, with its result.
+    Bypassed(Result<(), String>),
+    /// The lock was held and the backend has no lock-free path: only the process exit (the
+    /// kernel releasing the lines, then `ExecStopPost=`) makes them safe.
+    NoPath,
+}
+
+impl SafeOff {
+    /// True when the outputs are known to be safe.
+    pub fn is_safe(&self) -> bool {
+        matches!(self, SafeOff::Driven | SafeOff::Bypassed(Ok(())))
+    }
+}
+
+impl std::fmt::Display for SafeOff {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SafeOff::Driven => f.write_str("outputs driven safe"),
+            SafeOff::WriteFailed(e) => write!(f, "driving the outputs safe failed: {e}"),
+            SafeOff::Bypassed(Ok(())) => {
+                f.write_str("outputs lock held by the loop: outputs driven safe without it")
+            }
+            SafeOff::Bypassed(Err(e)) => write!(
+                f,
+                "outputs lock held by the loop, and the lock-free safe-off failed: {e}"
+            ),
+            SafeOff::NoPath => f.write_str(
+                "outputs lock held by the loop and no lock-free path on this backend: \
+                 the process exit releases the lines",
+            ),
+        }
+    }
+}
+
+/// Why the watchdog ends the process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stall {
+    /// How long the loop had been silent.
+    pub silence: Duration,
+    /// How the outputs were made safe.
+    pub safe_off: SafeOff,
+}
 
 /// Proof of life from the control loop.
 #[derive(Debug, Clone)]
@@ -46,39 +161,131 @@ impl Heartbeat {
     }
 }
 
-/// Starts the watchdog thread. When the heartbeat is silent for `limit`, it drives every
-/// output safe and calls `on_stall` (in the daemon: log and abort the process).
+/// What the watchdog watches and acts on.
+pub struct Watchdog {
+    /// The loop's heartbeat.
+    pub heartbeat: Heartbeat,
+    /// The outputs the loop drives.
+    pub outputs: SharedOutputs,
+    /// The backend's lock-free safe-off, if it has one.
+    pub bypass: Option<SafeOffPath>,
+    /// Raised when the watchdog drove the outputs safe.
+    pub stalled: StallFlag,
+    /// When to act.
+    pub limits: Limits,
+    /// Set to end the watchdog thread.
+    pub stop: Arc<AtomicBool>,
+}
+
+/// Tries for the lock for at most `wait`; a poisoned lock (the loop panicked mid-write) is
+/// taken anyway.
+fn lock_bounded(
+    outputs: &SharedOutputs,
+    wait: Duration,
+) -> Option<MutexGuard<'_, Box<dyn OutputPort>>> {
+    let deadline = Instant::now() + wait;
+    loop {
+        match outputs.try_lock() {
+            Ok(guard) => return Some(guard),
+            Err(TryLockError::Poisoned(p)) => return Some(p.into_inner()),
+            Err(TryLockError::WouldBlock) if Instant::now() >= deadline => return None,
+            Err(TryLockError::WouldBlock) => std::thread::sleep(Duration::from_millis(1)),
+        }
+    }
+}
+
+impl Watchdog {
+    /// Drives every output safe without ever waiting long for the lock.
+    fn drive_safe(&mut self) -> SafeOff {
+        match lock_bounded(&self.outputs, self.limits.lock_wait) {
+            Some(mut port) => {
+                // Set under the lock: the loop checks it under the same lock before writing.
+                self.stalled.set();
+                match port.all_safe() {
+                    Ok(()) => SafeOff::Driven,
+                    Err(e) => SafeOff::WriteFailed(e.to_string()),
+                }
+            }
+            None => {
+                self.stalled.set();
+                match self.bypass.as_mut() {
+                    Some(bypass) => SafeOff::Bypassed(bypass()),
+                    None => SafeOff::NoPath,
+                }
+            }
+        }
+    }
+
+    fn run(mut self, on_abort: impl FnOnce(Stall)) {
+        let poll = (self.limits.stall / 10).max(Duration::from_millis(1));
+        // Whether the stall limit was acted on during the current silence.
+        let mut acted = false;
+        while !self.stop.load(Ordering::Relaxed) {
+            std::thread::sleep(poll);
+            let silence = self.heartbeat.silence();
+            if silence < self.limits.stall {
+                acted = false;
+                continue;
+            }
+            let abort = silence >= self.limits.abort;
+            if acted && !abort {
+                continue;
+            }
+            let safe_off = self.drive_safe();
+            // Without the lock the loop is hung inside a write: waiting will not bring it back.
+            let lock_held = matches!(safe_off, SafeOff::Bypassed(_) | SafeOff::NoPath);
+            if abort || lock_held {
+                on_abort(Stall { silence, safe_off });
+                return;
+            }
+            acted = true;
+            tracing::error!(
+                "control loop silent for {:.1} s: {safe_off}; it raises control_stalled when it \
+                 runs again, and the process is ended if it stays silent for {:.1} s",
+                silence.as_secs_f64(),
+                self.limits.abort.as_secs_f64()
+            );
+        }
+    }
+}
+
+/// Starts the watchdog thread. After `limits.stall` of silence it drives every output safe
+/// and marks the loop stalled; after `limits.abort` of silence, or at once when the outputs
+/// lock cannot be had, it calls `on_abort` (in the daemon: log and abort the process).
 pub fn spawn(
-    heartbeat: Heartbeat,
-    outputs: SharedOutputs,
-    limit: Duration,
-    stop: Arc<AtomicBool>,
-    on_stall: impl FnOnce(Duration) + Send + 'static,
+    watchdog: Watchdog,
+    on_abort: impl FnOnce(Stall) + Send + 'static,
 ) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("coldspray-watchdog".into())
-        .spawn(move || {
-            let poll = (limit / 10).max(Duration::from_millis(1));
-            while !stop.load(Ordering::Relaxed) {
-                std::thread::sleep(poll);
-                let silence = heartbeat.silence();
-                if silence >= limit {
-                    // A poisoned lock means the loop panicked mid-write: take it anyway.
-                    let mut port = outputs.lock().unwrap_or_else(|p| p.into_inner());
-                    let _ = port.all_safe();
-                    drop(port);
-                    on_stall(silence);
-                    return;
-                }
-            }
-        })
+        .spawn(move || watchdog.run(on_abort))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use coldspray_hal::sim::{SimConfig, SimUnit};
-    use coldspray_hal::Output;
+    use coldspray_hal::{HalError, Output};
+    use std::sync::mpsc;
+
+    fn limits(stall_ms: u64, abort_ms: u64) -> Limits {
+        Limits {
+            stall: Duration::from_millis(stall_ms),
+            abort: Duration::from_millis(abort_ms),
+            lock_wait: Duration::from_millis(20),
+        }
+    }
+
+    fn watchdog(hb: &Heartbeat, outputs: SharedOutputs, limits: Limits) -> Watchdog {
+        Watchdog {
+            heartbeat: hb.clone(),
+            outputs,
+            bypass: None,
+            stalled: StallFlag::new(),
+            limits,
+            stop: Arc::new(AtomicBool::new(false)),
+        }
+    }
 
     #[test]
     fn a_stalled_loop_leaves_the_simulated_outputs_safe() {
@@ -90,17 +297,10 @@ mod tests {
         let outputs: SharedOutputs = Arc::new(Mutex::new(board.outputs));
         let hb = Heartbeat::new();
         hb.beat();
-        let (tx, rx) = std::sync::mpsc::channel();
-        let stop = Arc::new(AtomicBool::new(false));
-        let t = spawn(
-            hb.clone(),
-            outputs,
-            Duration::from_millis(50),
-            stop,
-            move |s| {
-                let _ = tx.send(s);
-            },
-        )
+        let (tx, rx) = mpsc::channel();
+        let t = spawn(watchdog(&hb, outputs, limits(50, 100)), move |s| {
+            let _ = tx.send(s.silence);
+        })
         .unwrap();
         // The loop "stalls": no more beats.
         let silence = rx
@@ -122,18 +322,14 @@ mod tests {
         board.outputs.set(Output::Chiller, true).unwrap();
         let outputs: SharedOutputs = Arc::new(Mutex::new(board.outputs));
         let hb = Heartbeat::new();
-        let stop = Arc::new(AtomicBool::new(false));
+        let w = watchdog(&hb, outputs, limits(200, 400));
+        let stop = w.stop.clone();
+        let stalled = w.stalled.clone();
         let fired = Arc::new(AtomicBool::new(false));
         let f = fired.clone();
-        let t = spawn(
-            hb.clone(),
-            outputs,
-            Duration::from_millis(200),
-            stop.clone(),
-            move |_| {
-                f.store(true, Ordering::SeqCst);
-            },
-        )
+        let t = spawn(w, move |_| {
+            f.store(true, Ordering::SeqCst);
+        })
         .unwrap();
         for _ in 0..50 {
             hb.beat();
@@ -142,6 +338,134 @@ mod tests {
         stop.store(true, Ordering::SeqCst);
         t.join().unwrap();
         assert!(!fired.load(Ordering::SeqCst));
+        assert!(!stalled.is_set());
         assert!(sim.truth().outputs[Output::Chiller.index()]);
+    }
+
+    #[test]
+    fn a_loop_that_comes_back_after_the_stall_limit_is_flagged_not_aborted() {
+        let sim = SimUnit::new(SimConfig::default());
+        let mut board = sim.board();
+        board.outputs.set(Output::Pump, true).unwrap();
+        let outputs: SharedOutputs = Arc::new(Mutex::new(board.outputs));
+        let hb = Heartbeat::new();
+        hb.beat();
+        // An abort limit no test machine reaches while the flag is awaited.
+        let w = watchdog(&hb, outputs, limits(30, 60_000));
+        let stop = w.stop.clone();
+        let stalled = w.stalled.clone();
+        let aborted = Arc::new(AtomicBool::new(false));
+        let a = aborted.clone();
+        let t = spawn(w, move |_| a.store(true, Ordering::SeqCst)).unwrap();
+        // Wait (bounded) for the watchdog to act on the silence.
+        let mut waited = 0;
+        while !stalled.is_set() && waited < 10_000 {
+            std::thread::sleep(Duration::from_millis(5));
+            waited += 5;
+        }
+        assert!(stalled.is_set(), "the stall limit was never acted on");
+        assert!(
+            !sim.truth().outputs[Output::Pump.index()],
+            "pump driven off"
+        );
+        // The loop runs again and takes the flag once.
+        hb.beat();
+        assert!(stalled.take());
+        assert!(!stalled.take());
+        stop.store(true, Ordering::SeqCst);
+        t.join().unwrap();
+        assert!(!aborted.load(Ordering::SeqCst), "a stall is not an abort");
+    }
+
+    /// An output port whose writes hang (a stuck ioctl, a sysfs write that never returns)
+    /// until the test releases them.
+    struct HungPort(mpsc::Receiver<()>);
+
+    impl OutputPort for HungPort {
+        fn set(&mut self, _: Output, _: bool) -> Result<(), HalError> {
+            // Blocks until the sender is dropped.
+            let _ = self.0.recv();
+            Ok(())
+        }
+        fn set_pump_duty(&mut self, _: u8) -> Result<(), HalError> {
+            Ok(())
+        }
+        fn commanded(&self, _: Output) -> bool {
+            false
+        }
+    }
+
+    #[test]
+    fn a_write_hung_under_the_lock_does_not_block_the_watchdog() {
+        let (release, hang) = mpsc::channel::<()>();
+        let outputs: SharedOutputs = Arc::new(Mutex::new(Box::new(HungPort(hang))));
+        let hb = Heartbeat::new();
+        hb.beat();
+        // The "control loop" hangs inside a write, holding the outputs lock.
+        let o = outputs.clone();
+        let (locked_tx, locked_rx) = mpsc::channel();
+        let hung = std::thread::spawn(move || {
+            let mut port = o.lock().unwrap_or_else(|p| p.into_inner());
+            locked_tx.send(()).unwrap();
+            let _ = port.set(Output::Pump, true);
+        });
+        locked_rx.recv().unwrap();
+        // The backend's lock-free path (on the sim: a second handle onto the twin).
+        let sim = SimUnit::new(SimConfig::default());
+        let mut second = sim.board().outputs;
+        sim.board().outputs.set(Output::Pump, true).unwrap();
+        let mut w = watchdog(&hb, outputs, limits(50, 60_000));
+        w.bypass = Some(Box::new(move || {
+            second.all_safe().map_err(|e| e.to_string())
+        }));
+        let stalled = w.stalled.clone();
+        let (tx, rx) = mpsc::channel();
+        let t = spawn(w, move |s| {
+            let _ = tx.send(s);
+        })
+        .unwrap();
+        // Generous: the watchdog acts 50 ms + 20 ms after the last beat; a loaded machine may
+        // take longer, but never ten seconds.
+        let stall = rx.recv_timeout(Duration::from_secs(10));
+        drop(release);
+        let stall = stall.expect("the watchdog fired although the loop held the lock");
+        assert_eq!(stall.safe_off, SafeOff::Bypassed(Ok(())));
+        assert!(stall.silence >= Duration::from_millis(50));
+        assert!(stalled.is_set());
+        assert_eq!(
+            sim.truth().outputs,
+            [false; 7],
+            "driven safe without the lock"
+        );
+        t.join().unwrap();
+        hung.join().unwrap();
+    }
+
+    #[test]
+    fn without_a_lock_free_path_a_hung_write_still_ends_the_process() {
+        let (release, hang) = mpsc::channel::<()>();
+        let outputs: SharedOutputs = Arc::new(Mutex::new(Box::new(HungPort(hang))));
+        let hb = Heartbeat::new();
+        hb.beat();
+        let o = outputs.clone();
+        let (locked_tx, locked_rx) = mpsc::channel();
+        let hung = std::thread::spawn(move || {
+            let mut port = o.lock().unwrap_or_else(|p| p.into_inner());
+            locked_tx.send(()).unwrap();
+            let _ = port.set(Output::Pump, true);
+        });
+        locked_rx.recv().unwrap();
+        let (tx, rx) = mpsc::channel();
+        let t = spawn(watchdog(&hb, outputs, limits(50, 60_000)), move |s| {
+            let _ = tx.send(s);
+        })
+        .unwrap();
+        let stall = rx.recv_timeout(Duration::from_secs(10));
+        drop(release);
+        let stall = stall.expect("the watchdog fired although the loop held the lock");
+        assert_eq!(stall.safe_off, SafeOff::NoPath);
+        assert!(!stall.safe_off.is_safe());
+        t.join().unwrap();
+        hung.join().unwrap();
     }
 }

@@ -140,21 +140,34 @@ impl AlarmManager {
                 .collect(),
         };
         for kind in &targets {
-            if let Some(idx) = self.alarms.iter().position(|a| a.kind == *kind) {
-                if !self.alarms[idx].acknowledged {
-                    self.alarms[idx].acknowledged = true;
-                    events.push(Event::AlarmAcknowledged {
-                        kind: *kind,
-                        at: now.at,
-                        unix_ms: now.unix_ms,
-                    });
-                }
-                if !self.alarms[idx].condition_present {
-                    self.remove(idx, now, events);
-                }
-            }
+            self.acknowledge_kind(*kind, now, events);
         }
         Ok(targets.len())
+    }
+
+    /// Acknowledges the alarm of `kind` if it is listed (it disappears if its condition is
+    /// gone); returns whether it was listed.
+    pub fn acknowledge_kind(
+        &mut self,
+        kind: AlarmKind,
+        now: Stamp,
+        events: &mut Vec<Event>,
+    ) -> bool {
+        let Some(idx) = self.alarms.iter().position(|a| a.kind == kind) else {
+            return false;
+        };
+        if !self.alarms[idx].acknowledged {
+            self.alarms[idx].acknowledged = true;
+            events.push(Event::AlarmAcknowledged {
+                kind,
+                at: now.at,
+                unix_ms: now.unix_ms,
+            });
+        }
+        if !self.alarms[idx].condition_present {
+            self.remove(idx, now, events);
+        }
+        true
     }
 
     /// Pauses the buzzer until `until` (new alarms end the pause).
@@ -170,6 +183,13 @@ impl AlarmManager {
     /// Whether any alarm that faults the unit is still listed (latched or present).
     pub fn fault_latched(&self) -> bool {
         self.alarms.iter().any(|a| a.kind.faults_unit())
+    }
+
+    /// Whether any alarm that faults the unit has its condition present now.
+    pub fn fault_present(&self) -> bool {
+        self.alarms
+            .iter()
+            .any(|a| a.kind.faults_unit() && a.condition_present)
     }
 
     /// Keys of the interlock alarms whose condition is present now.
