@@ -75,7 +75,7 @@ else
 fi
 findmnt -no SOURCE,FSTYPE --target /var/lib/coldspray | sed 's/^/PC: STATEDIR on /'
 dmesg | grep -E "EXT4-fs \(vda\)" | sed 's/^/PC: KERNEL /'
-journalctl -q -o cat -u coldsprayd.service | grep -E "left open by a crash|lost|damaged" | sed 's/^/PC: DAEMON /'
+journalctl -q -b -o cat -u coldsprayd.service | grep -E "left open by a crash|lost|damaged" | sed 's/^/PC: DAEMON /'
 
 # --- 3. every record acknowledged before the previous cut --------------------------------
 ctl --json sessions list >/tmp/list.json 2>/tmp/list.err || say "FAIL sessions list: $(cat /tmp/list.err)"
