@@ -3,7 +3,8 @@
 #   1. build the amd64 and arm64 .debs (tests/pkg/build-debs.sh),
 #   2. lintian on both: no error, no warning (infos are listed in the report),
 #   3. piuparts install/purge of the amd64 .deb in a bookworm chroot,
-#   4. the systemd install test under QEMU (tests/pkg/vm-test.sh).
+#   4. the systemd install test under QEMU (tests/pkg/vm-test.sh),
+#   5. power cuts on arm64 (tests/pkg/powercut.sh, bounded form: COLDSPRAY_POWERCUTS, default 5).
 # COLDSPRAY_PKG_PLACEHOLDERS=1 passes --placeholders to build-debs.sh (feature branches).
 # Tools: see tests/pkg/README.md.
 set -euo pipefail
@@ -20,4 +21,5 @@ for deb in target/debian/coldspray_*_{amd64,arm64}.deb; do
 done
 bash tests/pkg/piuparts.sh target/debian/coldspray_*_amd64.deb
 bash tests/pkg/vm-test.sh target/debian/coldspray_*_amd64.deb
+bash tests/pkg/powercut.sh --cuts "${COLDSPRAY_POWERCUTS:-5}" target/debian/coldspray_*_arm64.deb
 echo "packaging check passed in $(( $(date +%s) - t0 )) s"

@@ -14,6 +14,9 @@ packages=(
   cpio gzip xz-utils bc make gcc-12 libelf-dev
   # packaging (tests/pkg): lintian, piuparts, debootstrap, man pages
   lintian piuparts debootstrap dpkg-dev man-db
+  # arm64 root file system (debootstrap's second stage under binfmt_misc) and the arm64
+  # power-cut VM (tests/pkg/powercut.sh): qemu-user, depmod/modprobe, mkfs.ext4 -d
+  qemu-user-static binfmt-support kmod e2fsprogs
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -210,18 +210,27 @@ async fn serve(config: Config, cli: Cli) -> anyhow::Result<()> {
     // The snapshot channel closes when the control loop ends on its own (a panic).
     let mut snapshots = handle.watch();
     let loop_ended = async move { while snapshots.changed().await.is_ok() {} };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => tracing::info!("interrupted: stopping"),
-        _ = term.recv() => tracing::info!("SIGTERM: stopping"),
-        _ = loop_ended => tracing::error!("the control loop ended: stopping"),
-    }
+    let reason = tokio::select! {
+        _ = tokio::signal::ctrl_c() => "interrupted (SIGINT)",
+        _ = term.recv() => "SIGTERM (systemctl stop/restart or package upgrade)",
+        _ = loop_ended => {
+            tracing::error!("the control loop ended: stopping");
+            "the control loop ended"
+        }
+    };
+    tracing::info!("stopping: {reason}");
+    // The control loop first: it closes a running session as `shutdown`, drives every output
+    // off and flushes the record to the treatment log; the journal thread then broadcasts
+    // SessionEnded and the change to `stopping`. Only after that does the D-Bus service drain
+    // those signals and leave the bus, so the kiosk hears how the session ended.
+    let stopped = daemon.stop_because(reason).await;
     if let Some(server) = dbus {
         server.shutdown().await;
     }
     if let Some(server) = metrics {
         server.shutdown().await;
     }
-    daemon.stop().await.context("control loop")?;
+    stopped.context("control loop")?;
     if let Some(r) = retention {
         r.stop();
     }

@@ -972,13 +972,14 @@ impl Core {
         }
     }
 
-    /// Ends everything for shutdown: the session closes as `shutdown`, outputs go off.
-    pub fn shutdown(&mut self, now: Duration, unix_ms: i64) -> StepOutput {
+    /// Ends everything for shutdown: the session closes as `shutdown`, outputs go off, and
+    /// the state changes to `stopping` with `reason` (why the daemon stops).
+    pub fn shutdown(&mut self, now: Duration, unix_ms: i64, reason: &str) -> StepOutput {
         self.now_unix_ms = unix_ms;
         self.end_session(now, Outcome::Shutdown, None);
         self.task = None;
         self.thermostat.force_off(now);
-        self.transition(UnitState::Stopping, now, "daemon stopping");
+        self.transition(UnitState::Stopping, now, reason.to_string());
         self.applied = [false; 7];
         StepOutput {
             outputs: [false; 7],

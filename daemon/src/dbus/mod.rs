@@ -98,8 +98,15 @@ pub enum DbusError {
 pub struct DbusServer {
     conn: zbus::Connection,
     tasks: Vec<JoinHandle<()>>,
+    /// The task that turns control events into signals, drained (not aborted) at shutdown.
+    events: JoinHandle<()>,
+    /// Tells `events` to send what is queued and end.
+    drain: tokio::sync::watch::Sender<bool>,
     bus: String,
 }
+
+/// How long [`DbusServer::shutdown`] waits for the queued signals to go out.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl DbusServer {
     /// The connection the service runs on.
@@ -113,9 +120,25 @@ impl DbusServer {
     }
 
     /// Stops the change and event tasks, releases the name and closes the connection.
+    ///
+    /// The control events already broadcast (a session closed by the shutdown, the change to
+    /// `stopping`) still go out as signals first, for at most [`DRAIN_TIMEOUT`]: stop the
+    /// control loop before calling this, so the kiosk hears how the session ended.
     pub async fn shutdown(self) {
         for t in &self.tasks {
             t.abort();
+        }
+        // Only fails when the task already ended (the event channel closed).
+        let _ = self.drain.send(true);
+        let mut events = self.events;
+        if tokio::time::timeout(DRAIN_TIMEOUT, &mut events)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "D-Bus: queued signals not all sent within {DRAIN_TIMEOUT:?} at shutdown"
+            );
+            events.abort();
         }
         let _ = self.conn.release_name(NAME).await;
         let _ = self.conn.graceful_shutdown().await;
@@ -230,10 +253,17 @@ pub async fn start(
     let tasks = vec![
         tokio::spawn(watch_snapshots(handle.clone(), unit.clone(), maint.clone())),
         tokio::spawn(watch_protocols(handle.clone(), protocols)),
-        tokio::spawn(forward_events(handle.clone(), unit, maint)),
     ];
+    let (drain, drain_rx) = tokio::sync::watch::channel(false);
+    let events = tokio::spawn(forward_events(handle.clone(), unit, maint, drain_rx));
     tracing::info!(bus = %bus, "D-Bus service {NAME} ready");
-    Ok(Some(DbusServer { conn, tasks, bus }))
+    Ok(Some(DbusServer {
+        conn,
+        tasks,
+        events,
+        drain,
+        bus,
+    }))
 }
 
 fn moved(a: Option<f64>, b: Option<f64>, eps: f64) -> bool {
@@ -369,17 +399,37 @@ async fn watch_protocols(h: ControlHandle, protocols: InterfaceRef<ifaces::Proto
     }
 }
 
+/// Turns control events into Unit/Maintenance signals until the channel closes, or until
+/// `drain` turns true: then it sends what is still queued and ends.
 async fn forward_events(
     h: ControlHandle,
     unit: InterfaceRef<ifaces::Unit>,
     maint: InterfaceRef<ifaces::Maintenance>,
+    mut drain: tokio::sync::watch::Receiver<bool>,
 ) {
-    use tokio::sync::broadcast::error::RecvError;
+    use tokio::sync::broadcast::error::{RecvError, TryRecvError};
     let mut rx = h.events();
     let ue = unit.signal_emitter().clone();
     let me = maint.signal_emitter().clone();
+    let mut draining = false;
     loop {
-        let ev = match rx.recv().await {
+        let next = if draining {
+            match rx.try_recv() {
+                Ok(ev) => Ok(ev),
+                Err(TryRecvError::Lagged(n)) => Err(RecvError::Lagged(n)),
+                Err(TryRecvError::Empty | TryRecvError::Closed) => return,
+            }
+        } else {
+            tokio::select! {
+                biased;
+                r = rx.recv() => r,
+                _ = drain.changed() => {
+                    draining = true;
+                    continue;
+                }
+            }
+        };
+        let ev = match next {
             Ok(ev) => ev,
             Err(RecvError::Lagged(n)) => {
                 h.telemetry.events_lagged.fetch_add(n, Ordering::Relaxed);

@@ -126,13 +126,28 @@ pub struct Daemon {
     pub handle: ControlHandle,
     /// The control thread's result, sent as it ends.
     done: oneshot::Receiver<Result<(), RuntimeError>>,
-    stop_tx: tokio::sync::watch::Sender<bool>,
+    stop_tx: tokio::sync::watch::Sender<Option<String>>,
 }
+
+/// The reason a plain [`Daemon::stop`] gives in the `stopping` state change.
+pub const DEFAULT_STOP_REASON: &str = "daemon stopping";
 
 impl Daemon {
     /// Stops the control loop: session closed as `shutdown`, outputs off, log flushed.
     pub async fn stop(self) -> Result<(), RuntimeError> {
-        let _ = self.stop_tx.send(true);
+        self.stop_because(DEFAULT_STOP_REASON).await
+    }
+
+    /// As [`Daemon::stop`], with the reason the `stopping` state change (the `StateChanged`
+    /// signal, the event log and the journal) gives, e.g. "SIGTERM (systemctl stop/restart or
+    /// package upgrade)". Returns once the closing session record and the state change are
+    /// flushed to the treatment log and broadcast to the front ends.
+    pub async fn stop_because(self, reason: &str) -> Result<(), RuntimeError> {
+        // The receiver lives as long as the control loop; once it is gone the loop has
+        // already ended and `wait` reports how.
+        if self.stop_tx.send(Some(reason.to_string())).is_err() {
+            tracing::debug!("stop requested after the control loop ended");
+        }
         self.wait().await
     }
 
@@ -319,7 +334,7 @@ pub fn start(config: &Config, parts: Parts) -> Result<Daemon, RuntimeError> {
     )
     .map_err(|e| RuntimeError::Thread("watchdog", e))?;
 
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(None);
     let telemetry = handle.telemetry.clone();
     let step = Duration::from_millis(config.unit.step_ms);
     let ctl = ControlLoop {
@@ -488,7 +503,7 @@ impl ControlLoop {
         mut self,
         mut edges: mpsc::UnboundedReceiver<InputEdge>,
         mut sensors: mpsc::UnboundedReceiver<SensorMessage>,
-        mut stop: tokio::sync::watch::Receiver<bool>,
+        mut stop: tokio::sync::watch::Receiver<Option<String>>,
     ) -> Result<(), RuntimeError> {
         let wall_step = self
             .step
@@ -629,7 +644,11 @@ impl ControlLoop {
             self.telemetry
                 .record_step(took, Instant::now() > deadline + wall_step);
         }
-        self.shutdown().await;
+        let reason = stop
+            .borrow()
+            .clone()
+            .unwrap_or_else(|| DEFAULT_STOP_REASON.to_string());
+        self.shutdown(&reason).await;
         Ok(())
     }
 
@@ -766,10 +785,10 @@ impl ControlLoop {
         }
     }
 
-    async fn shutdown(&mut self) {
+    async fn shutdown(&mut self, reason: &str) {
         self.notifier.stopping();
         let now = self.clock.now();
-        let out = self.core.shutdown(now, unix_ms_now());
+        let out = self.core.shutdown(now, unix_ms_now(), reason);
         self.drive(&out);
         {
             let mut port = self.outputs.lock().unwrap_or_else(|p| p.into_inner());
