@@ -30,6 +30,7 @@ pub use sched::set_current_thread_realtime;
 
 use crate::clock::MonotonicClock;
 use crate::drivers::{SensorBank, SensorLayout, StdDelay};
+use crate::error_source::ErrorSource;
 use crate::port::{Board, HalError, SensorPort};
 use crate::reading::{ChipIdentity, SensorError};
 use crate::signal::Sensor;
@@ -134,17 +135,14 @@ impl From<LinuxError> for HalError {
             | LinuxError::LineNotFound { ref signal, .. }
             | LinuxError::AmbiguousLine { ref signal, .. } => HalError::LineNotFound {
                 signal: signal.clone(),
-                detail: e.to_string(),
+                source: ErrorSource::new(e),
             },
             LinuxError::PermissionDenied { ref device, group } => HalError::PermissionDenied {
                 device: device.clone(),
                 hint: format!("join group `{group}`"),
             },
             LinuxError::Gpio { signal, detail } => HalError::Io { signal, detail },
-            other => HalError::Io {
-                signal: "hardware".to_owned(),
-                detail: other.to_string(),
-            },
+            other => HalError::backend("hardware", other),
         }
     }
 }
