@@ -32,7 +32,8 @@ pub enum HalError {
         /// What to do about it (e.g. which group to join).
         hint: String,
     },
-    /// A line request, read or write failed.
+    /// A line request, read or write failed, described in words only (a simulated fault, a
+    /// test double); a failure with an error of its own is [`HalError::Backend`].
     #[error("{signal}: {detail}")]
     Io {
         /// The signal name.

@@ -270,3 +270,31 @@ pub fn probe_sensors(config: &HardwareConfig) -> Vec<(Sensor, Result<ChipIdentit
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error;
+
+    #[test]
+    fn a_hal_error_keeps_the_linux_error_it_wraps() {
+        let lookup = LinuxError::LineNotFound {
+            signal: "pump".to_owned(),
+            detail: "no line named `pump` on /dev/gpiochip4 [pinctrl-rp1]".to_owned(),
+        };
+        let hal = HalError::from(lookup.clone());
+        assert_eq!(hal.to_string(), format!("line `pump` not found: {lookup}"));
+        let source = hal.source().and_then(|s| s.downcast_ref::<ErrorSource>());
+        let kept = source.and_then(|s| s.get_ref().downcast_ref::<LinuxError>());
+        assert_eq!(kept, Some(&lookup));
+
+        let bus = LinuxError::I2cBusMissing {
+            device: "/dev/i2c-1".to_owned(),
+        };
+        let hal = HalError::from(bus.clone());
+        assert_eq!(hal.to_string(), format!("hardware: {bus}"));
+        let source = hal.source().and_then(|s| s.downcast_ref::<ErrorSource>());
+        let kept = source.and_then(|s| s.get_ref().downcast_ref::<LinuxError>());
+        assert_eq!(kept, Some(&bus));
+    }
+}

@@ -67,8 +67,9 @@ pub(crate) struct Chip {
     pub out_of_range: f64,
 }
 
-/// The reference chip for every sensor (BRIEF §3): the datasheet facts the drivers hold
-/// (part, ID, resolution, range), plus the noise and saturation only the twin models.
+/// The reference chip for every sensor (docs/REQUIREMENTS.md §3): the datasheet facts the
+/// drivers hold (part, ID, resolution, range), plus the noise and saturation only the twin
+/// models.
 pub(crate) fn chip(sensor: Sensor) -> Chip {
     match sensor {
         // TMP117: 16-bit, 7.8125 m°C LSB, ±0.1 °C accuracy, device-ID register 0x0F reads

@@ -24,6 +24,7 @@ pub fn edges(input: Input) -> EdgeDetection {
     }
 }
 
+/// One line request and the inputs it carries.
 struct InputGroup {
     request: Arc<Request>,
     /// `(input, offset)` of each line in the request.

@@ -1,4 +1,5 @@
-//! Which chip and offset carries each signal's line.
+//! Which chip and offset carries each signal's line: by name first, then by the configured
+//! chip and offset (docs/REQUIREMENTS.md R3.1).
 //!
 //! [`scan_chips`] reads every chip's label and line names through `gpiocdev`
 //! ([`gpiocdev::chip::chips`], [`gpiocdev::Chip::info`], [`gpiocdev::Chip::line_info_iter`]);

@@ -7,6 +7,7 @@ use crate::linux::LinuxError;
 use gpiocdev::line::{Bias, Value};
 use gpiocdev::Request;
 
+/// The configured bias in gpiocdev's terms.
 pub(super) fn bias(b: LineBias) -> Bias {
     match b {
         LineBias::PullUp => Bias::PullUp,
@@ -15,6 +16,8 @@ pub(super) fn bias(b: LineBias) -> Bias {
     }
 }
 
+/// A failed line request as the error the operator can act on: permission (join `gpio`), a
+/// busy line (with its holder when the kernel names one), or the request's own failure.
 pub(super) fn request_error(signal: &str, at: &LineLocation, e: gpiocdev::Error) -> LinuxError {
     let text = e.to_string();
     if text.contains("ermission denied") {
