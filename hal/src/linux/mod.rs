@@ -282,19 +282,18 @@ mod tests {
             signal: "pump".to_owned(),
             detail: "no line named `pump` on /dev/gpiochip4 [pinctrl-rp1]".to_owned(),
         };
-        let hal = HalError::from(lookup.clone());
-        assert_eq!(hal.to_string(), format!("line `pump` not found: {lookup}"));
-        let source = hal.source().and_then(|s| s.downcast_ref::<ErrorSource>());
-        let kept = source.and_then(|s| s.get_ref().downcast_ref::<LinuxError>());
-        assert_eq!(kept, Some(&lookup));
-
         let bus = LinuxError::I2cBusMissing {
             device: "/dev/i2c-1".to_owned(),
         };
-        let hal = HalError::from(bus.clone());
-        assert_eq!(hal.to_string(), format!("hardware: {bus}"));
-        let source = hal.source().and_then(|s| s.downcast_ref::<ErrorSource>());
-        let kept = source.and_then(|s| s.get_ref().downcast_ref::<LinuxError>());
-        assert_eq!(kept, Some(&bus));
+        for (wrapped, says) in [
+            (lookup.clone(), format!("line `pump` not found: {lookup}")),
+            (bus.clone(), format!("hardware: {bus}")),
+        ] {
+            let hal = HalError::from(wrapped.clone());
+            assert_eq!(hal.to_string(), says);
+            let source = hal.source().and_then(|s| s.downcast_ref::<ErrorSource>());
+            let kept = source.and_then(|s| s.get_ref().downcast_ref::<LinuxError>());
+            assert_eq!(kept, Some(&wrapped));
+        }
     }
 }
