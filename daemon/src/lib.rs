@@ -3,6 +3,7 @@
 //! The ColdSpray control daemon as a library: the control core and safety layer, and the
 //! parts around them (treatment log, D-Bus API, metrics), with thin binaries in `src/bin/`.
 //! See `ARCHITECTURE.md` at the repository root for the tour.
+#![forbid(unsafe_code)]
 
 pub mod alarm;
 pub mod api;

@@ -15,6 +15,7 @@
 pub mod clock;
 pub mod drivers;
 pub mod emulated;
+pub mod error_source;
 pub mod linux;
 pub mod port;
 pub mod reading;
@@ -22,6 +23,7 @@ pub mod signal;
 pub mod sim;
 
 pub use clock::{Clock, ManualClock, MonotonicClock};
+pub use error_source::ErrorSource;
 pub use port::{Board, EdgeSink, HalError, InputEdge, InputPort, OutputPort, SensorPort};
 pub use reading::{ChipIdentity, SensorError};
 pub use signal::{Input, Output, Sensor};

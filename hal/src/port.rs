@@ -6,6 +6,7 @@
 //! dedicated sensor thread, never from the control loop.
 
 use crate::clock::Clock;
+use crate::error_source::ErrorSource;
 use crate::reading::{ChipIdentity, SensorError};
 use crate::signal::{Input, Output, Sensor};
 use std::sync::Arc;
@@ -15,12 +16,13 @@ use std::time::Duration;
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum HalError {
     /// A line could not be found by name or offset.
-    #[error("line `{signal}` not found: {detail}")]
+    #[error("line `{signal}` not found: {source}")]
     LineNotFound {
         /// The signal name.
         signal: String,
-        /// Where it was looked for.
-        detail: String,
+        /// The backend's lookup error, saying where the line was looked for.
+        #[source]
+        source: ErrorSource,
     },
     /// The device exists but the process may not open it.
     #[error("permission denied on {device}: {hint}")]
@@ -30,7 +32,8 @@ pub enum HalError {
         /// What to do about it (e.g. which group to join).
         hint: String,
     },
-    /// A line request, read or write failed.
+    /// A line request, read or write failed, described in words only (a simulated fault, a
+    /// test double); a failure with an error of its own is [`HalError::Backend`].
     #[error("{signal}: {detail}")]
     Io {
         /// The signal name.
@@ -38,9 +41,32 @@ pub enum HalError {
         /// The OS error or driver message.
         detail: String,
     },
+    /// A line request, read or write failed with an error of the OS, the driver or the
+    /// backend, kept whole as the source.
+    #[error("{signal}: {source}")]
+    Backend {
+        /// The signal (or signals, or the part of the backend) concerned.
+        signal: String,
+        /// The error that made it fail.
+        #[source]
+        source: ErrorSource,
+    },
     /// The operation is not available on this backend.
     #[error("not supported by this backend: {0}")]
     Unsupported(String),
+}
+
+impl HalError {
+    /// A [`HalError::Backend`] failure of `signal`, keeping `error` as its source.
+    pub fn backend(
+        signal: impl std::fmt::Display,
+        error: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    ) -> Self {
+        Self::Backend {
+            signal: signal.to_string(),
+            source: ErrorSource::new(error),
+        }
+    }
 }
 
 /// One edge on an input line.

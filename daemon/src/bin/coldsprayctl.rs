@@ -5,6 +5,7 @@
 //! printed, e.g. `NotReady: not ready: the unit is precooling`); 2 usage error; 3 cannot
 //! reach the daemon (no bus, service not running, no reply); 4 access denied (bus policy or
 //! the daemon); 5 any other failure (unexpected reply).
+#![forbid(unsafe_code)]
 
 use clap::{Args, Parser, Subcommand};
 use std::collections::{BTreeMap, HashMap};

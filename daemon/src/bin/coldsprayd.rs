@@ -1,4 +1,5 @@
 //! `coldsprayd`: the ColdSpray control daemon.
+#![forbid(unsafe_code)]
 
 use anyhow::Context;
 use clap::Parser;

@@ -4,7 +4,7 @@
 //! bit 12 the sign, bits 11:0 the magnitude in 1/16 °C (13-bit two's complement).
 //! Manufacturer ID (0x06) is 0x0054; device ID/revision (0x07) is 0x04 in the high byte.
 
-use super::{read_be16, SensorError};
+use super::{checked_celsius, expect_id, read_be16, SensorError};
 use embedded_hal::i2c::I2c;
 
 /// Part name reported in [`crate::ChipIdentity`].
@@ -19,6 +19,8 @@ pub const REG_DEVICE: u8 = 0x07;
 pub const MANUFACTURER_ID: u16 = 0x0054;
 /// Device ID register value (ID 0x04, revision 0x00); only the high byte is checked.
 pub const DEVICE_ID: u16 = 0x0400;
+/// Degrees Celsius per LSB of the ambient register (its default resolution).
+pub const CELSIUS_PER_LSB: f64 = 0.0625;
 /// Specified operating range, °C.
 pub const RANGE: std::ops::RangeInclusive<f64> = -40.0..=125.0;
 
@@ -38,36 +40,21 @@ impl<'a, I: I2c> Mcp9808<'a, I> {
     /// Checks manufacturer and device ID; returns the device ID register.
     pub fn identify(&mut self) -> Result<u16, SensorError> {
         let manufacturer = read_be16(self.bus, self.addr, REG_MANUFACTURER)?;
-        if manufacturer != MANUFACTURER_ID {
-            return Err(SensorError::WrongChip {
-                expected: MANUFACTURER_ID,
-                found: manufacturer,
-            });
-        }
+        expect_id(manufacturer, 0xFFFF, MANUFACTURER_ID)?;
         let device = read_be16(self.bus, self.addr, REG_DEVICE)?;
-        if device & 0xFF00 != DEVICE_ID {
-            return Err(SensorError::WrongChip {
-                expected: DEVICE_ID,
-                found: device,
-            });
-        }
-        Ok(device)
+        expect_id(device, 0xFF00, DEVICE_ID)
     }
 
     /// Reads the ambient temperature in °C.
     pub fn celsius(&mut self) -> Result<f64, SensorError> {
         let raw = read_be16(self.bus, self.addr, REG_AMBIENT)?;
-        let celsius = decode(raw);
-        if !RANGE.contains(&celsius) {
-            return Err(SensorError::OutOfRange(celsius));
-        }
-        Ok(celsius)
+        checked_celsius(decode(raw), true, &RANGE)
     }
 }
 
 /// The ambient register's temperature, ignoring the alert flags.
 pub fn decode(raw: u16) -> f64 {
-    let magnitude = f64::from(raw & 0x0FFF) / 16.0;
+    let magnitude = f64::from(raw & 0x0FFF) * CELSIUS_PER_LSB;
     if raw & 0x1000 != 0 {
         magnitude - 256.0
     } else {
@@ -77,6 +64,6 @@ pub fn decode(raw: u16) -> f64 {
 
 /// The ambient register value for `celsius` (flags clear), clamped to what 13 bits hold.
 pub fn encode(celsius: f64) -> u16 {
-    let sixteenths = (celsius * 16.0).round().clamp(-4096.0, 4095.0) as i32;
+    let sixteenths = (celsius / CELSIUS_PER_LSB).round().clamp(-4096.0, 4095.0) as i32;
     (sixteenths as u16) & 0x1FFF
 }

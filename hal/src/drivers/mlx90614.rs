@@ -7,7 +7,7 @@
 //! 0x0E (command 0x2E), whose low byte is the chip's own SMBus address, and checks it
 //! (with its PEC) against the address it answered on.
 
-use super::{bus_error, SensorError};
+use super::{bus_error, checked_celsius, expect_id, SensorError};
 use embedded_hal::i2c::I2c;
 
 /// Part name reported in [`crate::ChipIdentity`].
@@ -71,23 +71,13 @@ impl<'a, I: I2c> Mlx90614<'a, I> {
     /// the chip answered on; returns the cell.
     pub fn identify(&mut self) -> Result<u16, SensorError> {
         let cell = self.read_word(CMD_SMBUS_ADDR)?;
-        if cell & 0x00FF != u16::from(self.addr) {
-            return Err(SensorError::WrongChip {
-                expected: u16::from(self.addr),
-                found: cell,
-            });
-        }
-        Ok(cell)
+        expect_id(cell, 0x00FF, u16::from(self.addr))
     }
 
     /// Reads the object temperature in °C.
     pub fn object_celsius(&mut self) -> Result<f64, SensorError> {
         let raw = self.read_word(CMD_TOBJ1)?;
-        let celsius = decode(raw & 0x7FFF);
-        if raw & 0x8000 != 0 || !RANGE.contains(&celsius) {
-            return Err(SensorError::OutOfRange(celsius));
-        }
-        Ok(celsius)
+        checked_celsius(decode(raw & 0x7FFF), raw & 0x8000 == 0, &RANGE)
     }
 }
 

@@ -42,6 +42,30 @@ pub(crate) fn read_be16<I: I2c>(bus: &mut I, addr: u8, reg: u8) -> Result<u16, S
     Ok(u16::from_be_bytes(buf))
 }
 
+/// Checks an identification register: its bits under `mask` must read `expected`. Returns
+/// the whole register (for [`ChipIdentity`]), or [`SensorError::WrongChip`].
+pub(crate) fn expect_id(found: u16, mask: u16, expected: u16) -> Result<u16, SensorError> {
+    if found & mask == expected {
+        Ok(found)
+    } else {
+        Err(SensorError::WrongChip { expected, found })
+    }
+}
+
+/// A temperature the chip flagged as valid (`valid`) and inside its specified `range`, or
+/// [`SensorError::OutOfRange`].
+pub(crate) fn checked_celsius(
+    celsius: f64,
+    valid: bool,
+    range: &std::ops::RangeInclusive<f64>,
+) -> Result<f64, SensorError> {
+    if valid && range.contains(&celsius) {
+        Ok(celsius)
+    } else {
+        Err(SensorError::OutOfRange(celsius))
+    }
+}
+
 /// Writes a big-endian 16-bit register.
 pub(crate) fn write_be16<I: I2c>(
     bus: &mut I,

@@ -4,7 +4,7 @@
 //! 7.8125 m°C/LSB; 0x8000 is the power-on value before the first conversion. Device ID
 //! (0x0F) holds 0x117 in bits 11:0 and a die revision in bits 15:12.
 
-use super::{read_be16, SensorError};
+use super::{checked_celsius, expect_id, read_be16, SensorError};
 use embedded_hal::i2c::I2c;
 
 /// Part name reported in [`crate::ChipIdentity`].
@@ -38,23 +38,14 @@ impl<'a, I: I2c> Tmp117<'a, I> {
     /// Reads the device ID register and checks it is a TMP117; returns the raw register.
     pub fn identify(&mut self) -> Result<u16, SensorError> {
         let id = read_be16(self.bus, self.addr, REG_DEVICE_ID)?;
-        if id & 0x0FFF != DEVICE_ID {
-            return Err(SensorError::WrongChip {
-                expected: DEVICE_ID,
-                found: id,
-            });
-        }
-        Ok(id)
+        expect_id(id, 0x0FFF, DEVICE_ID)
     }
 
     /// Reads the last converted temperature in °C (continuous conversion, the power-on mode).
     pub fn celsius(&mut self) -> Result<f64, SensorError> {
         let raw = read_be16(self.bus, self.addr, REG_TEMP)?;
         let celsius = f64::from(raw as i16) * CELSIUS_PER_LSB;
-        if raw == TEMP_RESET || !RANGE.contains(&celsius) {
-            return Err(SensorError::OutOfRange(celsius));
-        }
-        Ok(celsius)
+        checked_celsius(celsius, raw != TEMP_RESET, &RANGE)
     }
 }
 

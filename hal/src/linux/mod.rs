@@ -30,6 +30,7 @@ pub use sched::set_current_thread_realtime;
 
 use crate::clock::MonotonicClock;
 use crate::drivers::{SensorBank, SensorLayout, StdDelay};
+use crate::error_source::ErrorSource;
 use crate::port::{Board, HalError, SensorPort};
 use crate::reading::{ChipIdentity, SensorError};
 use crate::signal::Sensor;
@@ -134,17 +135,14 @@ impl From<LinuxError> for HalError {
             | LinuxError::LineNotFound { ref signal, .. }
             | LinuxError::AmbiguousLine { ref signal, .. } => HalError::LineNotFound {
                 signal: signal.clone(),
-                detail: e.to_string(),
+                source: ErrorSource::new(e),
             },
             LinuxError::PermissionDenied { ref device, group } => HalError::PermissionDenied {
                 device: device.clone(),
                 hint: format!("join group `{group}`"),
             },
             LinuxError::Gpio { signal, detail } => HalError::Io { signal, detail },
-            other => HalError::Io {
-                signal: "hardware".to_owned(),
-                detail: other.to_string(),
-            },
+            other => HalError::backend("hardware", other),
         }
     }
 }
@@ -271,4 +269,31 @@ pub fn probe_sensors(config: &HardwareConfig) -> Vec<(Sensor, Result<ChipIdentit
             (sensor, r)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error;
+
+    #[test]
+    fn a_hal_error_keeps_the_linux_error_it_wraps() {
+        let lookup = LinuxError::LineNotFound {
+            signal: "pump".to_owned(),
+            detail: "no line named `pump` on /dev/gpiochip4 [pinctrl-rp1]".to_owned(),
+        };
+        let bus = LinuxError::I2cBusMissing {
+            device: "/dev/i2c-1".to_owned(),
+        };
+        for (wrapped, says) in [
+            (lookup.clone(), format!("line `pump` not found: {lookup}")),
+            (bus.clone(), format!("hardware: {bus}")),
+        ] {
+            let hal = HalError::from(wrapped.clone());
+            assert_eq!(hal.to_string(), says);
+            let source = hal.source().and_then(|s| s.downcast_ref::<ErrorSource>());
+            let kept = source.and_then(|s| s.get_ref().downcast_ref::<LinuxError>());
+            assert_eq!(kept, Some(&wrapped));
+        }
+    }
 }

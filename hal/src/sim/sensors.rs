@@ -1,7 +1,9 @@
 //! Sensor chips of the twin: seeded noise, quantisation to each chip's resolution, chip
 //! identities and the values a faulty sensor reports.
 
+use crate::drivers::{ads1115, mcp9808, mlx90614, tmp117};
 use crate::signal::Sensor;
+use std::ops::RangeInclusive;
 
 /// A tiny deterministic generator (xorshift64*), one per sensor, so a reading depends only on
 /// the seed and how often *that* sensor was read, not on the order other sensors were read in.
@@ -65,39 +67,41 @@ pub(crate) struct Chip {
     pub out_of_range: f64,
 }
 
-/// The reference chip for every sensor (BRIEF §3).
+/// The reference chip for every sensor (docs/REQUIREMENTS.md §3): the datasheet facts the
+/// drivers hold (part, ID, resolution, range), plus the noise and saturation only the twin
+/// models.
 pub(crate) fn chip(sensor: Sensor) -> Chip {
     match sensor {
         // TMP117: 16-bit, 7.8125 m°C LSB, ±0.1 °C accuracy, device-ID register 0x0F reads
         // 0x0117 (TI datasheet SNOSD82). Noise ~1.5 LSB rms.
         Sensor::Reservoir | Sensor::Mist => Chip {
-            part: "TMP117",
-            id: 0x0117,
-            lsb: 0.007_812_5,
+            part: tmp117::PART,
+            id: tmp117::DEVICE_ID,
+            lsb: tmp117::CELSIUS_PER_LSB,
             noise_sigma: 0.012,
-            range: (-55.0, 150.0),
+            range: bounds(&tmp117::RANGE),
             grid_offset: 0.0,
             out_of_range: 150.0,
         },
         // MCP9808: 0.0625 °C resolution at its default setting, ±0.25 °C typical accuracy,
         // device-ID register 0x07 reads 0x0400 (Microchip DS25095).
         Sensor::Heatsink => Chip {
-            part: "MCP9808",
-            id: 0x0400,
-            lsb: 0.0625,
+            part: mcp9808::PART,
+            id: mcp9808::DEVICE_ID,
+            lsb: mcp9808::CELSIUS_PER_LSB,
             noise_sigma: 0.07,
-            range: (-40.0, 125.0),
+            range: bounds(&mcp9808::RANGE),
             grid_offset: 0.0,
             out_of_range: 150.0,
         },
         // MLX90614: object temperature in 0.02 K steps (RAM 0x07), ~0.05 °C rms noise with
         // the default IIR; no identity register modelled (id 0).
         Sensor::Skin => Chip {
-            part: "MLX90614",
+            part: mlx90614::PART,
             id: 0,
-            lsb: 0.02,
+            lsb: mlx90614::KELVIN_PER_LSB,
             noise_sigma: 0.05,
-            range: (-70.0, 380.0),
+            range: bounds(&mlx90614::RANGE),
             grid_offset: -273.15,
             out_of_range: 150.0,
         },
@@ -105,7 +109,7 @@ pub(crate) fn chip(sensor: Sensor) -> Chip {
         // 0–10 bar, so 2.5 bar/V -> 0.3125 mbar per LSB, and 0 bar sits at 0.5 V
         // (grid offset -1.25 bar). Transducer noise ~2 mbar rms (0.02 % FS).
         Sensor::Pressure => Chip {
-            part: "ADS1115",
+            part: ads1115::PART,
             id: 0,
             lsb: 0.000_312_5,
             noise_sigma: 0.002,
@@ -114,6 +118,11 @@ pub(crate) fn chip(sensor: Sensor) -> Chip {
             out_of_range: 12.0,
         },
     }
+}
+
+/// A driver's specified range as `(low, high)`.
+fn bounds(range: &RangeInclusive<f64>) -> (f64, f64) {
+    (*range.start(), *range.end())
 }
 
 impl Chip {
