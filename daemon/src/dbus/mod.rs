@@ -1,9 +1,10 @@
 //! The D-Bus API (`org.coldspray.ColdSpray1`): how the kiosk UI, `coldsprayctl` and service
 //! tools control the unit.
 //!
-//! * [`start`] connects to the configured bus, serves the interfaces of [`unit`], [`protocols`], [`sessions`],
-//!   [`maintenance`] and [`simulator`] at
-//!   [`PATH`], and returns once [`NAME`] is owned.
+//! * [`start`] connects to the configured bus, serves the interfaces — [`unit`],
+//!   [`protocols`], [`sessions`], [`maintenance`] and [`simulator`], every method through the
+//!   one [`guard`] — at [`PATH`], and returns once [`NAME`] is owned.
+//! * [`proxy`] holds the typed client side of the same interfaces.
 //! * A watcher task turns snapshot changes into `PropertiesChanged` (at most 10 per second,
 //!   temperatures only when they moved by [`TEMP_EPSILON_C`]), and an event task turns
 //!   control events into the Unit signals.
@@ -16,6 +17,7 @@ pub mod error;
 pub mod guard;
 pub mod maintenance;
 pub mod protocols;
+pub mod proxy;
 pub mod sessions;
 pub mod simulator;
 pub mod unit;
