@@ -67,7 +67,13 @@ impl Ctl {
                 Ok(())
             }
             Cmd::Sim(s) => self.sim(s).await,
-            unit => self.unit(unit).await,
+            unit @ (Cmd::Start { .. }
+            | Cmd::Stop
+            | Cmd::Arm { .. }
+            | Cmd::Disarm
+            | Cmd::Ack { .. }
+            | Cmd::AudioPause
+            | Cmd::Setpoint { .. }) => self.unit(unit).await,
         }
     }
 
@@ -123,7 +129,7 @@ impl Ctl {
                 .set_setpoint(celsius)
                 .await
                 .map(|()| format!("setpoint {celsius:.1} °C")),
-            _ => return Ok(()),
+            _ => return Err(other("not a Unit command")),
         }
         .map_err(classify)?;
         self.done(&said);
