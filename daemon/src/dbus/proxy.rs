@@ -109,6 +109,90 @@ pub struct SessionStats {
     pub max_peak_skin_c: Option<f64>,
 }
 
+/// The running session as `Unit.CurrentSession` describes it (every key absent when none).
+#[derive(Debug, Clone, Default, PartialEq, DeserializeDict, Type)]
+#[zvariant(signature = "a{sv}", crate = "zbus::zvariant")]
+pub struct LiveSession {
+    /// Session id.
+    pub id: Option<u64>,
+    /// Protocol name.
+    pub protocol: Option<String>,
+    /// `protect` or `prepare`.
+    pub goal: Option<String>,
+    /// Seconds since it started.
+    pub elapsed_s: Option<f64>,
+    /// Seconds left.
+    pub remaining_s: Option<f64>,
+    /// Whether it started late after the laser.
+    pub late: Option<bool>,
+    /// Whether the skin is in the target band.
+    pub in_band: Option<bool>,
+}
+
+/// The properties of `Unit` as one `GetAll` returns them (absent: not served).
+#[derive(Debug, Clone, Default, PartialEq, DeserializeDict, Type)]
+#[zvariant(
+    signature = "a{sv}",
+    rename_all = "PascalCase",
+    crate = "zbus::zvariant"
+)]
+pub struct UnitProperties {
+    /// Unit state name.
+    pub state: Option<String>,
+    /// Whether a Start would spray at once.
+    pub ready: Option<bool>,
+    /// Valid temperatures by sensor, °C.
+    pub temperatures: Option<HashMap<String, f64>>,
+    /// Line pressure, bar (NaN: no valid reading).
+    pub pressure: Option<f64>,
+    /// Flow, L/min.
+    pub flow_rate: Option<f64>,
+    /// Reservoir setpoint, °C.
+    pub setpoint: Option<f64>,
+    /// Active or latched alarms.
+    pub active_alarms: Option<Vec<AlarmTuple>>,
+    /// The running session.
+    pub current_session: Option<LiveSession>,
+    /// Protocol armed for auto-start, "" when disarmed.
+    pub armed: Option<String>,
+    /// The laser is emitting.
+    pub laser_on: Option<bool>,
+    /// The buzzer is paused.
+    pub audio_paused: Option<bool>,
+    /// Daemon version.
+    pub version: Option<String>,
+    /// Hardware backend.
+    pub backend: Option<String>,
+}
+
+/// The properties of `Maintenance` as one `GetAll` returns them (absent: not served).
+#[derive(Debug, Clone, Default, PartialEq, DeserializeDict, Type)]
+#[zvariant(
+    signature = "a{sv}",
+    rename_all = "PascalCase",
+    crate = "zbus::zvariant"
+)]
+pub struct MaintenanceProperties {
+    /// The unit is in maintenance mode.
+    pub active: Option<bool>,
+    /// The maintenance activity, "" when none.
+    pub activity: Option<String>,
+    /// Pump running time, h.
+    pub pump_hours: Option<f64>,
+    /// Chiller running time, h.
+    pub chiller_hours: Option<f64>,
+    /// Sessions started.
+    pub session_count: Option<u64>,
+    /// Sessions that started late.
+    pub late_session_count: Option<u64>,
+    /// Water changes recorded.
+    pub water_changes: Option<u64>,
+    /// Chiller duty over the last 10 minutes, 0..1.
+    pub chiller_duty: Option<f64>,
+    /// `never`, `passed` or `failed`.
+    pub last_self_test: Option<String>,
+}
+
 /// The filter of `Sessions.List`, `Export` and `Stats`; `None` leaves a key out.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct SessionFilter {

@@ -18,6 +18,14 @@ const UNIT: &str = INTERFACES[0];
 /// The Maintenance interface, whose properties `status` and `maintenance counters` show.
 const MAINTENANCE: &str = INTERFACES[3];
 
+/// The body of a reply as `T`; a body that does not read as `T` is an unexpected reply.
+fn body<T>(m: &zbus::Message) -> Result<T, Failure>
+where
+    T: for<'d> zbus::zvariant::DynamicDeserialize<'d>,
+{
+    m.body().deserialize::<T>().map_err(other)
+}
+
 /// A connection to the daemon's bus and how to print.
 pub struct Ctl {
     /// The bus connection.
@@ -36,11 +44,11 @@ impl Ctl {
         }
     }
 
-    /// Every property of one ColdSpray interface, read from the service (`GetAll`, kept as
-    /// the raw dictionary: `--json` prints every property there is).
-    async fn all(&self, iface: &str) -> Result<Dict, Failure> {
-        let m = self
-            .conn
+    /// Every property of one ColdSpray interface, read from the service (`GetAll`); the
+    /// reply reads as the raw dictionary (`--json` prints every property there is) or as the
+    /// interface's properties struct.
+    async fn all(&self, iface: &str) -> Result<zbus::Message, Failure> {
+        self.conn
             .call_method(
                 Some(NAME),
                 PATH,
@@ -49,8 +57,7 @@ impl Ctl {
                 &(iface,),
             )
             .await
-            .map_err(classify)?;
-        m.body().deserialize::<Dict>().map_err(other)
+            .map_err(classify)
     }
 
     /// Runs one command.
@@ -248,11 +255,11 @@ impl Ctl {
                 .await
                 .map(|()| "water change recorded"),
             MaintCmd::Counters => {
-                let d = self.all(MAINTENANCE).await?;
+                let m = self.all(MAINTENANCE).await?;
                 if self.json {
-                    println!("{}", dict_json(&d));
+                    println!("{}", dict_json(&body::<Dict>(&m)?));
                 } else {
-                    println!("{}", render::counters(&d));
+                    println!("{}", render::counters(&body(&m)?));
                 }
                 return Ok(());
             }
@@ -288,18 +295,19 @@ impl Ctl {
     /// `status [--watch]`: the properties of Unit and Maintenance, once or on every change.
     async fn status(&self, watch: bool) -> Result<(), Failure> {
         use futures_util::StreamExt;
-        let show = |unit: &Dict, maint: &Dict, clear: bool| {
+        let show = |unit: &zbus::Message, maint: &zbus::Message, clear: bool| {
             if self.json {
                 println!(
                     "{}",
-                    serde_json::json!({ "unit": dict_json(unit), "maintenance": dict_json(maint) })
+                    serde_json::json!({ "unit": dict_json(&body::<Dict>(unit)?), "maintenance": dict_json(&body::<Dict>(maint)?) })
                 );
             } else {
                 if clear {
                     print!("\x1b[2J\x1b[H");
                 }
-                print!("{}", render::status(unit, maint));
+                print!("{}", render::status(&body(unit)?, &body(maint)?));
             }
+            Ok::<_, Failure>(())
         };
         let both = || async {
             let unit = self.all(UNIT).await?;
@@ -308,8 +316,7 @@ impl Ctl {
         };
         if !watch {
             let (unit, maint) = both().await?;
-            show(&unit, &maint, false);
-            return Ok(());
+            return show(&unit, &maint, false);
         }
         let rule = zbus::MatchRule::builder()
             .msg_type(zbus::message::Type::Signal)
@@ -335,7 +342,7 @@ impl Ctl {
             .map_err(classify)?;
         loop {
             let (unit, maint) = both().await?;
-            show(&unit, &maint, true);
+            show(&unit, &maint, true)?;
             tokio::select! {
                 m = stream.next() => if m.is_none() { break },
                 _ = owner.next() => {

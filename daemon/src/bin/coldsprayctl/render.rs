@@ -3,33 +3,10 @@
 
 use crate::json::to_json;
 use coldsprayd::dbus::convert::{CurvePoint, Dict};
-use coldsprayd::dbus::proxy::{ProtocolInfo, SessionInfo};
-use std::collections::{BTreeMap, HashMap};
-
-/// A number property of a property dictionary.
-fn f(d: &Dict, k: &str) -> Option<f64> {
-    d.get(k).and_then(|v| f64::try_from(v).ok())
-}
-
-/// A text property ("" when absent).
-fn s(d: &Dict, k: &str) -> String {
-    d.get(k)
-        .and_then(|v| v.try_clone().ok())
-        .and_then(|v| String::try_from(v).ok())
-        .unwrap_or_default()
-}
-
-/// A flag property (false when absent).
-fn b(d: &Dict, k: &str) -> bool {
-    d.get(k)
-        .and_then(|v| bool::try_from(v).ok())
-        .unwrap_or(false)
-}
-
-/// A count property.
-fn u(d: &Dict, k: &str) -> Option<u64> {
-    d.get(k).and_then(|v| u64::try_from(v).ok())
-}
+use coldsprayd::dbus::proxy::{
+    LiveSession, MaintenanceProperties, ProtocolInfo, SessionInfo, UnitProperties,
+};
+use std::collections::BTreeMap;
 
 /// A temperature, or `--`.
 fn opt_c(x: Option<f64>) -> String {
@@ -37,37 +14,41 @@ fn opt_c(x: Option<f64>) -> String {
         .unwrap_or_else(|| "--".into())
 }
 
-/// The status screen from the properties of Unit and Maintenance (`GetAll`).
-pub fn status(unit: &Dict, maint: &Dict) -> String {
+/// The status screen from the properties of Unit and Maintenance.
+pub fn status(unit: &UnitProperties, maint: &MaintenanceProperties) -> String {
     let mut out = String::new();
-    let state = s(unit, "State");
-    let ready = b(unit, "Ready");
+    let state = unit.state.as_deref().unwrap_or_default();
+    let ready = unit.ready.unwrap_or(false);
     out.push_str(&format!(
         "State       {state}{}\n",
         if ready { " (ready to spray)" } else { "" }
     ));
-    let temps: HashMap<String, f64> = unit
-        .get("Temperatures")
-        .and_then(|v| v.try_clone().ok())
-        .and_then(|v| v.try_into().ok())
-        .unwrap_or_default();
+    let temp = |name: &str| {
+        unit.temperatures
+            .as_ref()
+            .and_then(|t| t.get(name).copied())
+    };
     out.push_str(&format!(
         "Setpoint    {}\nTemps       reservoir {}  mist {}  heatsink {}  skin {}\n",
-        opt_c(f(unit, "Setpoint")),
-        opt_c(temps.get("reservoir").copied()),
-        opt_c(temps.get("mist").copied()),
-        opt_c(temps.get("heatsink").copied()),
-        opt_c(temps.get("skin").copied()),
+        opt_c(unit.setpoint),
+        opt_c(temp("reservoir")),
+        opt_c(temp("mist")),
+        opt_c(temp("heatsink")),
+        opt_c(temp("skin")),
     ));
-    let p = f(unit, "Pressure").filter(|x| x.is_finite());
+    let p = unit.pressure.filter(|x| x.is_finite());
     out.push_str(&format!(
         "Line        {}  flow {:.2} L/min{}\n",
         p.map(|x| format!("{x:.2} bar"))
             .unwrap_or_else(|| "-- bar".into()),
-        f(unit, "FlowRate").unwrap_or(0.0),
-        if b(unit, "LaserOn") { "  LASER ON" } else { "" }
+        unit.flow_rate.unwrap_or(0.0),
+        if unit.laser_on.unwrap_or(false) {
+            "  LASER ON"
+        } else {
+            ""
+        }
     ));
-    let armed = s(unit, "Armed");
+    let armed = unit.armed.as_deref().unwrap_or_default();
     out.push_str(&format!(
         "Auto-start  {}\n",
         if armed.is_empty() {
@@ -76,30 +57,30 @@ pub fn status(unit: &Dict, maint: &Dict) -> String {
             format!("armed with {armed}")
         }
     ));
-    let sess: Dict = unit
-        .get("CurrentSession")
-        .and_then(|v| v.try_clone().ok())
-        .and_then(|v| v.try_into().ok())
-        .unwrap_or_default();
-    if sess.is_empty() {
+    let sess = unit.current_session.clone().unwrap_or_default();
+    if sess == LiveSession::default() {
         out.push_str("Session     none\n");
     } else {
         out.push_str(&format!(
             "Session     #{} {} ({}), {:.1} s elapsed, {:.1} s left{}{}\n",
-            u(&sess, "id").unwrap_or(0),
-            s(&sess, "protocol"),
-            s(&sess, "goal"),
-            f(&sess, "elapsed_s").unwrap_or(0.0),
-            f(&sess, "remaining_s").unwrap_or(0.0),
-            if b(&sess, "late") { ", LATE" } else { "" },
-            if b(&sess, "in_band") { ", in band" } else { "" },
+            sess.id.unwrap_or(0),
+            sess.protocol.unwrap_or_default(),
+            sess.goal.unwrap_or_default(),
+            sess.elapsed_s.unwrap_or(0.0),
+            sess.remaining_s.unwrap_or(0.0),
+            if sess.late.unwrap_or(false) {
+                ", LATE"
+            } else {
+                ""
+            },
+            if sess.in_band.unwrap_or(false) {
+                ", in band"
+            } else {
+                ""
+            },
         ));
     }
-    let alarms: Vec<(String, String, String, i64, bool, bool)> = unit
-        .get("ActiveAlarms")
-        .and_then(|v| v.try_clone().ok())
-        .and_then(|v| v.try_into().ok())
-        .unwrap_or_default();
+    let alarms = unit.active_alarms.as_deref().unwrap_or_default();
     if alarms.is_empty() {
         out.push_str("Alarms      none\n");
     } else {
@@ -110,30 +91,30 @@ pub fn status(unit: &Dict, maint: &Dict) -> String {
                 prio.to_uppercase(),
                 key,
                 msg,
-                if present { "" } else { " (latched)" },
-                if acked { " [acknowledged]" } else { "" }
+                if *present { "" } else { " (latched)" },
+                if *acked { " [acknowledged]" } else { "" }
             ));
         }
     }
-    if b(unit, "AudioPaused") {
+    if unit.audio_paused.unwrap_or(false) {
         out.push_str("Audio       paused\n");
     }
-    let activity = s(maint, "Activity");
-    if b(maint, "Active") {
+    let activity = maint.activity.as_deref().unwrap_or_default();
+    if maint.active.unwrap_or(false) {
         out.push_str(&format!(
             "Maintenance {}\n",
             if activity.is_empty() {
                 "idle"
             } else {
-                &activity
+                activity
             }
         ));
     }
     out.push_str(&format!(
         "Self-test   {}\nDaemon      {} ({})\n",
-        s(maint, "LastSelfTest"),
-        s(unit, "Version"),
-        s(unit, "Backend")
+        maint.last_self_test.as_deref().unwrap_or_default(),
+        unit.version.as_deref().unwrap_or_default(),
+        unit.backend.as_deref().unwrap_or_default()
     ));
     out
 }
@@ -202,16 +183,16 @@ pub fn session_detail(rec: &Dict, points: &[CurvePoint], curve: bool) -> String 
     out
 }
 
-/// The service counters from the Maintenance properties (`GetAll`).
-pub fn counters(d: &Dict) -> String {
+/// The service counters from the Maintenance properties.
+pub fn counters(d: &MaintenanceProperties) -> String {
     format!(
         "pump hours      {:.2}\nchiller hours   {:.2}\nsessions        {}\nlate sessions   {}\nwater changes   {}\nchiller duty    {:.0} %\nlast self-test  {}",
-        f(d, "PumpHours").unwrap_or(0.0),
-        f(d, "ChillerHours").unwrap_or(0.0),
-        u(d, "SessionCount").unwrap_or(0),
-        u(d, "LateSessionCount").unwrap_or(0),
-        u(d, "WaterChanges").unwrap_or(0),
-        f(d, "ChillerDuty").unwrap_or(0.0) * 100.0,
-        s(d, "LastSelfTest"),
+        d.pump_hours.unwrap_or(0.0),
+        d.chiller_hours.unwrap_or(0.0),
+        d.session_count.unwrap_or(0),
+        d.late_session_count.unwrap_or(0),
+        d.water_changes.unwrap_or(0),
+        d.chiller_duty.unwrap_or(0.0) * 100.0,
+        d.last_self_test.as_deref().unwrap_or_default(),
     )
 }
