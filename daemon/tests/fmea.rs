@@ -5,7 +5,7 @@
 use coldspray_hal::sim::Fault;
 use coldspray_hal::Sensor;
 use coldsprayd::alarm::AlarmKind;
-use coldsprayd::dbus::ifaces::{parse_fault, FAULT_KINDS};
+use coldsprayd::dbus::simulator::{parse_fault, FAULT_KINDS};
 use std::path::{Path, PathBuf};
 
 fn repo_root() -> PathBuf {

@@ -7,24 +7,14 @@
 
 use coldspray_e2e::fake_core::FakeCore;
 use coldspray_e2e::{current_user, PrivateBus};
+use coldsprayd::dbus::proxy::{uncached, UnitProxy};
 use coldsprayd::dbus::{self, BusChoice, DbusConfig};
 use std::time::{Duration, Instant};
 
-const NAME: &str = "org.coldspray.ColdSpray1";
-const PATH: &str = "/org/coldspray/ColdSpray1";
-
-async fn get_state(c: &zbus::Connection) {
-    let m = c
-        .call_method(
-            Some(NAME),
-            PATH,
-            Some("org.freedesktop.DBus.Properties"),
-            "Get",
-            &("org.coldspray.ColdSpray1.Unit", "State"),
-        )
-        .await
-        .expect("Get");
-    let _: zbus::zvariant::OwnedValue = m.body().deserialize().expect("variant");
+/// `Properties.Get(Unit, State)` through the typed proxy (uncached: every call goes to the
+/// service).
+async fn get_state(unit: &UnitProxy<'_>) {
+    unit.state().await.expect("Get");
 }
 
 async fn ping_bus(c: &zbus::Connection) {
@@ -78,15 +68,16 @@ async fn main() {
         .expect("serve")
         .expect("some");
     let c = bus.connect().await.expect("client");
+    let unit: UnitProxy = uncached(&c).await.expect("Unit proxy");
     for _ in 0..200 {
-        get_state(&c).await;
+        get_state(&unit).await;
         ping_bus(&c).await;
     }
     let n = 3000;
     let (mut g, mut p) = (Vec::with_capacity(n), Vec::with_capacity(n));
     for _ in 0..n {
         let t = Instant::now();
-        get_state(&c).await;
+        get_state(&unit).await;
         g.push(t.elapsed().as_secs_f64() * 1e6);
         let t = Instant::now();
         ping_bus(&c).await;
@@ -108,7 +99,7 @@ async fn main() {
     let t = Instant::now();
     let mut count = 0u64;
     while t.elapsed() < run {
-        get_state(&c).await;
+        get_state(&unit).await;
         count += 1;
     }
     println!(
@@ -118,11 +109,11 @@ async fn main() {
     let t = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..8 {
-        let c = c.clone();
+        let unit = unit.clone();
         tasks.push(tokio::spawn(async move {
             let mut k = 0u64;
             while t.elapsed() < run {
-                get_state(&c).await;
+                get_state(&unit).await;
                 k += 1;
             }
             k
@@ -137,7 +128,7 @@ async fn main() {
         total as f64 / t.elapsed().as_secs_f64()
     );
     let calls = core.handle.telemetry.dbus_calls();
-    get_state(&c).await;
+    get_state(&unit).await;
     println!(
         "service still answering after the run ({} method calls counted)",
         calls.len()

@@ -28,16 +28,13 @@ pub fn shipped_path(interface: &str) -> PathBuf {
 
 /// Calls `Introspect` on the service.
 pub async fn live_xml(conn: &zbus::Connection) -> Result<String> {
-    let reply = conn
-        .call_method(
-            Some(NAME),
-            PATH,
-            Some("org.freedesktop.DBus.Introspectable"),
-            "Introspect",
-            &(),
-        )
+    let proxy = zbus::fdo::IntrospectableProxy::builder(conn)
+        .destination(NAME)?
+        .path(PATH)?
+        .cache_properties(zbus::proxy::CacheProperties::No)
+        .build()
         .await?;
-    Ok(reply.body().deserialize::<String>()?)
+    Ok(proxy.introspect().await?)
 }
 
 /// Normalised members of every `org.coldspray.*` interface in an XML document: one line per

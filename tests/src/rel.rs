@@ -5,6 +5,7 @@
 use crate::introspect::{NAME, PATH};
 use crate::{binary, PrivateBus};
 use anyhow::{bail, Context, Result};
+use coldsprayd::dbus::proxy;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -24,10 +25,10 @@ pub const MAINT: &str = "org.coldspray.ColdSpray1.Maintenance";
 
 /// An `a{sv}` dictionary.
 pub type Dict = HashMap<String, OwnedValue>;
-/// One point of a session curve (`Sessions.Get`).
-pub type CurvePoint = (u32, f64, f64, f64, f64, bool, bool);
 /// One entry of `ActiveAlarms`.
-pub type AlarmTuple = (String, String, String, i64, bool, bool);
+pub use coldsprayd::dbus::convert::AlarmTuple;
+/// One point of a session curve (`Sessions.Get`).
+pub use coldsprayd::dbus::convert::CurvePoint;
 
 /// True when the long ("full") form of the reliability suite was asked for.
 pub fn full() -> bool {
@@ -343,50 +344,53 @@ impl Client {
             .await
     }
 
+    /// The Unit interface, properties read from the service on every call.
+    pub async fn unit(&self) -> zbus::Result<proxy::UnitProxy<'static>> {
+        proxy::uncached(&self.conn).await
+    }
+
     /// `Unit.State`.
     pub async fn state(&self) -> Result<String> {
-        Ok(String::try_from(self.prop(UNIT, "State").await?)?)
+        Ok(self.unit().await?.state().await?)
     }
 
     /// `Unit.Outputs`.
     pub async fn outputs(&self) -> Result<HashMap<String, bool>> {
-        Ok(HashMap::<String, bool>::try_from(
-            self.prop(UNIT, "Outputs").await?,
-        )?)
+        Ok(self.unit().await?.outputs().await?)
     }
 
     /// `Unit.ActiveAlarms`.
     pub async fn alarms(&self) -> Result<Vec<AlarmTuple>> {
-        let v = self.prop(UNIT, "ActiveAlarms").await?;
-        let v: Vec<AlarmTuple> = v
-            .try_into()
-            .map_err(|e: zbus::zvariant::Error| anyhow::anyhow!("ActiveAlarms: {e}"))?;
-        Ok(v)
+        let unit = self.unit().await?;
+        unit.active_alarms()
+            .await
+            .map_err(|e| anyhow::anyhow!("ActiveAlarms: {e}"))
     }
 
     /// `Unit.Features`.
     pub async fn features(&self) -> Result<Vec<String>> {
-        Ok(Vec::<String>::try_from(self.prop(UNIT, "Features").await?)?)
+        Ok(self.unit().await?.features().await?)
     }
 
     /// `Unit.CurrentSession` (empty when none).
     pub async fn current_session(&self) -> Result<Dict> {
-        Ok(Dict::try_from(self.prop(UNIT, "CurrentSession").await?)?)
+        Ok(self.unit().await?.current_session().await?)
     }
 
     /// `Unit.Start(protocol, {})`.
     pub async fn start(&self, protocol: &str) -> zbus::Result<u64> {
-        self.call(UNIT, "Start", &(protocol, Dict::new())).await
+        self.unit().await?.start(protocol, Dict::new()).await
     }
 
     /// `Unit.Acknowledge("")`: every alarm.
     pub async fn ack_all(&self) -> zbus::Result<()> {
-        self.call0(UNIT, "Acknowledge", &("",)).await
+        self.unit().await?.acknowledge("").await
     }
 
     /// `Sessions.Get(id)`: the record (without the curve).
     pub async fn session(&self, id: u64) -> zbus::Result<Dict> {
-        let (d, _curve): (Dict, Vec<CurvePoint>) = self.call(SESSIONS, "Get", &(id,)).await?;
+        let log: proxy::SessionsProxy = proxy::uncached(&self.conn).await?;
+        let (d, _curve) = log.get_dict(id).await?;
         Ok(d)
     }
 
@@ -394,7 +398,8 @@ impl Client {
     pub async fn sessions(&self, limit: u32) -> zbus::Result<Vec<Dict>> {
         let mut f = Dict::new();
         f.insert("limit".into(), OwnedValue::from(i64::from(limit)));
-        self.call(SESSIONS, "List", &(f,)).await
+        let log: proxy::SessionsProxy = proxy::uncached(&self.conn).await?;
+        log.list_dicts(f).await
     }
 
     /// Creates a protocol with `Protocols.Create` (no skin target: sprays its whole time).
@@ -404,7 +409,8 @@ impl Client {
         p.insert("title".into(), str_value(name));
         p.insert("goal".into(), str_value("protect"));
         p.insert("spray_s".into(), OwnedValue::from(spray_s));
-        self.call0(PROTOCOLS, "Create", &(p,)).await
+        let protocols: proxy::ProtocolsProxy = proxy::uncached(&self.conn).await?;
+        protocols.create(p).await
     }
 
     /// Polls every `every` until `pred` holds; returns the value and the wall time it took.

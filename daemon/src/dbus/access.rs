@@ -31,14 +31,16 @@ pub struct Access {
     admin_gid: Option<u32>,
 }
 
-/// Looks a group's id up in `/etc/group`.
+/// The id of a local group (the system's group database, as `getgrnam(3)` sees it); `None`
+/// when there is no such group or the database cannot be read, which denies its members.
 pub fn group_id(name: &str) -> Option<u32> {
-    let text = std::fs::read_to_string("/etc/group").ok()?;
-    text.lines().find_map(|line| {
-        let mut f = line.split(':');
-        (f.next()? == name).then_some(())?;
-        f.nth(1)?.parse().ok()
-    })
+    match nix::unistd::Group::from_name(name) {
+        Ok(group) => group.map(|g| g.gid.as_raw()),
+        Err(e) => {
+            tracing::warn!("group {name} unknown: {e}");
+            None
+        }
+    }
 }
 
 /// Whether an operator may call `method` (`Interface.Member`).
@@ -159,6 +161,12 @@ mod tests {
         assert!(!a.allows("Unit.Stop", Some(65534), &[]));
         assert!(!a.allows("Unit.Stop", None, &[2003]));
         assert!(Access::open().allows("Maintenance.Enter", Some(65534), &[]));
+    }
+
+    #[test]
+    fn groups_are_looked_up_in_the_system_database() {
+        assert_eq!(group_id("root"), Some(0));
+        assert_eq!(group_id("coldspray-no-such-group"), None);
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! The D-Bus API (`org.coldspray.ColdSpray1`): how the kiosk UI, `coldsprayctl` and service
 //! tools control the unit.
 //!
-//! * [`start`] connects to the configured bus, serves the interfaces of [`ifaces`] at
-//!   [`PATH`], and returns once [`NAME`] is owned.
+//! * [`start`] connects to the configured bus, serves the interfaces — [`unit`],
+//!   [`protocols`], [`sessions`], [`maintenance`] and [`simulator`], every method through the
+//!   one [`guard`] — at [`PATH`], and returns once [`NAME`] is owned.
+//! * [`proxy`] holds the typed client side of the same interfaces.
 //! * A watcher task turns snapshot changes into `PropertiesChanged` (at most 10 per second,
 //!   temperatures only when they moved by [`TEMP_EPSILON_C`]), and an event task turns
 //!   control events into the Unit signals.
@@ -12,17 +14,28 @@
 pub mod access;
 pub mod convert;
 pub mod error;
-pub mod ifaces;
+pub mod guard;
+pub mod maintenance;
+pub mod protocols;
+pub mod proxy;
+pub mod sessions;
+pub mod simulator;
+pub mod unit;
 pub mod validate;
 
 use crate::api::{Event, Snapshot};
 use crate::handle::ControlHandle;
 use crate::session::{Outcome, SessionRecord};
+use maintenance::Maintenance;
+use protocols::Protocols;
 use serde::{Deserialize, Serialize};
+use sessions::Sessions;
+use simulator::Simulator;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
+use unit::Unit;
 use zbus::object_server::InterfaceRef;
 
 pub use error::Error;
@@ -178,51 +191,14 @@ pub async fn start(
         access::Access::enforcing()
     };
     let mut builder = builder
-        .serve_at(
-            PATH,
-            ifaces::Unit {
-                h: handle.clone(),
-                access: access.clone(),
-            },
-        )
-        .and_then(|b| {
-            b.serve_at(
-                PATH,
-                ifaces::Protocols {
-                    h: handle.clone(),
-                    access: access.clone(),
-                },
-            )
-        })
-        .and_then(|b| {
-            b.serve_at(
-                PATH,
-                ifaces::Sessions {
-                    h: handle.clone(),
-                    access: access.clone(),
-                },
-            )
-        })
-        .and_then(|b| {
-            b.serve_at(
-                PATH,
-                ifaces::Maintenance {
-                    h: handle.clone(),
-                    access: access.clone(),
-                },
-            )
-        })
+        .serve_at(PATH, Unit::new(handle.clone(), access.clone()))
+        .and_then(|b| b.serve_at(PATH, Protocols::new(handle.clone(), access.clone())))
+        .and_then(|b| b.serve_at(PATH, Sessions::new(handle.clone(), access.clone())))
+        .and_then(|b| b.serve_at(PATH, Maintenance::new(handle.clone(), access.clone())))
         .map_err(serve)?;
     if let Some(sim) = handle.sim.clone() {
         builder = builder
-            .serve_at(
-                PATH,
-                ifaces::Simulator {
-                    h: handle.clone(),
-                    access: access.clone(),
-                    sim,
-                },
-            )
+            .serve_at(PATH, Simulator::new(handle.clone(), access.clone(), sim))
             .map_err(serve)?;
     }
     let conn = builder.build().await.map_err(connect)?;
@@ -238,16 +214,13 @@ pub async fn start(
         return Err(serve(zbus::Error::NameTaken));
     }
     let server = conn.object_server();
-    let unit = server
-        .interface::<_, ifaces::Unit>(PATH)
-        .await
-        .map_err(serve)?;
+    let unit = server.interface::<_, Unit>(PATH).await.map_err(serve)?;
     let protocols = server
-        .interface::<_, ifaces::Protocols>(PATH)
+        .interface::<_, Protocols>(PATH)
         .await
         .map_err(serve)?;
     let maint = server
-        .interface::<_, ifaces::Maintenance>(PATH)
+        .interface::<_, Maintenance>(PATH)
         .await
         .map_err(serve)?;
     let tasks = vec![
@@ -286,8 +259,8 @@ fn temps_moved(a: &Snapshot, b: &Snapshot) -> bool {
 /// still get announced once they add up.
 async fn watch_snapshots(
     h: ControlHandle,
-    unit: InterfaceRef<ifaces::Unit>,
-    maint: InterfaceRef<ifaces::Maintenance>,
+    unit: InterfaceRef<Unit>,
+    maint: InterfaceRef<Maintenance>,
 ) {
     let mut rx = h.watch();
     let mut last = rx.borrow_and_update().clone();
@@ -390,7 +363,7 @@ async fn watch_snapshots(
     }
 }
 
-async fn watch_protocols(h: ControlHandle, protocols: InterfaceRef<ifaces::Protocols>) {
+async fn watch_protocols(h: ControlHandle, protocols: InterfaceRef<Protocols>) {
     let mut rx = h.watch_protocols();
     let e = protocols.signal_emitter().clone();
     while rx.changed().await.is_ok() {
@@ -403,8 +376,8 @@ async fn watch_protocols(h: ControlHandle, protocols: InterfaceRef<ifaces::Proto
 /// `drain` turns true: then it sends what is still queued and ends.
 async fn forward_events(
     h: ControlHandle,
-    unit: InterfaceRef<ifaces::Unit>,
-    maint: InterfaceRef<ifaces::Maintenance>,
+    unit: InterfaceRef<Unit>,
+    maint: InterfaceRef<Maintenance>,
     mut drain: tokio::sync::watch::Receiver<bool>,
 ) {
     use tokio::sync::broadcast::error::{RecvError, TryRecvError};
@@ -439,27 +412,26 @@ async fn forward_events(
         };
         let r = match ev {
             Event::SessionStarted(s) => {
-                ifaces::Unit::session_started(&ue, s.id, &s.protocol, s.cause.name(), s.late).await
+                Unit::session_started(&ue, s.id, &s.protocol, s.cause.name(), s.late).await
             }
             Event::SessionEnded(r) => {
-                ifaces::Unit::session_ended(&ue, r.id(), r.outcome.name(), r.outcome.is_completed())
-                    .await
+                Unit::session_ended(&ue, r.id(), r.outcome.name(), r.outcome.is_completed()).await
             }
             Event::AlarmRaised(a) => {
-                ifaces::Unit::alarm_raised(&ue, &a.kind.key(), a.priority.name(), &a.message).await
+                Unit::alarm_raised(&ue, &a.kind.key(), a.priority.name(), &a.message).await
             }
-            Event::AlarmRemoved { kind, .. } => ifaces::Unit::alarm_cleared(&ue, &kind.key()).await,
+            Event::AlarmRemoved { kind, .. } => Unit::alarm_cleared(&ue, &kind.key()).await,
             Event::NotRecorded {
                 what,
                 session_id,
                 reason,
                 ..
-            } => ifaces::Unit::not_recorded(&ue, &what, session_id.unwrap_or(0), &reason).await,
+            } => Unit::not_recorded(&ue, &what, session_id.unwrap_or(0), &reason).await,
             Event::StateChanged {
                 from, to, reason, ..
-            } => ifaces::Unit::state_transition(&ue, from.name(), to.name(), &reason).await,
+            } => Unit::state_transition(&ue, from.name(), to.name(), &reason).await,
             Event::SelfTestFinished { passed, report, .. } => {
-                ifaces::Maintenance::self_test_finished(&me, passed, report).await
+                Maintenance::self_test_finished(&me, passed, report).await
             }
             _ => Ok(()),
         };

@@ -1,0 +1,80 @@
+//! The one door every D-Bus method goes through: it names the call from the message header
+//! (`Interface.Member`), checks the caller (see [`super::access`]), runs the method's body
+//! only when the caller is allowed, and counts the call and whether it failed in the
+//! daemon's telemetry. A method is then its validation and its command, nothing else.
+
+use super::access::{self, Access};
+use super::error::Error;
+use crate::api::{Command, Reply};
+use crate::handle::ControlHandle;
+use std::future::Future;
+use zbus::message::Header;
+
+/// Access check, call counting and command sending for the methods of one interface.
+#[derive(Clone)]
+pub struct Guard {
+    h: ControlHandle,
+    access: Access,
+    interface: &'static str,
+}
+
+impl Guard {
+    /// A guard for the interface `org.coldspray.ColdSpray1.<interface>`.
+    pub fn new(h: ControlHandle, access: Access, interface: &'static str) -> Guard {
+        Guard {
+            h,
+            access,
+            interface,
+        }
+    }
+
+    /// The short name of the call being handled (`Unit.Start`), as the access rules and the
+    /// telemetry know it: the member is taken from the message header.
+    pub fn method(&self, hdr: &Header<'_>) -> String {
+        let member = hdr.member().map(|m| m.as_str()).unwrap_or("");
+        format!("{}.{member}", self.interface)
+    }
+
+    /// Runs `body` if the sender of the message may call this method, and counts the call
+    /// (and its error, a refusal included) in telemetry.
+    pub async fn run<T>(
+        &self,
+        conn: &zbus::Connection,
+        hdr: &Header<'_>,
+        body: impl Future<Output = Result<T, Error>>,
+    ) -> Result<T, Error> {
+        let method = self.method(hdr);
+        let r = match self.access.check(conn, hdr, &method).await {
+            Ok(()) => body.await,
+            Err(e) => Err(e),
+        };
+        self.h.telemetry.record_dbus_call(&method, r.is_err());
+        r
+    }
+
+    /// Sends a command to the controller and returns its reply.
+    pub async fn request(&self, c: Command) -> Result<Reply, Error> {
+        self.h.command(c).await.map_err(Error::from)
+    }
+
+    /// Sends a command to the controller; only whether it was accepted matters.
+    pub async fn send(&self, c: Command) -> Result<(), Error> {
+        self.request(c).await.map(drop)
+    }
+
+    /// Sends a settings command on behalf of the message's sender: the change is logged with
+    /// the caller's uid.
+    pub async fn send_as(
+        &self,
+        conn: &zbus::Connection,
+        hdr: &Header<'_>,
+        c: Command,
+    ) -> Result<(), Error> {
+        let uid = access::caller_uid(conn, hdr).await;
+        self.h
+            .command_by(c, uid)
+            .await
+            .map(drop)
+            .map_err(Error::from)
+    }
+}

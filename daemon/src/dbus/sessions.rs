@@ -1,0 +1,154 @@
+//! `org.coldspray.ColdSpray1.Sessions`: the treatment log (list, one session with its curve,
+//! export, statistics). Store reads run on the blocking pool. Doc comments here become the
+//! comments of the introspection XML.
+
+use super::access::Access;
+use super::convert::{self, CurvePoint, Dict};
+use super::error::Error;
+use super::guard::Guard;
+use super::validate as v;
+use crate::handle::ControlHandle;
+use crate::session::SessionRecord;
+use crate::store::{LogStore, SessionQuery};
+use std::collections::HashMap;
+use std::sync::Arc;
+use zbus::interface;
+use zbus::zvariant::OwnedValue;
+
+/// `org.coldspray.ColdSpray1.Sessions`: the treatment log.
+pub struct Sessions {
+    h: ControlHandle,
+    guard: Guard,
+}
+
+impl Sessions {
+    /// Serves the daemon behind `h`, callers checked by `access`.
+    pub fn new(h: ControlHandle, access: Access) -> Sessions {
+        Sessions {
+            guard: Guard::new(h.clone(), access, "Sessions"),
+            h,
+        }
+    }
+}
+
+impl Sessions {
+    fn store(&self) -> Result<Arc<dyn LogStore>, Error> {
+        self.h.store.clone().ok_or_else(|| {
+            Error::StoreUnavailable("the treatment log is not available on this unit".into())
+        })
+    }
+
+    /// The id of the session running now, if any.
+    fn running_id(&self) -> Option<u64> {
+        self.h.snapshot().session.as_ref().map(|s| s.start.id)
+    }
+
+    async fn query(
+        &self,
+        filter: &HashMap<String, OwnedValue>,
+    ) -> Result<Vec<SessionRecord>, Error> {
+        let q: SessionQuery = v::session_query(filter)?;
+        let store = self.store()?;
+        tokio::task::spawn_blocking(move || store.sessions(&q))
+            .await
+            .map_err(|e| Error::StoreError(e.to_string()))?
+            .map_err(Error::from)
+    }
+}
+
+#[interface(name = "org.coldspray.ColdSpray1.Sessions")]
+impl Sessions {
+    /// List: closed sessions matching filter, newest first. filter keys (all optional):
+    /// from_unix_ms x, to_unix_ms x, protocol s, outcome s, limit u (1..10000, default 10000).
+    /// Each session: id t, protocol s, goal s, cause s, started_unix_ms x, ended_unix_ms x,
+    /// duration_s d, outcome s, completed b, late b, laser_to_spray_ms d, skin_target_c d,
+    /// skin_floor_c d, peak_skin_c d, min_skin_c d, time_to_target_ms t, above_40_ms t,
+    /// spray_ms t, ended_by_alarm s (absent keys: unknown). Errors: InvalidArgument,
+    /// StoreUnavailable.
+    async fn list(
+        &self,
+        #[zbus(header)] hdr: zbus::message::Header<'_>,
+        #[zbus(connection)] conn: &zbus::Connection,
+        filter: HashMap<String, OwnedValue>,
+    ) -> Result<Vec<Dict>, Error> {
+        self.guard
+            .run(conn, &hdr, async {
+                let running = self.running_id();
+                let records = self.query(&filter).await?;
+                Ok(records
+                    .iter()
+                    .map(|rec| convert::session_live(rec, running))
+                    .collect())
+            })
+            .await
+    }
+
+    /// Get: one session with its 10 Hz curve of (t_ms, mist_c, skin_c, reservoir_c,
+    /// pressure_bar, pump, valve); a missing reading is NaN. Errors: UnknownSession,
+    /// StoreUnavailable.
+    #[zbus(out_args("session", "curve"))]
+    async fn get(
+        &self,
+        #[zbus(header)] hdr: zbus::message::Header<'_>,
+        #[zbus(connection)] conn: &zbus::Connection,
+        id: u64,
+    ) -> Result<(Dict, Vec<CurvePoint>), Error> {
+        self.guard
+            .run(conn, &hdr, async {
+                let store = self.store()?;
+                let detail = tokio::task::spawn_blocking(move || store.session(id))
+                    .await
+                    .map_err(|e| Error::StoreError(e.to_string()))??;
+                let d = detail.ok_or_else(|| Error::UnknownSession(format!("no session {id}")))?;
+                Ok((
+                    convert::session_live(&d.record, self.running_id()),
+                    d.samples.iter().map(convert::sample).collect(),
+                ))
+            })
+            .await
+    }
+
+    /// Export: the sessions matching filter (as in List) as text, format "csv" (one line per
+    /// session, header first) or "json" (an array of session records).
+    /// Errors: InvalidArgument, StoreUnavailable.
+    async fn export(
+        &self,
+        #[zbus(header)] hdr: zbus::message::Header<'_>,
+        #[zbus(connection)] conn: &zbus::Connection,
+        filter: HashMap<String, OwnedValue>,
+        format: String,
+    ) -> Result<String, Error> {
+        self.guard
+            .run(conn, &hdr, async {
+                if format != "csv" && format != "json" {
+                    return Err(Error::InvalidArgument(format!(
+                        "unknown format `{}` (csv or json)",
+                        format.chars().take(32).collect::<String>()
+                    )));
+                }
+                let records = self.query(&filter).await?;
+                if format == "json" {
+                    serde_json::to_string(&records).map_err(|e| Error::StoreError(e.to_string()))
+                } else {
+                    Ok(super::export_csv(&records))
+                }
+            })
+            .await
+    }
+
+    /// Stats: figures over the sessions matching filter: count t, completed t, late t,
+    /// by_outcome a{st}, mean_laser_to_spray_ms d, max_laser_to_spray_ms d, mean_spray_s d,
+    /// max_peak_skin_c d (absent when no data). Errors: InvalidArgument, StoreUnavailable.
+    async fn stats(
+        &self,
+        #[zbus(header)] hdr: zbus::message::Header<'_>,
+        #[zbus(connection)] conn: &zbus::Connection,
+        filter: HashMap<String, OwnedValue>,
+    ) -> Result<Dict, Error> {
+        self.guard
+            .run(conn, &hdr, async {
+                Ok(super::stats(&self.query(&filter).await?))
+            })
+            .await
+    }
+}
