@@ -1,10 +1,12 @@
 //! The Prometheus alert rules and the Grafana dashboard: checked and unit-tested by the real
 //! `promtool`, and every metric they name must be one the daemon exports.
 
-use coldspray_e2e::metrics_fixtures::{busy_snapshot, handle};
+use coldspray_e2e::metrics_fixtures::{busy_snapshot, ended, handle, session_start};
 use coldspray_e2e::metrics_support::{prometheus_tool, sample_names};
 use coldspray_e2e::repo_root;
+use coldsprayd::api::Event;
 use coldsprayd::metrics;
+use coldsprayd::session::{Outcome, StartCause};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::Command;
@@ -47,7 +49,8 @@ fn alert_rules_pass_promtool_check_and_unit_tests() {
     );
 }
 
-/// Every sample name a busy unit exports (all optional series present).
+/// Every sample name a busy unit exports (all optional series present, including those that
+/// appear after the first ended session).
 fn exported_names() -> BTreeSet<String> {
     let (handle, ends) = handle();
     ends.snapshot.send(Arc::new(busy_snapshot())).unwrap();
@@ -55,7 +58,15 @@ fn exported_names() -> BTreeSet<String> {
         .telemetry
         .record_step(Duration::from_micros(20), false);
     handle.telemetry.record_dbus_call("StartSession", false);
-    let text = metrics::render(&handle).expect("render");
+    let exporter = metrics::Exporter::new(handle).expect("exporter");
+    let start = session_start(1, StartCause::Command, None, false, 10);
+    exporter.observe(&Event::SessionEnded(ended(
+        start,
+        30,
+        Outcome::TargetReached,
+        Some(15.0),
+    )));
+    let text = exporter.render().expect("render");
     sample_names(&text)
 }
 

@@ -160,14 +160,14 @@ fn scrape_over_http_reflects_snapshot_and_events_and_passes_promtool() {
     assert_eq!(
         value(
             &m,
-            "coldspray_alarms_active{kind=\"service_due\",priority=\"low\"}"
+            "coldspray_alarms_active{kind=\"service_due\",priority=\"low\",sensor=\"\"}"
         ),
         1.0
     );
     assert_eq!(
         value(
             &m,
-            "coldspray_alarms_active{kind=\"estop\",priority=\"high\"}"
+            "coldspray_alarms_active{kind=\"estop\",priority=\"high\",sensor=\"\"}"
         ),
         0.0
     );
@@ -256,7 +256,7 @@ fn scrape_over_http_reflects_snapshot_and_events_and_passes_promtool() {
     assert_eq!(
         value(
             &m,
-            "coldspray_laser_to_spray_delay_seconds_bucket{le=\"0.025\"}"
+            "coldspray_laser_to_spray_delay_seconds_bucket{le=\"0.02\"}"
         ),
         1.0
     );
@@ -270,7 +270,7 @@ fn scrape_over_http_reflects_snapshot_and_events_and_passes_promtool() {
     assert_eq!(
         value(
             &m,
-            "coldspray_laser_to_spray_delay_seconds_bucket{le=\"30\"}"
+            "coldspray_laser_to_spray_delay_seconds_bucket{le=\"12.5\"}"
         ),
         2.0
     );
@@ -295,7 +295,7 @@ fn scrape_over_http_reflects_snapshot_and_events_and_passes_promtool() {
     assert_eq!(
         value(
             &m,
-            "coldspray_alarms_raised_total{kind=\"dry_run\",priority=\"high\"}"
+            "coldspray_alarms_raised_total{kind=\"dry_run\",priority=\"high\",sensor=\"\"}"
         ),
         1.0
     );

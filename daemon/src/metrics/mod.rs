@@ -11,9 +11,11 @@
 //! Neither can slow the control loop: the loop never waits for this module (snapshots are
 //! published through a watch channel, events through a broadcast channel that drops events for
 //! a lagging reader); the server, the event task and rendering run on a thread of their own
-//! with its own single-threaded runtime, so they never occupy the control loop's executor; a
-//! scrape reads a cloned `Arc<Snapshot>`; each HTTP connection has a header-read timeout and a
-//! lifetime limit, and at most 32 are served at once, so a hung scraper only holds its socket.
+//! with its own single-threaded runtime at a lowered priority (nice 10), so they never occupy
+//! the control loop's executor nor take CPU it needs; a scrape reads a cloned `Arc<Snapshot>`;
+//! each HTTP connection has a header-read timeout and a lifetime limit; a new connection is
+//! always accepted at once, and beyond 64 open ones the oldest is closed, so idle or hung
+//! clients can neither hold a socket forever nor make a new scrape wait.
 //!
 //! **Port**: the default listen address is `127.0.0.1:12653`. The Prometheus project's
 //! default-port-allocations list gives exporters 9100–9999, and that range has been fully
@@ -30,7 +32,11 @@
 mod events;
 mod family;
 mod http;
+#[cfg(target_os = "linux")]
+mod process;
 mod snapshot;
+#[cfg(test)]
+mod tests;
 
 pub use http::MetricsServer;
 
@@ -98,7 +104,7 @@ pub struct Exporter {
     handle: ControlHandle,
     events: Arc<events::EventMetrics>,
     #[cfg(target_os = "linux")]
-    process: prometheus::process_collector::ProcessCollector,
+    process: process::ProcessMetrics,
 }
 
 impl Exporter {
@@ -109,7 +115,7 @@ impl Exporter {
             handle,
             events: Arc::new(events::EventMetrics::new()?),
             #[cfg(target_os = "linux")]
-            process: prometheus::process_collector::ProcessCollector::for_self(),
+            process: process::ProcessMetrics::for_self(),
         })
     }
 
@@ -122,9 +128,10 @@ impl Exporter {
     /// statistics, log store size): keep it off the control loop's executor.
     pub fn render(&self) -> Result<String, MetricsError> {
         let mut families = self.events.registry.gather();
+        self.events.collect(&mut families);
         snapshot::collect(&self.handle, &mut families);
         #[cfg(target_os = "linux")]
-        families.extend(prometheus::core::Collector::collect(&self.process));
+        self.process.collect(&mut families);
         families.sort_by(|a, b| a.name().cmp(b.name()));
         let mut buf = Vec::with_capacity(16 * 1024);
         TextEncoder::new().encode(&families, &mut buf)?;
@@ -152,7 +159,7 @@ pub async fn start(
 }
 
 #[cfg(test)]
-mod tests {
+mod config_tests {
     use super::*;
 
     #[test]
