@@ -39,9 +39,12 @@ fn alert_rules_pass_promtool_check_and_unit_tests() {
         "rules",
         "coldspray-alerts.yml",
         "coldspray-clinic-hours.yml",
+        "coldspray-recording.yml",
     ]);
     assert!(ok, "promtool check rules:\n{printed}");
-    assert!(printed.contains("SUCCESS: 7 rules found"), "{printed}");
+    assert!(printed.contains("SUCCESS: 9 rules found"), "{printed}");
+    assert!(printed.contains("SUCCESS: 4 rules found"), "{printed}");
+    assert!(!printed.contains("WARNING"), "{printed}");
     let (ok, printed) = promtool(&["test", "rules", "tests/coldspray-alerts.test.yml"]);
     assert!(
         ok && printed.contains("SUCCESS"),
@@ -68,6 +71,104 @@ fn exported_names() -> BTreeSet<String> {
     )));
     let text = exporter.render().expect("render");
     sample_names(&text)
+}
+
+/// Runs `amtool` from the unpacked Alertmanager package in `packaging/prometheus`.
+fn amtool(args: &[&str]) -> (bool, String) {
+    let bin = prometheus_tool("amtool").unwrap_or_else(|e| panic!("{e:#}"));
+    let out = Command::new(bin)
+        .args(args)
+        .current_dir(packaging("prometheus"))
+        .output()
+        .expect("run amtool");
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), printed)
+}
+
+#[test]
+fn alertmanager_example_passes_amtool_and_routes_by_severity() {
+    let config = "alertmanager.example.yml";
+    let (ok, printed) = amtool(&["check-config", config]);
+    assert!(
+        ok && printed.contains("SUCCESS"),
+        "amtool check-config:\n{printed}"
+    );
+    assert!(printed.contains("1 inhibit rules"), "{printed}");
+    for (severity, receiver) in [
+        ("critical", "on-call-pager"),
+        ("warning", "clinic-it-email"),
+        ("info", "clinic-it-tickets"),
+    ] {
+        let label = format!("severity={severity}");
+        let (ok, printed) = amtool(&[
+            "config",
+            "routes",
+            "test",
+            &format!("--config.file={config}"),
+            "--verify.receivers",
+            receiver,
+            &label,
+        ]);
+        assert!(ok, "{severity} should reach {receiver}:\n{printed}");
+    }
+}
+
+/// Headings of README.md's Troubleshooting section, as GitHub anchors.
+fn troubleshooting_anchors() -> BTreeSet<String> {
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).expect("README.md");
+    let section = readme
+        .split("\n## Troubleshooting")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .expect("README.md has a Troubleshooting section");
+    section
+        .lines()
+        .filter_map(|l| l.strip_prefix("### "))
+        .map(|h| {
+            h.chars()
+                .filter(|c| c.is_alphanumeric() || *c == ' ' || *c == '-')
+                .collect::<String>()
+                .to_lowercase()
+                .replace(' ', "-")
+        })
+        .collect()
+}
+
+#[test]
+fn every_alert_links_a_troubleshooting_section_that_exists() {
+    let cargo = std::fs::read_to_string(repo_root().join("Cargo.toml")).unwrap();
+    let repository = cargo
+        .lines()
+        .find_map(|l| l.strip_prefix("repository = \""))
+        .and_then(|r| r.strip_suffix('"'))
+        .expect("repository in Cargo.toml");
+    let base = format!("{repository}/blob/main/README.md#");
+    let anchors = troubleshooting_anchors();
+    let text = std::fs::read_to_string(packaging("prometheus/coldspray-alerts.yml")).unwrap();
+    let alerts: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- alert: "))
+        .collect();
+    let urls: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("runbook_url: "))
+        .map(|u| u.trim_matches('"'))
+        .collect();
+    assert_eq!(alerts.len(), urls.len(), "one runbook_url per alert");
+    for (alert, url) in alerts.iter().zip(&urls) {
+        let anchor = url
+            .strip_prefix(&base)
+            .unwrap_or_else(|| panic!("{alert}: {url} is not under {base}"));
+        assert_eq!(anchor, alert.to_lowercase(), "{alert} links {url}");
+        assert!(
+            anchors.contains(anchor),
+            "{alert}: README.md Troubleshooting has no section #{anchor} ({anchors:?})"
+        );
+    }
 }
 
 /// Identifiers in a PromQL expression that name ColdSpray metrics.
@@ -182,6 +283,7 @@ fn alert_rules_name_only_exported_metrics() {
     for file in [
         "prometheus/coldspray-alerts.yml",
         "prometheus/coldspray-clinic-hours.yml",
+        "prometheus/coldspray-recording.yml",
     ] {
         let text = std::fs::read_to_string(packaging(file)).unwrap();
         let exprs: Vec<&str> = text

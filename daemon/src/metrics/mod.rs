@@ -32,6 +32,7 @@
 mod events;
 mod family;
 mod http;
+mod identity;
 #[cfg(target_os = "linux")]
 mod process;
 mod snapshot;
@@ -39,6 +40,7 @@ mod snapshot;
 mod tests;
 
 pub use http::MetricsServer;
+pub use identity::{check_identity_value, UnitIdentity, MAX_IDENTITY_CHARS};
 
 use crate::handle::ControlHandle;
 use prometheus::{Encoder, TextEncoder};
@@ -102,6 +104,7 @@ pub enum MetricsError {
 /// metrics. Shared by the HTTP server and its event task.
 pub struct Exporter {
     handle: ControlHandle,
+    identity: UnitIdentity,
     events: Arc<events::EventMetrics>,
     #[cfg(target_os = "linux")]
     process: process::ProcessMetrics,
@@ -111,8 +114,17 @@ impl Exporter {
     /// Builds an exporter for `handle`, with every event-fed series at zero. Call
     /// [`Exporter::observe`] for each event (the server's task does so).
     pub fn new(handle: ControlHandle) -> Result<Exporter, MetricsError> {
+        Exporter::for_unit(handle, UnitIdentity::default())
+    }
+
+    /// Like [`Exporter::new`], for a unit with this identity (`coldspray_unit_info`).
+    pub fn for_unit(
+        handle: ControlHandle,
+        identity: UnitIdentity,
+    ) -> Result<Exporter, MetricsError> {
         Ok(Exporter {
             handle,
+            identity,
             events: Arc::new(events::EventMetrics::new()?),
             #[cfg(target_os = "linux")]
             process: process::ProcessMetrics::for_self(),
@@ -129,6 +141,7 @@ impl Exporter {
     pub fn render(&self) -> Result<String, MetricsError> {
         let mut families = self.events.registry.gather();
         self.events.collect(&mut families);
+        identity::collect(&self.identity, &self.handle.info.version, &mut families);
         snapshot::collect(&self.handle, &mut families);
         #[cfg(target_os = "linux")]
         self.process.collect(&mut families);
@@ -151,10 +164,19 @@ pub async fn start(
     handle: ControlHandle,
     config: &MetricsConfig,
 ) -> Result<MetricsServer, MetricsError> {
+    start_for_unit(handle, config, UnitIdentity::default()).await
+}
+
+/// Like [`start`], for a unit with this identity (from `[unit]`: `UnitIdentity::from(&config.unit)`).
+pub async fn start_for_unit(
+    handle: ControlHandle,
+    config: &MetricsConfig,
+    identity: UnitIdentity,
+) -> Result<MetricsServer, MetricsError> {
     if !config.enabled {
         return Err(MetricsError::Disabled);
     }
-    let exporter = Arc::new(Exporter::new(handle)?);
+    let exporter = Arc::new(Exporter::for_unit(handle, identity)?);
     http::serve(exporter, config.listen).await
 }
 

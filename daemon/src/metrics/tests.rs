@@ -207,3 +207,28 @@ fn pressure_is_exported_unaltered_in_pascals_and_described_plainly() {
     assert!(help.contains("above atmospheric"), "{help}");
 }
 
+#[test]
+fn unit_info_carries_the_configured_identity() {
+    use crate::config::{Config, ConfigError};
+    let text = "[unit]\nserial = \"CS-0042\"\nsite = \"North\"\nroom = \"3\"\n\
+                hardware_revision = \"B\"\n";
+    let config = Config::parse(text, "coldspray.toml").unwrap();
+    let (handle, _ends) = handle();
+    let identity = super::UnitIdentity::from(&config.unit);
+    let body = Exporter::for_unit(handle.clone(), identity)
+        .unwrap()
+        .render()
+        .unwrap();
+    let series = "coldspray_unit_info{hardware_revision=\"B\",room=\"3\",serial=\"CS-0042\",\
+                  site=\"North\",version=\"0.0.0-unit\"}";
+    assert_eq!(sample(&body, series), Some(1.0), "{body}");
+    // Without identity keys the series is still there, with the version only.
+    let bare = Exporter::new(handle).unwrap().render().unwrap();
+    assert!(bare.contains("coldspray_unit_info{hardware_revision=\"\",room=\"\",serial=\"\",site=\"\",version=\"0.0.0-unit\"} 1"), "{bare}");
+    // A value that would make a bad label is refused with its key.
+    let e = Config::parse("[unit]\nsite = \"a\\tb\"\n", "coldspray.toml").unwrap_err();
+    assert!(
+        matches!(&e, ConfigError::Invalid { key, .. } if key == "unit.site"),
+        "{e:?}"
+    );
+}
