@@ -3,13 +3,11 @@
 //! concurrent scrapers must not cost the control loop. Prints the p99 figures and ratios
 //! recorded in BENCHMARKS.md.
 
-use coldspray_e2e::metrics_fixtures::{busy_snapshot, handle};
-use coldspray_e2e::metrics_support::{build_daemon, free_port, http_get, wait_for, ChildGuard};
+use coldspray_e2e::metrics_fixtures::{busy_snapshot, handle, start_on_loopback};
+use coldspray_e2e::metrics_support::{free_port, http_get, start_sim_daemon};
 use coldspray_e2e::TempDir;
-use coldsprayd::metrics::{self, MetricsConfig};
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
-use std::process::Command;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -75,13 +73,7 @@ fn idle_and_slow_connections_do_not_delay_a_scrape() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (handle, ends) = handle();
     ends.snapshot.send(Arc::new(busy_snapshot())).unwrap();
-    let config = MetricsConfig {
-        enabled: true,
-        listen: "127.0.0.1:0".parse().unwrap(),
-    };
-    let server = rt
-        .block_on(metrics::start(handle.clone(), &config))
-        .unwrap();
+    let server = start_on_loopback(&rt, &handle);
     let addr = server.local_addr();
 
     timed_scrape(addr); // warm up
@@ -155,37 +147,11 @@ fn overruns_and_steps(addr: SocketAddr) -> (f64, f64) {
 fn fifty_concurrent_scrapers_do_not_cost_the_control_loop() {
     let _serial = serial();
     let tmp = TempDir::new("coldspray-metrics-load").unwrap();
-    let daemon = build_daemon().unwrap_or_else(|e| panic!("{e:#}"));
-    let port = free_port().unwrap();
-    let target: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let state_dir = tmp.path().join("state");
-    std::fs::create_dir_all(&state_dir).unwrap();
-    let config = tmp.path().join("coldspray.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[unit]\nbackend = \"sim\"\nstate_dir = \"{}\"\n\n[dbus]\nbus = \"none\"\n\n\
-             [metrics]\nlisten = \"{target}\"\n",
-            state_dir.display()
-        ),
-    )
-    .unwrap();
-    let mut cmd = Command::new(&daemon);
-    cmd.arg("--config").arg(&config);
-    let log = tmp.path().join("coldsprayd.log");
-    let mut child = ChildGuard::spawn("coldsprayd", &mut cmd, &log).unwrap();
-    wait_for(Duration::from_secs(30), || {
-        child.check_running()?;
-        Ok(http_get(target, "/metrics", &[])
-            .ok()
-            .filter(|r| r.status == 200))
-    })
-    .unwrap_or_else(|e| {
-        panic!(
-            "daemon metrics never answered: {e:#}\n{}",
-            std::fs::read_to_string(&log).unwrap_or_default()
-        )
-    });
+    let target: SocketAddr = format!("127.0.0.1:{}", free_port().unwrap())
+        .parse()
+        .unwrap();
+    let (mut child, _log) =
+        start_sim_daemon(tmp.path(), target, "", "", &[]).unwrap_or_else(|e| panic!("{e:#}"));
     std::thread::sleep(Duration::from_secs(2)); // past start-up
 
     let phase = Duration::from_secs(8);

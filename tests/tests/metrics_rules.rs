@@ -2,14 +2,13 @@
 //! `promtool`, and every metric they name must be one the daemon exports.
 
 use coldspray_e2e::metrics_fixtures::{busy_snapshot, ended, handle, session_start};
-use coldspray_e2e::metrics_support::{prometheus_tool, sample_names};
+use coldspray_e2e::metrics_support::{run_tool, sample_names};
 use coldspray_e2e::repo_root;
 use coldsprayd::api::Event;
 use coldsprayd::metrics;
 use coldsprayd::session::{Outcome, StartCause};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,18 +17,7 @@ fn packaging(path: &str) -> PathBuf {
 }
 
 fn promtool(args: &[&str]) -> (bool, String) {
-    let bin = prometheus_tool("promtool").unwrap_or_else(|e| panic!("{e:#}"));
-    let out = Command::new(bin)
-        .args(args)
-        .current_dir(packaging("prometheus"))
-        .output()
-        .expect("run promtool");
-    let printed = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), printed)
+    run_tool("promtool", args, &packaging("prometheus"))
 }
 
 #[test]
@@ -75,18 +63,7 @@ fn exported_names() -> BTreeSet<String> {
 
 /// Runs `amtool` from the unpacked Alertmanager package in `packaging/prometheus`.
 fn amtool(args: &[&str]) -> (bool, String) {
-    let bin = prometheus_tool("amtool").unwrap_or_else(|e| panic!("{e:#}"));
-    let out = Command::new(bin)
-        .args(args)
-        .current_dir(packaging("prometheus"))
-        .output()
-        .expect("run amtool");
-    let printed = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), printed)
+    run_tool("amtool", args, &packaging("prometheus"))
 }
 
 #[test]
@@ -227,17 +204,18 @@ fn the_extractor_sees_metric_names_and_skips_label_values() {
     );
 }
 
-#[test]
-fn dashboard_parses_and_names_only_exported_metrics() {
-    let path = packaging("grafana/dashboards/coldspray-unit.json");
+/// Parses a dashboard and checks what every ColdSpray dashboard must hold: its fixed uid, the
+/// data source variable every panel uses, and expressions that name only exported metrics
+/// (or recorded `coldspray:` series). Returns the dashboard and the metric names it uses.
+fn check_dashboard(file: &str, uid: &str) -> (serde_json::Value, BTreeSet<String>) {
+    let path = packaging(&format!("grafana/dashboards/{file}"));
     let text = std::fs::read_to_string(&path).expect("read dashboard");
     let dash: serde_json::Value = serde_json::from_str(&text).expect("dashboard is JSON");
-    assert_eq!(dash["uid"], "coldspray-unit");
+    assert_eq!(dash["uid"], uid);
     let vars = dash["templating"]["list"].as_array().expect("templating");
     assert!(vars
         .iter()
         .any(|v| v["type"] == "datasource" && v["query"] == "prometheus"));
-    assert!(vars.iter().any(|v| v["name"] == "instance"));
     // Every panel takes the data source from the variable.
     for p in dash["panels"].as_array().unwrap() {
         if p["type"] != "row" {
@@ -246,25 +224,62 @@ fn dashboard_parses_and_names_only_exported_metrics() {
     }
 
     let exported = exported_names();
+    let recorded = recorded_names();
     let mut exprs = Vec::new();
     collect_exprs(&dash, &mut exprs);
-    assert!(exprs.len() >= 20, "only {} expressions found", exprs.len());
     let mut used = BTreeSet::new();
     for expr in &exprs {
         let names = coldspray_metric_names(expr);
         // `up` is Prometheus's own per-target series; anything else must be ours.
         assert!(
             !names.is_empty() || expr.starts_with("up{"),
-            "expression names no ColdSpray metric: {expr}"
+            "{file}: expression names no ColdSpray metric: {expr}"
         );
         for n in names {
             assert!(
                 exported.contains(&n),
-                "dashboard uses {n}, which the daemon does not export ({expr})"
+                "{file} uses {n}, which the daemon does not export ({expr})"
             );
             used.insert(n);
         }
+        for r in expr
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
+            .filter(|w| w.starts_with("coldspray:"))
+        {
+            assert!(
+                recorded.contains(r),
+                "{file} uses {r}, which no rule records"
+            );
+        }
     }
+    (dash, used)
+}
+
+/// Series the rule files record (`record: coldspray:...`).
+fn recorded_names() -> BTreeSet<String> {
+    [
+        "prometheus/coldspray-recording.yml",
+        "prometheus/coldspray-alerts.yml",
+    ]
+    .iter()
+    .flat_map(|f| {
+        let text = std::fs::read_to_string(packaging(f)).unwrap();
+        text.lines()
+            .filter_map(|l| l.trim().strip_prefix("- record: "))
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    })
+    .collect()
+}
+
+#[test]
+fn dashboard_parses_and_names_only_exported_metrics() {
+    let (dash, used) = check_dashboard("coldspray-unit.json", "coldspray-unit");
+    let vars = dash["templating"]["list"].as_array().unwrap();
+    assert!(vars.iter().any(|v| v["name"] == "instance"));
+    let mut exprs = Vec::new();
+    collect_exprs(&dash, &mut exprs);
+    assert!(exprs.len() >= 20, "only {} expressions found", exprs.len());
     // The dashboard covers what issue 5 asks for.
     for needed in [
         "coldspray_temperature_celsius",
@@ -275,6 +290,37 @@ fn dashboard_parses_and_names_only_exported_metrics() {
     ] {
         assert!(used.contains(needed), "dashboard does not show {needed}");
     }
+}
+
+#[test]
+fn fleet_dashboard_covers_every_unit_and_drills_down() {
+    let (dash, used) = check_dashboard("coldspray-fleet.json", "coldspray-fleet");
+    let vars = dash["templating"]["list"].as_array().unwrap();
+    assert!(vars.iter().any(|v| v["name"] == "site"));
+    // What issue 14 asks of the fleet page: state, ready, active alarms, sessions today,
+    // late starts, chiller health, every unit named by its identity.
+    for needed in [
+        "coldspray_state",
+        "coldspray_ready",
+        "coldspray_alarms_active",
+        "coldspray_sessions_started_total",
+        "coldspray_sessions_late_total",
+        "coldspray_chiller_duty_ratio",
+        "coldspray_unit_info",
+    ] {
+        assert!(
+            used.contains(needed),
+            "fleet dashboard does not show {needed}"
+        );
+    }
+    // Unit panels link to the unit dashboard for the clicked instance; no job name.
+    let text = dash.to_string();
+    assert!(
+        text.contains("/d/coldspray-unit/coldspray-unit?"),
+        "no drill-down link"
+    );
+    assert!(text.contains("var-instance=${__field.labels.instance}"));
+    assert!(!text.contains("job=\\\"coldspray"), "hard-codes the job");
 }
 
 #[test]

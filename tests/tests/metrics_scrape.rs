@@ -2,7 +2,9 @@
 //! `HandleEnds`, linted by the real `promtool check metrics`.
 
 use coldspray_e2e::metrics_fixtures::{alarm, busy_snapshot, ended, handle, session_start};
-use coldspray_e2e::metrics_support::{http_get, prometheus_tool, sample_names, HttpResponse};
+use coldspray_e2e::metrics_support::{
+    http_get, prometheus_tool, sample_names, tool_result, HttpResponse,
+};
 use coldspray_hal::Sensor;
 use coldsprayd::alarm::AlarmKind;
 use coldsprayd::api::Event;
@@ -68,13 +70,7 @@ fn promtool_check(body: &str) -> (bool, String) {
         .unwrap()
         .write_all(body.as_bytes())
         .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let printed = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), printed)
+    tool_result(&child.wait_with_output().unwrap())
 }
 
 #[test]
