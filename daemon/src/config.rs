@@ -108,6 +108,15 @@ pub struct UnitConfig {
     pub step_ms: u64,
     /// Sensor polling period, ms (20–1000).
     pub sensor_period_ms: u64,
+    /// Identity for monitoring (`coldspray_unit_info`, see [`crate::metrics::UnitIdentity`]):
+    /// serial number, site, room and hardware revision. Default empty (label absent).
+    pub serial: String,
+    /// Site (clinic) of the unit, for monitoring.
+    pub site: String,
+    /// Room of the unit within its site, for monitoring.
+    pub room: String,
+    /// Hardware revision of the unit's board, for monitoring.
+    pub hardware_revision: String,
 }
 
 impl Default for UnitConfig {
@@ -119,6 +128,10 @@ impl Default for UnitConfig {
             arm_at_start: false,
             step_ms: 10,
             sensor_period_ms: 100,
+            serial: String::new(),
+            site: String::new(),
+            room: String::new(),
+            hardware_revision: String::new(),
         }
     }
 }
@@ -491,6 +504,14 @@ impl Config {
                     format!("`{address}` is not a D-Bus address ({e}); e.g. `unix:path=/run/coldspray-bus`"),
                 ));
             }
+        }
+        for (key, value) in [
+            ("unit.serial", &u.serial),
+            ("unit.site", &u.site),
+            ("unit.room", &u.room),
+            ("unit.hardware_revision", &u.hardware_revision),
+        ] {
+            crate::metrics::check_identity_value(value).map_err(|why| (key.to_string(), why))?;
         }
         range("unit.step_ms", u.step_ms as f64, 1.0, 50.0)?;
         range(

@@ -125,3 +125,16 @@ pub fn handle() -> (ControlHandle, HandleEnds) {
     let store: Arc<dyn LogStore> = Arc::new(SizedStore);
     ControlHandle::new(info, Snapshot::power_on(4.0), Vec::new(), Some(store), None)
 }
+
+/// Starts the metrics endpoint for `handle` on a free loopback port, in `rt`.
+pub fn start_on_loopback(
+    rt: &tokio::runtime::Runtime,
+    handle: &ControlHandle,
+) -> coldsprayd::metrics::MetricsServer {
+    let config = coldsprayd::metrics::MetricsConfig {
+        enabled: true,
+        listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+    };
+    rt.block_on(coldsprayd::metrics::start(handle.clone(), &config))
+        .expect("start metrics server")
+}

@@ -216,7 +216,6 @@ impl PrometheusServer {
     /// Starts Prometheus in `dir` scraping `targets` (host:port) as job `coldspray`, and
     /// waits until it is ready.
     pub fn start(dir: &Path, targets: &[SocketAddr]) -> Result<PrometheusServer> {
-        let bin = prometheus_tool("prometheus")?;
         let targets: Vec<String> = targets.iter().map(|t| format!("'{t}'")).collect();
         let config = format!(
             "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
@@ -224,6 +223,13 @@ impl PrometheusServer {
              scrape_timeout: 1s\n    static_configs:\n      - targets: [{}]\n",
             targets.join(", ")
         );
+        PrometheusServer::start_with(dir, &config, &[])
+    }
+
+    /// Starts Prometheus in `dir` with this configuration (YAML) and extra command-line
+    /// flags, on a free loopback port, and waits until it is ready.
+    pub fn start_with(dir: &Path, config: &str, flags: &[&str]) -> Result<PrometheusServer> {
+        let bin = prometheus_tool("prometheus")?;
         let config_path = dir.join("prometheus.yml");
         std::fs::write(&config_path, config)?;
         let port = free_port()?;
@@ -235,7 +241,8 @@ impl PrometheusServer {
                 dir.join("data").display()
             ))
             .arg(format!("--web.listen-address={addr}"))
-            .arg("--log.level=warn");
+            .arg("--log.level=warn")
+            .args(flags);
         let mut process = ChildGuard::spawn("prometheus", &mut cmd, &dir.join("prometheus.log"))?;
         wait_for(Duration::from_secs(30), || {
             process.check_running()?;
@@ -299,4 +306,67 @@ pub fn sample_names(exposition: &str) -> std::collections::BTreeSet<String> {
         .filter_map(|l| l.split(['{', ' ']).next())
         .map(str::to_string)
         .collect()
+}
+
+/// Whether a finished tool succeeded, and everything it printed (stdout then stderr).
+pub fn tool_result(out: &std::process::Output) -> (bool, String) {
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), printed)
+}
+
+/// Runs one of the unpacked Prometheus tools (`promtool`, `amtool`) in `dir`; returns
+/// (success, everything it printed).
+pub fn run_tool(name: &str, args: &[&str], dir: &Path) -> (bool, String) {
+    let bin = prometheus_tool(name).unwrap_or_else(|e| panic!("{e:#}"));
+    let out = Command::new(bin)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("run {name}: {e}"));
+    tool_result(&out)
+}
+
+/// The `coldsprayd` binary on the simulated unit with no D-Bus, its metrics on `target`,
+/// state and log in `dir`; `unit_keys` adds lines to `[unit]`, `extra` adds `[section]`s to
+/// the configuration and `args` command-line arguments. Returns once `/metrics` answers.
+pub fn start_sim_daemon(
+    dir: &Path,
+    target: SocketAddr,
+    unit_keys: &str,
+    extra: &str,
+    args: &[&str],
+) -> Result<(ChildGuard, PathBuf)> {
+    let daemon = build_daemon()?;
+    let state_dir = dir.join("state");
+    std::fs::create_dir_all(&state_dir)?;
+    let config = dir.join("coldspray.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[unit]\nbackend = \"sim\"\nstate_dir = \"{}\"\n{unit_keys}\n\n[dbus]\n\
+             bus = \"none\"\n\n[metrics]\nlisten = \"{target}\"\n\n{extra}",
+            state_dir.display()
+        ),
+    )?;
+    let mut cmd = Command::new(&daemon);
+    cmd.arg("--config").arg(&config).args(args);
+    let log = dir.join("coldsprayd.log");
+    let mut child = ChildGuard::spawn("coldsprayd", &mut cmd, &log)?;
+    wait_for(Duration::from_secs(30), || {
+        child.check_running()?;
+        Ok(http_get(target, "/metrics", &[])
+            .ok()
+            .filter(|r| r.status == 200))
+    })
+    .with_context(|| {
+        format!(
+            "daemon metrics never answered:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        )
+    })?;
+    Ok((child, log))
 }

@@ -4,7 +4,7 @@
 
 use coldspray_e2e::metrics_fixtures::{busy_snapshot, ended, handle, session_start};
 use coldspray_e2e::metrics_support::{
-    build_daemon, free_port, http_get, prometheus_tool, wait_for, ChildGuard, PrometheusServer,
+    free_port, http_get, prometheus_tool, start_sim_daemon, wait_for, PrometheusServer,
 };
 use coldspray_e2e::TempDir;
 use coldsprayd::api::Event;
@@ -86,33 +86,12 @@ fn prometheus_stores_what_the_exporter_serves() {
 #[test]
 fn prometheus_scrapes_the_demo_daemon() {
     let tmp = TempDir::new("coldspray-prom-demo").unwrap();
-    let daemon = build_daemon().unwrap_or_else(|e| panic!("{e:#}"));
     let port = free_port().unwrap();
     let target: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let state_dir = tmp.path().join("state");
-    std::fs::create_dir_all(&state_dir).unwrap();
-    let config = tmp.path().join("coldspray.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[unit]\nbackend = \"sim\"\nstate_dir = \"{}\"\n\n[sim]\nspeed = 20.0\n\n\
-             [dbus]\nbus = \"none\"\n\n[metrics]\nlisten = \"{target}\"\n",
-            state_dir.display()
-        ),
-    )
-    .unwrap();
-    let mut cmd = Command::new(&daemon);
-    cmd.arg("--config").arg(&config).arg("--demo");
-    let log = tmp.path().join("coldsprayd.log");
-    let mut child = ChildGuard::spawn("coldsprayd", &mut cmd, &log).unwrap();
+    let (mut child, log) =
+        start_sim_daemon(tmp.path(), target, "", "[sim]\nspeed = 20.0\n", &["--demo"])
+            .unwrap_or_else(|e| panic!("{e:#}"));
     let daemon_log = || std::fs::read_to_string(&log).unwrap_or_default();
-    wait_for(Duration::from_secs(30), || {
-        child.check_running()?;
-        Ok(http_get(target, "/metrics", &[])
-            .ok()
-            .filter(|r| r.status == 200))
-    })
-    .unwrap_or_else(|e| panic!("daemon metrics never answered: {e:#}\n{}", daemon_log()));
 
     let prom_dir = tmp.path().join("prometheus");
     std::fs::create_dir_all(&prom_dir).unwrap();

@@ -1,13 +1,14 @@
 //! The Prometheus alert rules and the Grafana dashboard: checked and unit-tested by the real
 //! `promtool`, and every metric they name must be one the daemon exports.
 
-use coldspray_e2e::metrics_fixtures::{busy_snapshot, handle};
-use coldspray_e2e::metrics_support::{prometheus_tool, sample_names};
+use coldspray_e2e::metrics_fixtures::{busy_snapshot, ended, handle, session_start};
+use coldspray_e2e::metrics_support::{run_tool, sample_names};
 use coldspray_e2e::repo_root;
+use coldsprayd::api::Event;
 use coldsprayd::metrics;
+use coldsprayd::session::{Outcome, StartCause};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,18 +17,7 @@ fn packaging(path: &str) -> PathBuf {
 }
 
 fn promtool(args: &[&str]) -> (bool, String) {
-    let bin = prometheus_tool("promtool").unwrap_or_else(|e| panic!("{e:#}"));
-    let out = Command::new(bin)
-        .args(args)
-        .current_dir(packaging("prometheus"))
-        .output()
-        .expect("run promtool");
-    let printed = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), printed)
+    run_tool("promtool", args, &packaging("prometheus"))
 }
 
 #[test]
@@ -37,9 +27,12 @@ fn alert_rules_pass_promtool_check_and_unit_tests() {
         "rules",
         "coldspray-alerts.yml",
         "coldspray-clinic-hours.yml",
+        "coldspray-recording.yml",
     ]);
     assert!(ok, "promtool check rules:\n{printed}");
-    assert!(printed.contains("SUCCESS: 7 rules found"), "{printed}");
+    assert!(printed.contains("SUCCESS: 9 rules found"), "{printed}");
+    assert!(printed.contains("SUCCESS: 4 rules found"), "{printed}");
+    assert!(!printed.contains("WARNING"), "{printed}");
     let (ok, printed) = promtool(&["test", "rules", "tests/coldspray-alerts.test.yml"]);
     assert!(
         ok && printed.contains("SUCCESS"),
@@ -47,7 +40,8 @@ fn alert_rules_pass_promtool_check_and_unit_tests() {
     );
 }
 
-/// Every sample name a busy unit exports (all optional series present).
+/// Every sample name a busy unit exports (all optional series present, including those that
+/// appear after the first ended session).
 fn exported_names() -> BTreeSet<String> {
     let (handle, ends) = handle();
     ends.snapshot.send(Arc::new(busy_snapshot())).unwrap();
@@ -55,8 +49,103 @@ fn exported_names() -> BTreeSet<String> {
         .telemetry
         .record_step(Duration::from_micros(20), false);
     handle.telemetry.record_dbus_call("StartSession", false);
-    let text = metrics::render(&handle).expect("render");
+    let exporter = metrics::Exporter::new(handle).expect("exporter");
+    let start = session_start(1, StartCause::Command, None, false, 10);
+    exporter.observe(&Event::SessionEnded(ended(
+        start,
+        30,
+        Outcome::TargetReached,
+        Some(15.0),
+    )));
+    let text = exporter.render().expect("render");
     sample_names(&text)
+}
+
+/// Runs `amtool` from the unpacked Alertmanager package in `packaging/prometheus`.
+fn amtool(args: &[&str]) -> (bool, String) {
+    run_tool("amtool", args, &packaging("prometheus"))
+}
+
+#[test]
+fn alertmanager_example_passes_amtool_and_routes_by_severity() {
+    let config = "alertmanager.example.yml";
+    let (ok, printed) = amtool(&["check-config", config]);
+    assert!(
+        ok && printed.contains("SUCCESS"),
+        "amtool check-config:\n{printed}"
+    );
+    assert!(printed.contains("1 inhibit rules"), "{printed}");
+    for (severity, receiver) in [
+        ("critical", "on-call-pager"),
+        ("warning", "clinic-it-email"),
+        ("info", "clinic-it-tickets"),
+    ] {
+        let label = format!("severity={severity}");
+        let (ok, printed) = amtool(&[
+            "config",
+            "routes",
+            "test",
+            &format!("--config.file={config}"),
+            "--verify.receivers",
+            receiver,
+            &label,
+        ]);
+        assert!(ok, "{severity} should reach {receiver}:\n{printed}");
+    }
+}
+
+/// Headings of README.md's Troubleshooting section, as GitHub anchors.
+fn troubleshooting_anchors() -> BTreeSet<String> {
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).expect("README.md");
+    let section = readme
+        .split("\n## Troubleshooting")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .expect("README.md has a Troubleshooting section");
+    section
+        .lines()
+        .filter_map(|l| l.strip_prefix("### "))
+        .map(|h| {
+            h.chars()
+                .filter(|c| c.is_alphanumeric() || *c == ' ' || *c == '-')
+                .collect::<String>()
+                .to_lowercase()
+                .replace(' ', "-")
+        })
+        .collect()
+}
+
+#[test]
+fn every_alert_links_a_troubleshooting_section_that_exists() {
+    let cargo = std::fs::read_to_string(repo_root().join("Cargo.toml")).unwrap();
+    let repository = cargo
+        .lines()
+        .find_map(|l| l.strip_prefix("repository = \""))
+        .and_then(|r| r.strip_suffix('"'))
+        .expect("repository in Cargo.toml");
+    let base = format!("{repository}/blob/main/README.md#");
+    let anchors = troubleshooting_anchors();
+    let text = std::fs::read_to_string(packaging("prometheus/coldspray-alerts.yml")).unwrap();
+    let alerts: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- alert: "))
+        .collect();
+    let urls: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("runbook_url: "))
+        .map(|u| u.trim_matches('"'))
+        .collect();
+    assert_eq!(alerts.len(), urls.len(), "one runbook_url per alert");
+    for (alert, url) in alerts.iter().zip(&urls) {
+        let anchor = url
+            .strip_prefix(&base)
+            .unwrap_or_else(|| panic!("{alert}: {url} is not under {base}"));
+        assert_eq!(anchor, alert.to_lowercase(), "{alert} links {url}");
+        assert!(
+            anchors.contains(anchor),
+            "{alert}: README.md Troubleshooting has no section #{anchor} ({anchors:?})"
+        );
+    }
 }
 
 /// Identifiers in a PromQL expression that name ColdSpray metrics.
@@ -115,17 +204,18 @@ fn the_extractor_sees_metric_names_and_skips_label_values() {
     );
 }
 
-#[test]
-fn dashboard_parses_and_names_only_exported_metrics() {
-    let path = packaging("grafana/dashboards/coldspray-unit.json");
+/// Parses a dashboard and checks what every ColdSpray dashboard must hold: its fixed uid, the
+/// data source variable every panel uses, and expressions that name only exported metrics
+/// (or recorded `coldspray:` series). Returns the dashboard and the metric names it uses.
+fn check_dashboard(file: &str, uid: &str) -> (serde_json::Value, BTreeSet<String>) {
+    let path = packaging(&format!("grafana/dashboards/{file}"));
     let text = std::fs::read_to_string(&path).expect("read dashboard");
     let dash: serde_json::Value = serde_json::from_str(&text).expect("dashboard is JSON");
-    assert_eq!(dash["uid"], "coldspray-unit");
+    assert_eq!(dash["uid"], uid);
     let vars = dash["templating"]["list"].as_array().expect("templating");
     assert!(vars
         .iter()
         .any(|v| v["type"] == "datasource" && v["query"] == "prometheus"));
-    assert!(vars.iter().any(|v| v["name"] == "instance"));
     // Every panel takes the data source from the variable.
     for p in dash["panels"].as_array().unwrap() {
         if p["type"] != "row" {
@@ -134,25 +224,62 @@ fn dashboard_parses_and_names_only_exported_metrics() {
     }
 
     let exported = exported_names();
+    let recorded = recorded_names();
     let mut exprs = Vec::new();
     collect_exprs(&dash, &mut exprs);
-    assert!(exprs.len() >= 20, "only {} expressions found", exprs.len());
     let mut used = BTreeSet::new();
     for expr in &exprs {
         let names = coldspray_metric_names(expr);
         // `up` is Prometheus's own per-target series; anything else must be ours.
         assert!(
             !names.is_empty() || expr.starts_with("up{"),
-            "expression names no ColdSpray metric: {expr}"
+            "{file}: expression names no ColdSpray metric: {expr}"
         );
         for n in names {
             assert!(
                 exported.contains(&n),
-                "dashboard uses {n}, which the daemon does not export ({expr})"
+                "{file} uses {n}, which the daemon does not export ({expr})"
             );
             used.insert(n);
         }
+        for r in expr
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
+            .filter(|w| w.starts_with("coldspray:"))
+        {
+            assert!(
+                recorded.contains(r),
+                "{file} uses {r}, which no rule records"
+            );
+        }
     }
+    (dash, used)
+}
+
+/// Series the rule files record (`record: coldspray:...`).
+fn recorded_names() -> BTreeSet<String> {
+    [
+        "prometheus/coldspray-recording.yml",
+        "prometheus/coldspray-alerts.yml",
+    ]
+    .iter()
+    .flat_map(|f| {
+        let text = std::fs::read_to_string(packaging(f)).unwrap();
+        text.lines()
+            .filter_map(|l| l.trim().strip_prefix("- record: "))
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    })
+    .collect()
+}
+
+#[test]
+fn dashboard_parses_and_names_only_exported_metrics() {
+    let (dash, used) = check_dashboard("coldspray-unit.json", "coldspray-unit");
+    let vars = dash["templating"]["list"].as_array().unwrap();
+    assert!(vars.iter().any(|v| v["name"] == "instance"));
+    let mut exprs = Vec::new();
+    collect_exprs(&dash, &mut exprs);
+    assert!(exprs.len() >= 20, "only {} expressions found", exprs.len());
     // The dashboard covers what issue 5 asks for.
     for needed in [
         "coldspray_temperature_celsius",
@@ -166,11 +293,43 @@ fn dashboard_parses_and_names_only_exported_metrics() {
 }
 
 #[test]
+fn fleet_dashboard_covers_every_unit_and_drills_down() {
+    let (dash, used) = check_dashboard("coldspray-fleet.json", "coldspray-fleet");
+    let vars = dash["templating"]["list"].as_array().unwrap();
+    assert!(vars.iter().any(|v| v["name"] == "site"));
+    // What issue 14 asks of the fleet page: state, ready, active alarms, sessions today,
+    // late starts, chiller health, every unit named by its identity.
+    for needed in [
+        "coldspray_state",
+        "coldspray_ready",
+        "coldspray_alarms_active",
+        "coldspray_sessions_started_total",
+        "coldspray_sessions_late_total",
+        "coldspray_chiller_duty_ratio",
+        "coldspray_unit_info",
+    ] {
+        assert!(
+            used.contains(needed),
+            "fleet dashboard does not show {needed}"
+        );
+    }
+    // Unit panels link to the unit dashboard for the clicked instance; no job name.
+    let text = dash.to_string();
+    assert!(
+        text.contains("/d/coldspray-unit/coldspray-unit?"),
+        "no drill-down link"
+    );
+    assert!(text.contains("var-instance=${__field.labels.instance}"));
+    assert!(!text.contains("job=\\\"coldspray"), "hard-codes the job");
+}
+
+#[test]
 fn alert_rules_name_only_exported_metrics() {
     let exported = exported_names();
     for file in [
         "prometheus/coldspray-alerts.yml",
         "prometheus/coldspray-clinic-hours.yml",
+        "prometheus/coldspray-recording.yml",
     ] {
         let text = std::fs::read_to_string(packaging(file)).unwrap();
         let exprs: Vec<&str> = text

@@ -2,7 +2,9 @@
 //! `HandleEnds`, linted by the real `promtool check metrics`.
 
 use coldspray_e2e::metrics_fixtures::{alarm, busy_snapshot, ended, handle, session_start};
-use coldspray_e2e::metrics_support::{http_get, prometheus_tool, sample_names, HttpResponse};
+use coldspray_e2e::metrics_support::{
+    http_get, prometheus_tool, sample_names, tool_result, HttpResponse,
+};
 use coldspray_hal::Sensor;
 use coldsprayd::alarm::AlarmKind;
 use coldsprayd::api::Event;
@@ -68,13 +70,7 @@ fn promtool_check(body: &str) -> (bool, String) {
         .unwrap()
         .write_all(body.as_bytes())
         .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let printed = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), printed)
+    tool_result(&child.wait_with_output().unwrap())
 }
 
 #[test]
@@ -160,14 +156,14 @@ fn scrape_over_http_reflects_snapshot_and_events_and_passes_promtool() {
     assert_eq!(
         value(
             &m,
-            "coldspray_alarms_active{kind=\"service_due\",priority=\"low\"}"
+            "coldspray_alarms_active{kind=\"service_due\",priority=\"low\",sensor=\"\"}"
         ),
         1.0
     );
     assert_eq!(
         value(
             &m,
-            "coldspray_alarms_active{kind=\"estop\",priority=\"high\"}"
+            "coldspray_alarms_active{kind=\"estop\",priority=\"high\",sensor=\"\"}"
         ),
         0.0
     );
@@ -256,7 +252,7 @@ fn scrape_over_http_reflects_snapshot_and_events_and_passes_promtool() {
     assert_eq!(
         value(
             &m,
-            "coldspray_laser_to_spray_delay_seconds_bucket{le=\"0.025\"}"
+            "coldspray_laser_to_spray_delay_seconds_bucket{le=\"0.02\"}"
         ),
         1.0
     );
@@ -270,7 +266,7 @@ fn scrape_over_http_reflects_snapshot_and_events_and_passes_promtool() {
     assert_eq!(
         value(
             &m,
-            "coldspray_laser_to_spray_delay_seconds_bucket{le=\"30\"}"
+            "coldspray_laser_to_spray_delay_seconds_bucket{le=\"12.5\"}"
         ),
         2.0
     );
@@ -295,7 +291,7 @@ fn scrape_over_http_reflects_snapshot_and_events_and_passes_promtool() {
     assert_eq!(
         value(
             &m,
-            "coldspray_alarms_raised_total{kind=\"dry_run\",priority=\"high\"}"
+            "coldspray_alarms_raised_total{kind=\"dry_run\",priority=\"high\",sensor=\"\"}"
         ),
         1.0
     );

@@ -1,10 +1,12 @@
 #!/bin/sh
-# Fetches Debian's Prometheus server, promtool and node exporter into DIR without installing
-# them (installing the packages would start servers listening on every interface).
+# Fetches Debian's Prometheus server, promtool, node exporter, Alertmanager and amtool into DIR
+# without installing them (installing the packages would start servers listening on every
+# interface).
 #
 #   tests/tools/fetch-prometheus.sh DIR
 #
-# Afterwards DIR/bin holds `prometheus`, `promtool` and `prometheus-node-exporter`; point the
+# Afterwards DIR/bin holds `prometheus`, `promtool`, `prometheus-node-exporter`,
+# `prometheus-alertmanager` and `amtool`; point the
 # tests at it with COLDSPRAY_PROMETHEUS_DIR=DIR. Idempotent: does nothing when the binaries are
 # already there. Needs apt package lists; as root it runs `apt-get update` when they are missing.
 set -eu
@@ -14,9 +16,10 @@ if [ $# -ne 1 ]; then
     exit 2
 fi
 dir=$1
-packages="prometheus prometheus-node-exporter"
+packages="prometheus prometheus-node-exporter prometheus-alertmanager"
 
-if [ -x "$dir/bin/prometheus" ] && [ -x "$dir/bin/promtool" ] && [ -x "$dir/bin/prometheus-node-exporter" ]; then
+if [ -x "$dir/bin/prometheus" ] && [ -x "$dir/bin/promtool" ] && [ -x "$dir/bin/prometheus-node-exporter" ] \
+    && [ -x "$dir/bin/amtool" ]; then
     echo "fetch-prometheus: already present in $dir/bin"
     exit 0
 fi
@@ -40,6 +43,9 @@ done
 ln -sf "$dir/root/usr/bin/prometheus" "$dir/bin/prometheus"
 ln -sf "$dir/root/usr/bin/promtool" "$dir/bin/promtool"
 ln -sf "$dir/root/usr/bin/prometheus-node-exporter" "$dir/bin/prometheus-node-exporter"
+ln -sf "$dir/root/usr/bin/prometheus-alertmanager" "$dir/bin/prometheus-alertmanager"
+ln -sf "$dir/root/usr/bin/amtool" "$dir/bin/amtool"
 "$dir/bin/promtool" --version | head -n 1
 "$dir/bin/prometheus-node-exporter" --version 2>&1 | head -n 1
+"$dir/bin/amtool" --version 2>&1 | head -n 1
 echo "fetch-prometheus: ready in $dir/bin (export COLDSPRAY_PROMETHEUS_DIR=$dir)"

@@ -29,6 +29,6 @@ fi
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 rustup target add x86_64-unknown-linux-musl aarch64-unknown-linux-musl aarch64-unknown-linux-gnu >/dev/null
 command -v cargo-deb >/dev/null || cargo install --locked --quiet cargo-deb
-# promtool, prometheus and node_exporter from Debian's packages, unpacked (not installed: the
+# promtool, prometheus, node_exporter, alertmanager and amtool from Debian's packages, unpacked (not installed: the
 # packages would start servers on all interfaces).
 bash "$here/fetch-prometheus.sh" "$root/target/prometheus-tools"

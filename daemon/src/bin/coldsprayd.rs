@@ -157,7 +157,8 @@ async fn serve(config: Config, cli: Cli) -> anyhow::Result<()> {
         }
     };
     let metrics = if config.metrics.enabled {
-        match coldsprayd::metrics::start(handle.clone(), &config.metrics).await {
+        let identity = coldsprayd::metrics::UnitIdentity::from(&config.unit);
+        match coldsprayd::metrics::start_for_unit(handle.clone(), &config.metrics, identity).await {
             Ok(server) => {
                 tracing::info!("metrics on http://{}/metrics", server.local_addr());
                 Some(server)

@@ -2,20 +2,26 @@
 //! their own. The control loop only broadcasts; when this task falls behind, the broadcast
 //! drops events for it (counted in `coldspray_events_lagged_total`) instead of waiting.
 
-use super::snapshot::alarm_kinds;
+use super::family::Family;
+use super::snapshot::sensor_label;
 use super::MetricsError;
-use crate::alarm::Priority;
+use crate::alarm::{AlarmKind, Priority};
 use crate::api::Event;
 use crate::handle::{ControlHandle, ShutdownSignal};
 use crate::session::{Outcome, StartCause};
 use coldspray_hal::Sensor;
-use prometheus::{Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts, Registry};
-use std::sync::atomic::Ordering;
+use prometheus::proto::MetricFamily;
+use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts, Registry};
+use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::broadcast::{self, error::RecvError};
 
-/// Laser end → spray start buckets, seconds: milliseconds matter, 10 s is "late".
-const DELAY_BUCKETS_S: [f64; 12] = [
-    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+/// Laser end → spray start buckets, seconds. An auto-start takes milliseconds (0.5, 1, 2, 5 …
+/// 50 ms resolve it); a manual start takes seconds, and the default late threshold
+/// (`session.late_after_s`, 10 s) sits among bounds 1–2.5 s apart, so a quantile of late
+/// delays lands within a few seconds of the truth (issue 14, defect 3).
+pub(crate) const DELAY_BUCKETS_S: [f64; 26] = [
+    0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 3.0, 5.0, 7.5, 9.0,
+    10.0, 11.0, 12.5, 15.0, 17.5, 20.0, 25.0, 30.0, 45.0, 60.0,
 ];
 /// Session duration buckets, seconds (spray time is capped at 120 s).
 const DURATION_BUCKETS_S: [f64; 10] =
@@ -34,7 +40,9 @@ pub(crate) struct EventMetrics {
     delay: Histogram,
     duration: Histogram,
     skin_min: Histogram,
-    last_skin_min: Gauge,
+    /// `f64` bits of the last ended session's coldest skin reading; NaN before any (the
+    /// series is then absent, not NaN).
+    last_skin_min: AtomicU64,
     alarms_raised: IntCounterVec,
     interlock_trips: IntCounterVec,
 }
@@ -121,22 +129,15 @@ impl EventMetrics {
                 .buckets(SKIN_MIN_BUCKETS_C.to_vec()),
             )?,
         )?;
-        let last_skin_min = register(
-            &r,
-            Gauge::new(
-                "coldspray_last_session_skin_min_celsius",
-                "Coldest skin temperature reached in the last ended session with a skin reading (NaN before any).",
-            )?,
-        )?;
-        last_skin_min.set(f64::NAN);
+        let last_skin_min = AtomicU64::new(f64::NAN.to_bits());
         let alarms_raised = register(
             &r,
             IntCounterVec::new(
                 Opts::new(
                     "coldspray_alarms_raised_total",
-                    "Alarms raised, by priority and kind.",
+                    "Alarms raised, by priority, kind and sensor (empty unless a sensor alarm).",
                 ),
-                &["priority", "kind"],
+                &["priority", "kind", "sensor"],
             )?,
         )?;
         let interlock_trips = register(
@@ -161,19 +162,11 @@ impl EventMetrics {
         for outcome in Outcome::ALL {
             ended.with_label_values(&[outcome.name()]);
         }
-        for kind in alarm_kinds() {
-            alarms_raised.with_label_values(&[kind.priority().name(), kind.code()]);
+        for kind in AlarmKind::every(&Sensor::ALL) {
+            let sensor = sensor_label(kind);
+            alarms_raised.with_label_values(&[kind.priority().name(), kind.code(), sensor]);
             if kind.is_interlock() {
-                match kind.sensor() {
-                    Some(_) => {
-                        for s in Sensor::ALL {
-                            interlock_trips.with_label_values(&[kind.code(), s.name()]);
-                        }
-                    }
-                    None => {
-                        interlock_trips.with_label_values(&[kind.code(), ""]);
-                    }
-                }
+                interlock_trips.with_label_values(&[kind.code(), sensor]);
             }
         }
         Ok(EventMetrics {
@@ -218,16 +211,16 @@ impl EventMetrics {
                 self.duration.observe(record.duration().as_secs_f64());
                 if let Some(min) = record.min_skin_c {
                     self.skin_min.observe(min);
-                    self.last_skin_min.set(min);
+                    self.last_skin_min.store(min.to_bits(), Ordering::Relaxed);
                 }
             }
             Event::AlarmRaised(alarm) => {
                 let priority: Priority = alarm.priority;
+                let sensor = sensor_label(alarm.kind);
                 self.alarms_raised
-                    .with_label_values(&[priority.name(), alarm.kind.code()])
+                    .with_label_values(&[priority.name(), alarm.kind.code(), sensor])
                     .inc();
                 if alarm.kind.is_interlock() {
-                    let sensor = alarm.kind.sensor().map(|s| s.name()).unwrap_or("");
                     self.interlock_trips
                         .with_label_values(&[alarm.kind.code(), sensor])
                         .inc();
@@ -235,6 +228,21 @@ impl EventMetrics {
             }
             _ => {}
         }
+    }
+}
+
+impl EventMetrics {
+    /// Appends the event-fed families kept outside the registry: those absent until their
+    /// first event (the registry cannot leave a gauge out).
+    pub(crate) fn collect(&self, out: &mut Vec<MetricFamily>) {
+        let last = f64::from_bits(self.last_skin_min.load(Ordering::Relaxed));
+        Family::gauge(
+            "coldspray_last_session_skin_min_celsius",
+            "Coldest skin temperature reached in the last ended session with a skin reading; \
+             absent before any.",
+        )
+        .maybe(&[], (!last.is_nan()).then_some(last))
+        .into(out);
     }
 }
 

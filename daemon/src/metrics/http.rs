@@ -9,21 +9,30 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
+use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::{oneshot, watch, Semaphore};
-use tokio::task::JoinSet;
+use tokio::sync::{oneshot, watch};
+use tokio::task::{AbortHandle, JoinSet};
 
 /// A client must send its request headers within this time.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// A connection is closed after this long, whatever it is doing (a hung or very slow reader
 /// cannot keep a socket and a task forever).
 const CONNECTION_LIFETIME: Duration = Duration::from_secs(120);
-/// Connections served at once; more wait in the kernel's accept queue.
-const MAX_CONNECTIONS: usize = 32;
+/// Connections kept open at once. A new connection is always accepted at once; when this many
+/// are open, the oldest is closed to make room. Idle or slow clients therefore never make a
+/// new scrape wait (issue 14, defect 2: with a cap that queued new connections, 40 idle ones
+/// made a scrape wait 9.7 s); a real scrape lasts milliseconds, so the oldest connection is
+/// one that is idle or stalled, and closing it costs a well-behaved scraper nothing.
+const MAX_CONNECTIONS: usize = 64;
+/// Niceness of the metrics thread: rendering and HTTP only get the CPU the control loop
+/// leaves over when the loop runs at normal priority (it preempts them anyway under
+/// SCHED_FIFO).
+const METRICS_THREAD_NICE: libc::c_int = 10;
 
 /// The running metrics endpoint. Dropping it stops the server too, without waiting.
 pub struct MetricsServer {
@@ -60,6 +69,7 @@ pub(super) async fn serve(
     std::thread::Builder::new()
         .name("coldspray-metrics".into())
         .spawn(move || {
+            lower_priority();
             let rt = match tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
@@ -113,16 +123,9 @@ async fn accept_loop(
     exporter: Arc<Exporter>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let mut connections = JoinSet::new();
+    let mut open = OpenConnections::default();
     loop {
-        let permit = tokio::select! {
-            _ = stop.changed() => break,
-            permit = slots.clone().acquire_owned() => match permit {
-                Ok(p) => p,
-                Err(_) => break,
-            },
-        };
         let accepted = tokio::select! {
             _ = stop.changed() => break,
             accepted = listener.accept() => accepted,
@@ -137,8 +140,7 @@ async fn accept_loop(
             }
         };
         let exporter = exporter.clone();
-        connections.spawn(async move {
-            let _permit = permit;
+        let task = connections.spawn(async move {
             let service = service_fn(move |req| answer(exporter.clone(), req));
             let mut builder = http1::Builder::new();
             builder
@@ -151,10 +153,57 @@ async fn accept_loop(
                 Err(_) => tracing::debug!(%peer, "metrics connection closed after its lifetime"),
             }
         });
+        if open.push(task) {
+            tracing::debug!(%peer, "metrics connection limit reached: closed the oldest");
+        }
         // Reap finished connections so the set does not grow.
         while connections.try_join_next().is_some() {}
     }
     connections.shutdown().await;
+}
+
+/// The open connections, oldest first, so the oldest can be closed when a new one arrives
+/// and [`MAX_CONNECTIONS`] are open.
+#[derive(Default)]
+struct OpenConnections {
+    tasks: VecDeque<AbortHandle>,
+}
+
+impl OpenConnections {
+    /// Adds a new connection; closes the oldest open ones beyond the limit. Returns whether
+    /// one was closed.
+    fn push(&mut self, task: AbortHandle) -> bool {
+        self.tasks.retain(|t| !t.is_finished());
+        self.tasks.push_back(task);
+        let mut closed = false;
+        while self.tasks.len() > MAX_CONNECTIONS {
+            if let Some(oldest) = self.tasks.pop_front() {
+                oldest.abort();
+                closed = true;
+            }
+        }
+        closed
+    }
+}
+
+/// Lowers the calling thread's scheduling priority to [`METRICS_THREAD_NICE`] (Linux applies
+/// `setpriority` to one thread when given its thread id). Failing leaves the thread at
+/// normal priority, which only costs the control loop some CPU: logged, not fatal.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: gettid has no preconditions; setpriority only reads its arguments.
+        let rc = unsafe {
+            let tid = libc::gettid();
+            libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, METRICS_THREAD_NICE)
+        };
+        if rc != 0 {
+            tracing::warn!(
+                error = %std::io::Error::last_os_error(),
+                "cannot lower the metrics thread's priority"
+            );
+        }
+    }
 }
 
 fn text(

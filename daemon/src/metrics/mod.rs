@@ -11,9 +11,11 @@
 //! Neither can slow the control loop: the loop never waits for this module (snapshots are
 //! published through a watch channel, events through a broadcast channel that drops events for
 //! a lagging reader); the server, the event task and rendering run on a thread of their own
-//! with its own single-threaded runtime, so they never occupy the control loop's executor; a
-//! scrape reads a cloned `Arc<Snapshot>`; each HTTP connection has a header-read timeout and a
-//! lifetime limit, and at most 32 are served at once, so a hung scraper only holds its socket.
+//! with its own single-threaded runtime at a lowered priority (nice 10), so they never occupy
+//! the control loop's executor nor take CPU it needs; a scrape reads a cloned `Arc<Snapshot>`;
+//! each HTTP connection has a header-read timeout and a lifetime limit; a new connection is
+//! always accepted at once, and beyond 64 open ones the oldest is closed, so idle or hung
+//! clients can neither hold a socket forever nor make a new scrape wait.
 //!
 //! **Port**: the default listen address is `127.0.0.1:12653`. The Prometheus project's
 //! default-port-allocations list gives exporters 9100–9999, and that range has been fully
@@ -30,9 +32,15 @@
 mod events;
 mod family;
 mod http;
+mod identity;
+#[cfg(target_os = "linux")]
+mod process;
 mod snapshot;
+#[cfg(test)]
+mod tests;
 
 pub use http::MetricsServer;
+pub use identity::{check_identity_value, UnitIdentity, MAX_IDENTITY_CHARS};
 
 use crate::handle::ControlHandle;
 use prometheus::{Encoder, TextEncoder};
@@ -96,20 +104,30 @@ pub enum MetricsError {
 /// metrics. Shared by the HTTP server and its event task.
 pub struct Exporter {
     handle: ControlHandle,
+    identity: UnitIdentity,
     events: Arc<events::EventMetrics>,
     #[cfg(target_os = "linux")]
-    process: prometheus::process_collector::ProcessCollector,
+    process: process::ProcessMetrics,
 }
 
 impl Exporter {
     /// Builds an exporter for `handle`, with every event-fed series at zero. Call
     /// [`Exporter::observe`] for each event (the server's task does so).
     pub fn new(handle: ControlHandle) -> Result<Exporter, MetricsError> {
+        Exporter::for_unit(handle, UnitIdentity::default())
+    }
+
+    /// Like [`Exporter::new`], for a unit with this identity (`coldspray_unit_info`).
+    pub fn for_unit(
+        handle: ControlHandle,
+        identity: UnitIdentity,
+    ) -> Result<Exporter, MetricsError> {
         Ok(Exporter {
             handle,
+            identity,
             events: Arc::new(events::EventMetrics::new()?),
             #[cfg(target_os = "linux")]
-            process: prometheus::process_collector::ProcessCollector::for_self(),
+            process: process::ProcessMetrics::for_self(),
         })
     }
 
@@ -122,9 +140,11 @@ impl Exporter {
     /// statistics, log store size): keep it off the control loop's executor.
     pub fn render(&self) -> Result<String, MetricsError> {
         let mut families = self.events.registry.gather();
+        self.events.collect(&mut families);
+        identity::collect(&self.identity, &self.handle.info.version, &mut families);
         snapshot::collect(&self.handle, &mut families);
         #[cfg(target_os = "linux")]
-        families.extend(prometheus::core::Collector::collect(&self.process));
+        self.process.collect(&mut families);
         families.sort_by(|a, b| a.name().cmp(b.name()));
         let mut buf = Vec::with_capacity(16 * 1024);
         TextEncoder::new().encode(&families, &mut buf)?;
@@ -144,15 +164,24 @@ pub async fn start(
     handle: ControlHandle,
     config: &MetricsConfig,
 ) -> Result<MetricsServer, MetricsError> {
+    start_for_unit(handle, config, UnitIdentity::default()).await
+}
+
+/// Like [`start`], for a unit with this identity (from `[unit]`: `UnitIdentity::from(&config.unit)`).
+pub async fn start_for_unit(
+    handle: ControlHandle,
+    config: &MetricsConfig,
+    identity: UnitIdentity,
+) -> Result<MetricsServer, MetricsError> {
     if !config.enabled {
         return Err(MetricsError::Disabled);
     }
-    let exporter = Arc::new(Exporter::new(handle)?);
+    let exporter = Arc::new(Exporter::for_unit(handle, identity)?);
     http::serve(exporter, config.listen).await
 }
 
 #[cfg(test)]
-mod tests {
+mod config_tests {
     use super::*;
 
     #[test]

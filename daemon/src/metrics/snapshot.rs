@@ -15,10 +15,18 @@ use std::sync::atomic::Ordering;
 /// Pascals per bar: pressures are exported in the SI base unit.
 const PA_PER_BAR: f64 = 100_000.0;
 
-/// Every alarm kind as a metric label: the code, with sensor alarms folded together (one
-/// representative sensor; the label is the code only).
-pub(crate) fn alarm_kinds() -> Vec<AlarmKind> {
-    AlarmKind::every(&[Sensor::Reservoir])
+/// The `sensor` label of an alarm: the sensor's name for sensor alarms, empty otherwise (an
+/// empty label is no label to Prometheus). Bounded: at most one value per fitted sensor.
+pub(crate) fn sensor_label(kind: AlarmKind) -> &'static str {
+    kind.sensor().map_or("", |s| s.name())
+}
+
+/// Whether an alarm whose condition is present says `sensor`'s reading cannot be trusted
+/// (stale, implausible or stuck), whatever value the reading still holds.
+fn distrusted(snap: &Snapshot, sensor: Sensor) -> bool {
+    snap.alarms
+        .iter()
+        .any(|a| a.condition_present && a.kind.sensor() == Some(sensor))
 }
 
 /// Appends the scrape-time families for `handle` to `out`.
@@ -50,20 +58,23 @@ fn unit(handle: &ControlHandle, snap: &Snapshot, out: &mut Vec<MetricFamily>) {
     );
     let mut valid = Family::gauge(
         "coldspray_sensor_valid",
-        "1 when the sensor has a valid reading now, 0 when stale, faulty or not fitted.",
+        "1 when the sensor has a valid reading now, 0 when stale, implausible, stuck, faulty or \
+         not fitted.",
     );
     for sensor in Sensor::ALL {
         let reading = snap.reading(sensor);
         if sensor.is_temperature() {
             temps = temps.maybe(&[("sensor", sensor.name())], reading);
         }
-        valid = valid.value(&[("sensor", sensor.name())], flag(reading.is_some()));
+        let trusted = reading.is_some() && !distrusted(snap, sensor);
+        valid = valid.value(&[("sensor", sensor.name())], flag(trusted));
     }
     temps.into(out);
     valid.into(out);
     Family::gauge(
         "coldspray_line_pressure_pascals",
-        "Line pressure (gauge) at the pump; absent while the sensor has no valid reading.",
+        "Line pressure at the pump above atmospheric pressure; absent while the sensor has no \
+         valid reading.",
     )
     .maybe(
         &[],
@@ -165,20 +176,24 @@ fn unit(handle: &ControlHandle, snap: &Snapshot, out: &mut Vec<MetricFamily>) {
 fn alarms(snap: &Snapshot, out: &mut Vec<MetricFamily>) {
     let mut active = Family::gauge(
         "coldspray_alarms_active",
-        "Alarms active or latched, by priority and kind (sensor alarms summed over sensors).",
+        "Alarms active or latched, by priority, kind and sensor (empty unless a sensor alarm).",
     );
-    for kind in alarm_kinds() {
+    for kind in AlarmKind::every(&Sensor::ALL) {
         for priority in Priority::ALL {
             let n = snap
                 .alarms
                 .iter()
-                .filter(|a| a.kind.code() == kind.code() && a.priority == priority)
+                .filter(|a| a.kind == kind && a.priority == priority)
                 .count();
             // Every kind's own priority is always present (0 when quiet); another priority
             // only appears while such an alarm exists, so the series set stays fixed.
             if n > 0 || priority == kind.priority() {
                 active = active.value(
-                    &[("priority", priority.name()), ("kind", kind.code())],
+                    &[
+                        ("priority", priority.name()),
+                        ("kind", kind.code()),
+                        ("sensor", sensor_label(kind)),
+                    ],
                     n as f64,
                 );
             }
