@@ -32,7 +32,7 @@ const MAX_CONNECTIONS: usize = 64;
 /// Niceness of the metrics thread: rendering and HTTP only get the CPU the control loop
 /// leaves over when the loop runs at normal priority (it preempts them anyway under
 /// SCHED_FIFO).
-const METRICS_THREAD_NICE: libc::c_int = 10;
+const METRICS_THREAD_NICE: i32 = 10;
 
 /// The running metrics endpoint. Dropping it stops the server too, without waiting.
 pub struct MetricsServer {
@@ -190,19 +190,8 @@ impl OpenConnections {
 /// `setpriority` to one thread when given its thread id). Failing leaves the thread at
 /// normal priority, which only costs the control loop some CPU: logged, not fatal.
 fn lower_priority() {
-    #[cfg(target_os = "linux")]
-    {
-        // SAFETY: gettid has no preconditions; setpriority only reads its arguments.
-        let rc = unsafe {
-            let tid = libc::gettid();
-            libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, METRICS_THREAD_NICE)
-        };
-        if rc != 0 {
-            tracing::warn!(
-                error = %std::io::Error::last_os_error(),
-                "cannot lower the metrics thread's priority"
-            );
-        }
+    if let Err(error) = coldspray_hal::linux::set_current_thread_nice(METRICS_THREAD_NICE) {
+        tracing::warn!(%error, "cannot lower the metrics thread's priority");
     }
 }
 

@@ -26,7 +26,7 @@ pub mod sched;
 pub use config::{HardwareConfig, LineBias, LineConfig, PumpPwmConfig, SensorConfig};
 pub use gpio::{LinuxInputs, LinuxOutputs};
 pub use i2c::SmbusI2c;
-pub use sched::set_current_thread_realtime;
+pub use sched::{set_current_thread_nice, set_current_thread_realtime};
 
 use crate::clock::MonotonicClock;
 use crate::drivers::{SensorBank, SensorLayout, StdDelay};

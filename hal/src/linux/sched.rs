@@ -25,6 +25,20 @@ pub fn set_current_thread_realtime(priority: u8) -> std::io::Result<()> {
     }
 }
 
+/// Lowers (or raises) the calling thread's nice value to `nice` (Linux applies
+/// `setpriority(PRIO_PROCESS, tid)` to that one thread). Raising needs `CAP_SYS_NICE`.
+pub fn set_current_thread_nice(nice: i32) -> std::io::Result<()> {
+    // SAFETY: gettid has no preconditions and returns the calling thread's id.
+    let tid = unsafe { libc::gettid() };
+    // SAFETY: setpriority only reads its three integer arguments.
+    let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, nice) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
