@@ -62,6 +62,13 @@ impl Telemetry {
         }
     }
 
+    /// Counts `method` at 0 calls and 0 errors if it has not been called yet.
+    pub fn register_dbus_method(&self, method: &str) {
+        if let Ok(mut map) = self.dbus.lock() {
+            map.entry(method.to_string()).or_default();
+        }
+    }
+
     /// D-Bus calls per method: (calls, errors).
     pub fn dbus_calls(&self) -> BTreeMap<String, (u64, u64)> {
         self.dbus.lock().map(|m| m.clone()).unwrap_or_default()

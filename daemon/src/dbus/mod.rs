@@ -16,6 +16,7 @@ pub mod convert;
 pub mod error;
 pub mod guard;
 pub mod maintenance;
+pub mod methods;
 pub mod protocols;
 pub mod proxy;
 pub mod sessions;
@@ -201,6 +202,7 @@ pub async fn start(
             .serve_at(PATH, Simulator::new(handle.clone(), access.clone(), sim))
             .map_err(serve)?;
     }
+    methods::register(&handle.telemetry, handle.sim.is_some());
     let conn = builder.build().await.map_err(connect)?;
     // Own the name without queueing: a second daemon must fail, not wait in line.
     let reply = conn
