@@ -69,7 +69,7 @@ pub enum Cmd {
     Disarm,
     /// Acknowledge one alarm by key, or all.
     Ack {
-        /// Alarm key (as shown by status); omit for all.
+        /// Alarm key (as shown by status); `all`, or nothing, for every alarm.
         key: Option<String>,
     },
     /// Pause the alarm sound for 2 minutes.
@@ -316,4 +316,37 @@ pub fn parse_fields(fields: &[String]) -> Result<Dict, Failure> {
         d.insert(k.to_string(), OwnedValue::try_from(value).map_err(other)?);
     }
     Ok(d)
+}
+
+/// The key `Unit.Acknowledge` takes for `ack [KEY]`: `""` (every alarm) for no key or `all`.
+pub fn acknowledge_key(key: Option<&str>) -> &str {
+    match key {
+        None | Some("all") => "",
+        Some(k) => k,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ack_all_and_ack_without_a_key_acknowledge_every_alarm() {
+        assert_eq!(acknowledge_key(None), "");
+        assert_eq!(acknowledge_key(Some("all")), "");
+        assert_eq!(acknowledge_key(Some("estop")), "estop");
+        assert_eq!(
+            acknowledge_key(Some("sensor_stale:skin")),
+            "sensor_stale:skin"
+        );
+    }
+
+    #[test]
+    fn ack_all_parses() {
+        let cli = Cli::try_parse_from(["coldsprayctl", "ack", "all"]).expect("parses");
+        match cli.command {
+            Cmd::Ack { key } => assert_eq!(acknowledge_key(key.as_deref()), ""),
+            _ => panic!("`ack all` parsed as another command"),
+        }
+    }
 }

@@ -119,7 +119,7 @@ impl Ctl {
                 .map(|()| format!("armed with {protocol}")),
             Cmd::Disarm => unit.disarm().await.map(|()| "disarmed".to_string()),
             Cmd::Ack { key } => {
-                let k = key.unwrap_or_default();
+                let k = crate::cli::acknowledge_key(key.as_deref()).to_string();
                 unit.acknowledge(&k).await.map(|()| {
                     if k.is_empty() {
                         "all alarms acknowledged".to_string()
