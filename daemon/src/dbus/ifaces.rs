@@ -10,7 +10,7 @@ use super::validate as v;
 use crate::api::{Command, Reply};
 use crate::handle::ControlHandle;
 use crate::session::SessionRecord;
-use crate::store::{LogStore, SessionQuery};
+use crate::store::{LogStore, SessionQuery, Stats};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -576,7 +576,11 @@ impl Sessions {
             if format == "json" {
                 serde_json::to_string(&records).map_err(|e| Error::StoreError(e.to_string()))
             } else {
-                Ok(super::export_csv(&records))
+                crate::store::sessions_csv(
+                    &records,
+                    self.h.snapshot().session.as_ref().map(|s| s.start.id),
+                )
+                .map_err(Error::from)
             }
         }
         .await;
@@ -595,7 +599,10 @@ impl Sessions {
         if let Err(e) = self.access.check(conn, &hdr, "Sessions.Stats").await {
             return counted(&self.h, "Sessions.Stats", Err(e));
         }
-        let r = self.query(&filter).await.map(|v| super::stats(&v));
+        let r = self
+            .query(&filter)
+            .await
+            .map(|v| super::stats_dict(&Stats::of(&v)));
         counted(&self.h, "Sessions.Stats", r)
     }
 }

@@ -20,6 +20,7 @@
 
 use crate::api::{CommandError, Counters, Event, Reply};
 use crate::protocol::Protocol;
+use crate::store::{LogStore, StoreError};
 use crate::telemetry::Telemetry;
 use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc};
@@ -34,25 +35,6 @@ pub const RETRY: Duration = Duration::from_secs(2);
 /// How long the journal waits for the control loop to raise the alarm of a failed write
 /// before it answers anyone (the loop steps every few ms; a stalled loop costs this once).
 const ALARM_WAIT: Duration = Duration::from_secs(1);
-
-/// Where the journal writes. Implemented by the log store; absent in degraded mode.
-pub trait Persistence: Send + Sync {
-    /// Records one event (durable ones flushed before returning).
-    fn record(&self, event: &Event) -> Result<(), String>;
-    /// Saves the service counters.
-    fn save_counters(&self, counters: &Counters) -> Result<(), String>;
-    /// Saves the protocol list.
-    fn save_protocols(&self, protocols: &[Protocol]) -> Result<(), String>;
-    /// Saves setpoint and calibration offsets.
-    fn save_settings(&self, setpoint_c: f64, calibration: [f64; 5]) -> Result<(), String>;
-    /// Flushes everything batched.
-    fn flush(&self) -> Result<(), String>;
-    /// After a failed write: makes the store writable again if it can (the log store
-    /// reopens its database) and proves it with a flushed write. `Ok` means writes work.
-    fn recover(&self) -> Result<(), String> {
-        self.flush()
-    }
-}
 
 /// A command's answer, sent once the events it caused are on disk.
 pub type PendingReply = (
@@ -87,7 +69,7 @@ pub enum JournalItem {
 /// Starts the thread; it ends when every sender is dropped. A failing store is retried
 /// every [`RETRY`].
 pub fn spawn(
-    store: Option<Arc<dyn Persistence>>,
+    store: Option<Arc<dyn LogStore>>,
     events: broadcast::Sender<Event>,
     telemetry: Arc<Telemetry>,
     rx: mpsc::Receiver<JournalItem>,
@@ -97,7 +79,7 @@ pub fn spawn(
 
 /// As [`spawn`], retrying a failing store every `retry`.
 pub fn spawn_with_retry(
-    store: Option<Arc<dyn Persistence>>,
+    store: Option<Arc<dyn LogStore>>,
     events: broadcast::Sender<Event>,
     telemetry: Arc<Telemetry>,
     rx: mpsc::Receiver<JournalItem>,
@@ -126,7 +108,7 @@ struct Failure {
 }
 
 struct Journal {
-    store: Option<Arc<dyn Persistence>>,
+    store: Option<Arc<dyn LogStore>>,
     events: broadcast::Sender<Event>,
     telemetry: Arc<Telemetry>,
     /// How often a failing store is retried.
@@ -229,25 +211,26 @@ impl Journal {
             }
             Err(e) => {
                 let (what, session_id) = describe(ev);
-                self.failed(&what, &e);
+                let reason = e.to_string();
+                self.failed(&what, &reason);
                 Err(Failure {
                     what,
                     session_id,
-                    reason: e,
+                    reason,
                 })
             }
         }
     }
 
     /// Saves counters, protocols or settings (each flushed).
-    fn save(&mut self, what: &str, f: impl FnOnce(&dyn Persistence) -> Result<(), String>) {
+    fn save(&mut self, what: &str, f: impl FnOnce(&dyn LogStore) -> Result<(), StoreError>) {
         let Some(store) = self.store.clone() else {
             return;
         };
         self.retry(false);
         match f(&*store) {
             Ok(()) => self.worked(),
-            Err(e) => self.failed(what, &e),
+            Err(e) => self.failed(what, &e.to_string()),
         }
     }
 
@@ -403,6 +386,7 @@ mod tests {
     use super::*;
     use crate::protocol::Goal;
     use crate::session::{Outcome, SessionRecord, SessionStart, StartCause};
+    use crate::store::{SessionDetail, SessionQuery, Settings};
     use std::sync::atomic::AtomicBool;
     use std::sync::Mutex;
 
@@ -416,32 +400,40 @@ mod tests {
     }
 
     impl FlakyStore {
-        fn put(&self, what: String) -> Result<(), String> {
+        fn put(&self, what: String) -> Result<(), StoreError> {
             if self.fail.load(Ordering::SeqCst) {
-                return Err("No space left on device (os error 28)".into());
+                return Err(StoreError::Io {
+                    source: "No space left on device (os error 28)".into(),
+                });
             }
             self.written.lock().unwrap().push(what);
             Ok(())
         }
     }
 
-    impl Persistence for FlakyStore {
-        fn record(&self, event: &Event) -> Result<(), String> {
+    impl LogStore for FlakyStore {
+        fn record(&self, event: &Event) -> Result<(), StoreError> {
             self.put(describe(event).0)
         }
-        fn save_counters(&self, _: &Counters) -> Result<(), String> {
+        fn sessions(&self, _: &SessionQuery) -> Result<Vec<SessionRecord>, StoreError> {
+            Ok(Vec::new())
+        }
+        fn session(&self, _: u64) -> Result<Option<SessionDetail>, StoreError> {
+            Ok(None)
+        }
+        fn save_counters(&self, _: &Counters) -> Result<(), StoreError> {
             self.put("counters".into())
         }
-        fn save_protocols(&self, _: &[Protocol]) -> Result<(), String> {
+        fn save_protocols(&self, _: &[Protocol]) -> Result<(), StoreError> {
             self.put("protocols".into())
         }
-        fn save_settings(&self, _: f64, _: [f64; 5]) -> Result<(), String> {
+        fn save_settings(&self, _: &Settings) -> Result<(), StoreError> {
             self.put("settings".into())
         }
-        fn flush(&self) -> Result<(), String> {
+        fn flush(&self) -> Result<(), StoreError> {
             self.put("flush".into())
         }
-        fn recover(&self) -> Result<(), String> {
+        fn recover(&self) -> Result<(), StoreError> {
             self.recovers.fetch_add(1, Ordering::SeqCst);
             self.put("probe".into())
         }
@@ -497,7 +489,7 @@ mod tests {
         let (events_tx, events) = broadcast::channel(64);
         let (tx, rx) = mpsc::channel();
         spawn_with_retry(
-            Some(store.clone() as Arc<dyn Persistence>),
+            Some(store.clone() as Arc<dyn LogStore>),
             events_tx,
             telemetry.clone(),
             rx,

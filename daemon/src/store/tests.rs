@@ -261,7 +261,7 @@ fn schema_versions_are_checked_and_migrated() {
         store.flush().unwrap();
     }
     match open(&config(), dir.path()) {
-        Err(StoreError::Open { path, reason }) => {
+        Err(StoreError::Open { path, reason, .. }) => {
             assert!(path.ends_with("/log"), "{path}");
             assert!(
                 reason.contains("999") && reason.contains("newer"),
@@ -449,7 +449,7 @@ fn bytes_flipped_in_the_file_on_disk_never_crash_the_reader() {
     }
     std::fs::write(&db_file, &bytes).unwrap();
     match open(&config(), dir.path()) {
-        Err(StoreError::Open { path, reason }) => {
+        Err(StoreError::Open { path, reason, .. }) => {
             assert!(path.ends_with("log") && !reason.is_empty());
         }
         Err(other) => panic!("wrong error kind: {other:?}"),
