@@ -455,34 +455,8 @@ pub fn stats_dict(stats: &Stats) -> convert::Dict {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::Goal;
-    use crate::session::{SessionRecord, SessionStart, StartCause};
-
-    fn rec(id: u64, protocol: &str, alarm: Option<&str>) -> SessionRecord {
-        SessionRecord {
-            start: SessionStart {
-                id,
-                protocol: protocol.into(),
-                goal: Goal::Protect,
-                cause: StartCause::Trigger,
-                started_at: Duration::from_secs(1),
-                started_unix_ms: 1000,
-                laser_to_spray_ms: Some(12.5),
-                late: false,
-                skin_target_c: None,
-                skin_floor_c: 10.0,
-            },
-            ended_at: Duration::from_secs(3),
-            ended_unix_ms: 3000,
-            outcome: Outcome::Interlock,
-            peak_skin_c: None,
-            min_skin_c: None,
-            time_to_target_ms: None,
-            above_40_ms: Some(10),
-            spray_ms: 2000,
-            ended_by_alarm: alarm.map(str::to_string),
-        }
-    }
+    use crate::session::SessionRecord;
+    use crate::store::export::test_record as rec;
 
     #[test]
     fn stats_of_nothing_and_of_something() {

@@ -358,12 +358,37 @@ impl<T> super::sled_store::Checked<T> {
     }
 }
 
+/// A closed session record for tests: started at 1 s, 2 s of spray, ended by an interlock.
+#[cfg(test)]
+pub(crate) fn test_record(id: u64, protocol: &str, alarm: Option<&str>) -> SessionRecord {
+    SessionRecord {
+        start: crate::session::SessionStart {
+            id,
+            protocol: protocol.into(),
+            goal: crate::protocol::Goal::Protect,
+            cause: crate::session::StartCause::Trigger,
+            started_at: std::time::Duration::from_secs(1),
+            started_unix_ms: 1000,
+            laser_to_spray_ms: Some(12.5),
+            late: false,
+            skin_target_c: None,
+            skin_floor_c: 10.0,
+        },
+        ended_at: std::time::Duration::from_secs(3),
+        ended_unix_ms: 3000,
+        outcome: crate::session::Outcome::Interlock,
+        peak_skin_c: None,
+        min_skin_c: None,
+        time_to_target_ms: None,
+        above_40_ms: Some(10),
+        spray_ms: 2000,
+        ended_by_alarm: alarm.map(str::to_string),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::Goal;
-    use crate::session::{Outcome, SessionStart, StartCause};
-    use std::time::Duration;
 
     #[test]
     fn utc_formatting_matches_known_dates() {
@@ -391,44 +416,18 @@ mod tests {
         assert_eq!(cell("say \"hi\""), "\"say \"\"hi\"\"\"");
     }
 
-    fn rec(id: u64, protocol: &str, alarm: Option<&str>) -> SessionRecord {
-        SessionRecord {
-            start: SessionStart {
-                id,
-                protocol: protocol.into(),
-                goal: Goal::Protect,
-                cause: StartCause::Trigger,
-                started_at: Duration::from_secs(1),
-                started_unix_ms: 1000,
-                laser_to_spray_ms: Some(12.5),
-                late: false,
-                skin_target_c: None,
-                skin_floor_c: 10.0,
-            },
-            ended_at: Duration::from_secs(3),
-            ended_unix_ms: 3000,
-            outcome: Outcome::Interlock,
-            peak_skin_c: None,
-            min_skin_c: None,
-            time_to_target_ms: None,
-            above_40_ms: Some(10),
-            spray_ms: 2000,
-            ended_by_alarm: alarm.map(str::to_string),
-        }
-    }
-
     /// Moved from `dbus::export_csv` when the two exporters became one: the same checks, on
     /// the superset of columns (`started_utc` and `open` added).
     #[test]
     fn csv_has_a_header_and_quotes_awkward_cells() {
-        let csv = sessions_csv(&[rec(7, "pico", Some("a,\"b\""))], None).unwrap();
+        let csv = sessions_csv(&[test_record(7, "pico", Some("a,\"b\""))], None).unwrap();
         let lines: Vec<_> = csv.lines().collect();
         assert_eq!(lines[0].split(',').count(), SESSION_COLUMNS.len());
         assert!(lines[1].starts_with(
             "7,pico,protect,trigger,1000,1970-01-01T00:00:01.000Z,3000,2.000,interlock,false,12.500,,10.000,,,,10,2000,false,"
         ), "{}", lines[1]);
         assert!(lines[1].ends_with("\"a,\"\"b\"\"\""), "{}", lines[1]);
-        let running = sessions_csv(&[rec(7, "pico", None)], Some(7)).unwrap();
+        let running = sessions_csv(&[test_record(7, "pico", None)], Some(7)).unwrap();
         assert!(
             running.lines().nth(1).unwrap().ends_with(",true,"),
             "{running}"
