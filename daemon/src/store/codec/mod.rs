@@ -31,6 +31,42 @@ use packed::BitWriter;
 pub(crate) use packed::{decode_samples, encode_samples};
 pub(crate) use v1::decode_samples_v1;
 
+/// Why a stored value could not be decoded, or a value not encoded.
+#[derive(Debug, thiserror::Error)]
+pub enum CodecError {
+    /// Fewer bytes than the envelope header.
+    #[error("value too short ({0} bytes)")]
+    TooShort(usize),
+    /// An envelope layout this build does not know.
+    #[error("unknown envelope format {0}")]
+    UnknownFormat(u8),
+    /// A value of another kind than the tree holds.
+    #[error("value kind {found} where {expected} was expected")]
+    WrongKind {
+        /// The kind stored.
+        found: u8,
+        /// The kind expected.
+        expected: u8,
+    },
+    /// The bytes changed since they were written.
+    #[error("checksum mismatch (stored {stored:08x}, computed {computed:08x})")]
+    Checksum {
+        /// The CRC-32 stored with the value.
+        stored: u32,
+        /// The CRC-32 of the bytes read.
+        computed: u32,
+    },
+    /// The payload of a JSON value is not the expected document.
+    #[error("undecodable JSON: {0}")]
+    Json(#[source] serde_json::Error),
+    /// A value could not be encoded as JSON.
+    #[error("{0}")]
+    Encode(#[source] serde_json::Error),
+    /// A curve chunk whose bytes are not a valid chunk: what is wrong with it.
+    #[error("{0}")]
+    Chunk(String),
+}
+
 /// Version of the envelope layout.
 const ENVELOPE_FORMAT: u8 = 1;
 /// Envelope kind: a JSON document.
@@ -56,18 +92,18 @@ pub(crate) fn seal(kind: u8, payload: &[u8]) -> Vec<u8> {
 }
 
 /// Checks an envelope and returns its payload.
-pub(crate) fn open(kind: u8, bytes: &[u8]) -> Result<&[u8], String> {
+pub(crate) fn open(kind: u8, bytes: &[u8]) -> Result<&[u8], CodecError> {
     if bytes.len() < HEADER {
-        return Err(format!("value too short ({} bytes)", bytes.len()));
+        return Err(CodecError::TooShort(bytes.len()));
     }
     if bytes[0] != ENVELOPE_FORMAT {
-        return Err(format!("unknown envelope format {}", bytes[0]));
+        return Err(CodecError::UnknownFormat(bytes[0]));
     }
     if bytes[1] != kind {
-        return Err(format!(
-            "value kind {} where {} was expected",
-            bytes[1], kind
-        ));
+        return Err(CodecError::WrongKind {
+            found: bytes[1],
+            expected: kind,
+        });
     }
     let stored = u32::from_le_bytes([bytes[2], bytes[3], bytes[4], bytes[5]]);
     let payload = &bytes[HEADER..];
@@ -76,24 +112,25 @@ pub(crate) fn open(kind: u8, bytes: &[u8]) -> Result<&[u8], String> {
     h.update(payload);
     let actual = h.finalize();
     if stored != actual {
-        return Err(format!(
-            "checksum mismatch (stored {stored:08x}, computed {actual:08x})"
-        ));
+        return Err(CodecError::Checksum {
+            stored,
+            computed: actual,
+        });
     }
     Ok(payload)
 }
 
 /// A serde value as a sealed JSON document.
-pub(crate) fn seal_json<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, String> {
+pub(crate) fn seal_json<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, CodecError> {
     serde_json::to_vec(value)
         .map(|json| seal(KIND_JSON, &json))
-        .map_err(|e| e.to_string())
+        .map_err(CodecError::Encode)
 }
 
 /// A sealed JSON document back into its value.
-pub(crate) fn open_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+pub(crate) fn open_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
     let payload = open(KIND_JSON, bytes)?;
-    serde_json::from_slice(payload).map_err(|e| format!("undecodable JSON: {e}"))
+    serde_json::from_slice(payload).map_err(CodecError::Json)
 }
 
 /// Wall-clock milliseconds as 8 bytes whose byte order is the numeric order (sign bit flipped).
@@ -170,7 +207,7 @@ pub(crate) fn seal_samples(samples: &[Sample]) -> Vec<u8> {
 }
 
 /// A sealed chunk of either layout back into its samples.
-pub(crate) fn open_samples(session_id: u64, bytes: &[u8]) -> Result<Vec<Sample>, String> {
+pub(crate) fn open_samples(session_id: u64, bytes: &[u8]) -> Result<Vec<Sample>, CodecError> {
     match bytes.get(1) {
         Some(&KIND_SAMPLES_V1) => decode_samples_v1(session_id, open(KIND_SAMPLES_V1, bytes)?),
         _ => decode_samples(session_id, open(KIND_SAMPLES_PACKED, bytes)?),

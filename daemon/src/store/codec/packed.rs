@@ -1,7 +1,9 @@
 //! The packed layout of a curve chunk (envelope kind 3, written since schema version 2):
 //! frame-of-reference bit-packed columns. See [`encode_samples`].
 
-use super::{channels, sample_from, to_fixed, unzigzag, zigzag, MAX_CHUNK_SAMPLES, SCALES};
+use super::{
+    channels, sample_from, to_fixed, unzigzag, zigzag, CodecError, MAX_CHUNK_SAMPLES, SCALES,
+};
 use crate::session::Sample;
 
 /// Largest fixed-point magnitude the encoder writes (see [`to_fixed`]); the packed decoder
@@ -86,12 +88,15 @@ impl BitReader<'_> {
         (self.bytes.len() * 8).saturating_sub(self.pos)
     }
 
-    fn bits(&mut self, width: u32) -> Result<u64, String> {
+    fn bits(&mut self, width: u32) -> Result<u64, CodecError> {
         if width > 64 {
-            return Err(format!("bit width {width} above 64"));
+            return Err(CodecError::Chunk(format!("bit width {width} above 64")));
         }
         if (width as usize) > self.left() {
-            return Err(format!("sample chunk truncated at bit {}", self.pos));
+            return Err(CodecError::Chunk(format!(
+                "sample chunk truncated at bit {}",
+                self.pos
+            )));
         }
         let mut v = 0u64;
         let mut got = 0u32;
@@ -107,7 +112,7 @@ impl BitReader<'_> {
         Ok(v)
     }
 
-    fn varint(&mut self) -> Result<u64, String> {
+    fn varint(&mut self) -> Result<u64, CodecError> {
         let mut v = 0u64;
         for shift in (0..64).step_by(7) {
             let b = self.bits(8)?;
@@ -116,20 +121,22 @@ impl BitReader<'_> {
                 return Ok(v);
             }
         }
-        Err("varint longer than 64 bits".into())
+        Err(CodecError::Chunk("varint longer than 64 bits".into()))
     }
 
     /// The chunk must end here: only zero padding up to the next byte.
-    fn end(&mut self) -> Result<(), String> {
+    fn end(&mut self) -> Result<(), CodecError> {
         let pad = (8 - self.pos % 8) % 8;
         if self.left() != pad {
-            return Err(format!(
+            return Err(CodecError::Chunk(format!(
                 "{} trailing bits after the last sample",
                 self.left()
-            ));
+            )));
         }
         if self.bits(pad as u32)? != 0 {
-            return Err("non-zero padding after the last sample".into());
+            return Err(CodecError::Chunk(
+                "non-zero padding after the last sample".into(),
+            ));
         }
         Ok(())
     }
@@ -169,19 +176,21 @@ fn put_frame(w: &mut BitWriter, values: &[i64]) {
 
 /// Reads a column of `count` values written by [`put_frame`]; checks that its bits are
 /// there before allocating.
-fn get_frame(r: &mut BitReader<'_>, count: usize) -> Result<Vec<i64>, String> {
+fn get_frame(r: &mut BitReader<'_>, count: usize) -> Result<Vec<i64>, CodecError> {
     if count == 0 {
         return Ok(Vec::new());
     }
     let min = unzigzag(r.varint()?);
     let width = r.bits(7)? as u32;
     if width > 64 {
-        return Err(format!("column bit width {width} above 64"));
+        return Err(CodecError::Chunk(format!(
+            "column bit width {width} above 64"
+        )));
     }
     if count.saturating_mul(width as usize) > r.left() {
-        return Err(format!(
+        return Err(CodecError::Chunk(format!(
             "column of {count} values x {width} bits does not fit in the chunk"
-        ));
+        )));
     }
     let mut out = Vec::with_capacity(count);
     for _ in 0..count {
@@ -254,13 +263,13 @@ pub(crate) fn encode_samples(samples: &[Sample]) -> Vec<u8> {
 }
 
 /// Decodes a chunk made by [`encode_samples`].
-pub(crate) fn decode_samples(session_id: u64, bytes: &[u8]) -> Result<Vec<Sample>, String> {
+pub(crate) fn decode_samples(session_id: u64, bytes: &[u8]) -> Result<Vec<Sample>, CodecError> {
     let mut r = BitReader { bytes, pos: 0 };
     let count = r.varint()?;
     if count > MAX_CHUNK_SAMPLES as u64 {
-        return Err(format!(
+        return Err(CodecError::Chunk(format!(
             "sample count {count} above the chunk limit {MAX_CHUNK_SAMPLES}"
-        ));
+        )));
     }
     let count = count as usize;
     if count == 0 {
@@ -271,7 +280,7 @@ pub(crate) fn decode_samples(session_id: u64, bytes: &[u8]) -> Result<Vec<Sample
     let steps = get_frame(&mut r, count - 1)?;
     let flags = get_frame(&mut r, count)?;
     if let Some(f) = flags.iter().find(|&&f| !(0..64).contains(&f)) {
-        return Err(format!("unknown sample flags {f:#x}"));
+        return Err(CodecError::Chunk(format!("unknown sample flags {f:#x}")));
     }
     let mut values: [Vec<i64>; 4] = Default::default();
     for (ch, column) in values.iter_mut().enumerate() {
@@ -296,18 +305,22 @@ pub(crate) fn decode_samples(session_id: u64, bytes: &[u8]) -> Result<Vec<Sample
             .iter()
             .find(|v| v.unsigned_abs() > FIXED_LIMIT as u64)
         {
-            return Err(format!("channel {ch} value {v} out of range"));
+            return Err(CodecError::Chunk(format!(
+                "channel {ch} value {v} out of range"
+            )));
         }
     }
     r.end()?;
     let mut next = [0usize; 4];
-    let mut t = i64::try_from(t0).map_err(|_| format!("first sample time {t0} out of range"))?;
+    let mut t = i64::try_from(t0)
+        .map_err(|_| CodecError::Chunk(format!("first sample time {t0} out of range")))?;
     let mut out = Vec::with_capacity(count);
     for (i, &f) in flags.iter().enumerate() {
         if i > 0 {
             t = t.wrapping_add(steps[i - 1]);
         }
-        let t_ms = u32::try_from(t).map_err(|_| format!("sample time {t} out of range"))?;
+        let t_ms = u32::try_from(t)
+            .map_err(|_| CodecError::Chunk(format!("sample time {t} out of range")))?;
         let mut vals = [None; 4];
         for (ch, val) in vals.iter_mut().enumerate() {
             if f & (1 << (2 + ch)) != 0 {

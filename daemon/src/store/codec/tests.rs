@@ -125,7 +125,7 @@ fn truncated_padded_or_oversized_chunks_are_rejected() {
     let mut w = BitWriter::new(8);
     w.varint(u64::MAX >> 1);
     let huge = w.finish();
-    let err = decode_samples(1, &huge).unwrap_err();
+    let err = decode_samples(1, &huge).unwrap_err().to_string();
     assert!(err.contains("above the chunk limit"), "{err}");
     // A column whose width times count exceeds the bytes left is refused.
     let mut w = BitWriter::new(8);
@@ -136,6 +136,7 @@ fn truncated_padded_or_oversized_chunks_are_rejected() {
     let wide = w.finish();
     assert!(decode_samples(1, &wide)
         .unwrap_err()
+        .to_string()
         .contains("does not fit"));
 }
 

@@ -1,6 +1,6 @@
 //! The first layout of a curve chunk (envelope kind 2): byte-aligned varints, still read.
 
-use super::{sample_from, unzigzag, SCALES};
+use super::{sample_from, unzigzag, CodecError, SCALES};
 use crate::session::Sample;
 
 struct Reader<'a> {
@@ -9,16 +9,15 @@ struct Reader<'a> {
 }
 
 impl Reader<'_> {
-    fn byte(&mut self) -> Result<u8, String> {
-        let b = *self
-            .bytes
-            .get(self.pos)
-            .ok_or_else(|| format!("sample chunk truncated at byte {}", self.pos))?;
+    fn byte(&mut self) -> Result<u8, CodecError> {
+        let b = *self.bytes.get(self.pos).ok_or_else(|| {
+            CodecError::Chunk(format!("sample chunk truncated at byte {}", self.pos))
+        })?;
         self.pos += 1;
         Ok(b)
     }
 
-    fn varint(&mut self) -> Result<u64, String> {
+    fn varint(&mut self) -> Result<u64, CodecError> {
         let mut v = 0u64;
         for shift in (0..64).step_by(7) {
             let b = self.byte()?;
@@ -27,33 +26,36 @@ impl Reader<'_> {
                 return Ok(v);
             }
         }
-        Err("varint longer than 64 bits".into())
+        Err(CodecError::Chunk("varint longer than 64 bits".into()))
     }
 }
 
 /// Decodes a chunk of the first layout ([`KIND_SAMPLES_V1`], written before the packed
 /// one): a varint count, then per sample the zig-zag varint time step, a flags byte and the
 /// zig-zag varint difference of each present channel.
-pub(crate) fn decode_samples_v1(session_id: u64, bytes: &[u8]) -> Result<Vec<Sample>, String> {
+pub(crate) fn decode_samples_v1(session_id: u64, bytes: &[u8]) -> Result<Vec<Sample>, CodecError> {
     let mut r = Reader { bytes, pos: 0 };
     let count = r.varint()?;
     // Every sample takes at least two bytes: refuse absurd counts before allocating.
     if count > (bytes.len() as u64) / 2 + 1 {
-        return Err(format!(
+        return Err(CodecError::Chunk(format!(
             "sample count {count} does not fit in {} bytes",
             bytes.len()
-        ));
+        )));
     }
     let mut out = Vec::with_capacity(count as usize);
     let mut prev_t: i64 = 0;
     let mut prev = [0i64; 4];
     for _ in 0..count {
         let t = prev_t.wrapping_add(unzigzag(r.varint()?));
-        let t_ms = u32::try_from(t).map_err(|_| format!("sample time {t} out of range"))?;
+        let t_ms = u32::try_from(t)
+            .map_err(|_| CodecError::Chunk(format!("sample time {t} out of range")))?;
         prev_t = t;
         let flags = r.byte()?;
         if flags >> 6 != 0 {
-            return Err(format!("unknown sample flags {flags:#04x}"));
+            return Err(CodecError::Chunk(format!(
+                "unknown sample flags {flags:#04x}"
+            )));
         }
         let mut vals = [None; 4];
         for (i, val) in vals.iter_mut().enumerate() {
@@ -72,10 +74,10 @@ pub(crate) fn decode_samples_v1(session_id: u64, bytes: &[u8]) -> Result<Vec<Sam
         ));
     }
     if r.pos != bytes.len() {
-        return Err(format!(
+        return Err(CodecError::Chunk(format!(
             "{} trailing bytes after {count} samples",
             bytes.len() - r.pos
-        ));
+        )));
     }
     Ok(out)
 }
