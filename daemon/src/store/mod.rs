@@ -55,7 +55,7 @@ mod stats;
 mod tests;
 
 pub use codec::encoded_curve_len;
-pub use config::StoreConfig;
+pub use config::{StoreConfig, StoreConfigError};
 pub use export::{sessions_csv, ExportFormat, ExportSummary, SESSION_COLUMNS};
 pub use sled_store::{
     open, Checked, LoggedEvent, RetentionHandle, RetentionReport, Settings, SledStore,

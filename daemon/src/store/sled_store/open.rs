@@ -24,9 +24,12 @@ pub fn open(config: &StoreConfig, state_dir: &Path) -> Result<SledStore, StoreEr
         reason,
         source,
     };
-    config
-        .validate()
-        .map_err(|e| open_err(format!("invalid [store] configuration: {e}"), None))?;
+    config.validate().map_err(|e| {
+        open_err(
+            format!("invalid [store] configuration: {e}"),
+            Some(Box::new(e)),
+        )
+    })?;
     std::fs::create_dir_all(&path)
         .map_err(|e| open_err(format!("cannot create directory: {e}"), Some(Box::new(e))))?;
     let inner = open_inner(config, &path)?;
