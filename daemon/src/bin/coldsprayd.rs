@@ -119,7 +119,7 @@ async fn serve(config: Config, cli: Cli) -> anyhow::Result<()> {
     let parts = Parts {
         board: Some(board),
         sim,
-        store: store.map(|s| s as Arc<dyn runtime::StateStore>),
+        store: store.map(|s| s as Arc<dyn coldsprayd::store::LogStore>),
         store_error,
     };
     let daemon = runtime::start(&config, parts).context("starting the control loop")?;

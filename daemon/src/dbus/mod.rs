@@ -27,6 +27,7 @@ pub mod validate;
 use crate::api::{Event, Snapshot};
 use crate::handle::ControlHandle;
 use crate::session::{Outcome, SessionRecord};
+use crate::store::Stats;
 use maintenance::Maintenance;
 use protocols::Protocols;
 use serde::{Deserialize, Serialize};
@@ -443,127 +444,34 @@ async fn forward_events(
     }
 }
 
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
-}
-
-/// The CSV columns of a session export.
-pub const CSV_COLUMNS: [&str; 18] = [
-    "id",
-    "protocol",
-    "goal",
-    "cause",
-    "started_unix_ms",
-    "ended_unix_ms",
-    "duration_s",
-    "outcome",
-    "late",
-    "laser_to_spray_ms",
-    "skin_target_c",
-    "skin_floor_c",
-    "peak_skin_c",
-    "min_skin_c",
-    "time_to_target_ms",
-    "above_40_ms",
-    "spray_ms",
-    "ended_by_alarm",
-];
-
-/// Sessions as CSV (header line, then one line per session; empty cell = unknown).
-pub fn export_csv(records: &[SessionRecord]) -> String {
-    let opt = |x: Option<f64>| x.map(|v| format!("{v:.3}")).unwrap_or_default();
-    let optu = |x: Option<u64>| x.map(|v| v.to_string()).unwrap_or_default();
-    let mut out = CSV_COLUMNS.join(",");
-    out.push('\n');
-    for r in records {
-        let s = &r.start;
-        let row = [
-            s.id.to_string(),
-            csv_field(&s.protocol),
-            s.goal.name().into(),
-            s.cause.name().into(),
-            s.started_unix_ms.to_string(),
-            r.ended_unix_ms.to_string(),
-            format!("{:.3}", r.duration().as_secs_f64()),
-            r.outcome.name().into(),
-            s.late.to_string(),
-            opt(s.laser_to_spray_ms),
-            opt(s.skin_target_c),
-            format!("{:.3}", s.skin_floor_c),
-            opt(r.peak_skin_c),
-            opt(r.min_skin_c),
-            optu(r.time_to_target_ms),
-            optu(r.above_40_ms),
-            r.spray_ms.to_string(),
-            csv_field(r.ended_by_alarm.as_deref().unwrap_or("")),
-        ];
-        out.push_str(&row.join(","));
-        out.push('\n');
-    }
-    out
-}
-
-/// Figures over a set of sessions (see `Sessions.Stats`).
-pub fn stats(records: &[SessionRecord]) -> convert::Dict {
+/// `Sessions.Stats` as a D-Bus dict: the store's figures ([`Stats::of`]) under the names
+/// the interface documents; every outcome is listed in `by_outcome`, absent figures are
+/// absent keys.
+pub fn stats_dict(stats: &Stats) -> convert::Dict {
     use convert::put;
     let mut d = convert::Dict::new();
-    let n = records.len() as u64;
-    put(&mut d, "count", n);
-    put(
-        &mut d,
-        "completed",
-        records.iter().filter(|r| r.outcome.is_completed()).count() as u64,
-    );
-    put(
-        &mut d,
-        "late",
-        records.iter().filter(|r| r.start.late).count() as u64,
-    );
+    put(&mut d, "count", stats.sessions);
+    put(&mut d, "completed", stats.completed);
+    put(&mut d, "late", stats.late_starts);
     let by: std::collections::HashMap<String, u64> = Outcome::ALL
         .into_iter()
         .map(|o| {
-            let c = records.iter().filter(|r| r.outcome == o).count() as u64;
+            let c = stats.by_outcome.get(o.name()).copied().unwrap_or(0);
             (o.name().to_string(), c)
         })
         .collect();
     put(&mut d, "by_outcome", zbus::zvariant::Value::from(by));
-    let delays: Vec<f64> = records
-        .iter()
-        .filter_map(|r| r.start.laser_to_spray_ms)
-        .collect();
-    if !delays.is_empty() {
-        put(
-            &mut d,
-            "mean_laser_to_spray_ms",
-            delays.iter().sum::<f64>() / delays.len() as f64,
-        );
-        put(
-            &mut d,
-            "max_laser_to_spray_ms",
-            delays.iter().copied().fold(f64::MIN, f64::max),
-        );
+    if let Some(mean) = stats.mean_laser_to_spray_ms {
+        put(&mut d, "mean_laser_to_spray_ms", mean);
     }
-    if n > 0 {
-        put(
-            &mut d,
-            "mean_spray_s",
-            records
-                .iter()
-                .map(|r| r.spray_ms as f64 / 1000.0)
-                .sum::<f64>()
-                / n as f64,
-        );
+    if let Some(max) = stats.max_laser_to_spray_ms {
+        put(&mut d, "max_laser_to_spray_ms", max);
     }
-    if let Some(m) = records
-        .iter()
-        .filter_map(|r| r.peak_skin_c)
-        .reduce(f64::max)
-    {
-        put(&mut d, "max_peak_skin_c", m);
+    if let Some(mean) = stats.mean_spray_s() {
+        put(&mut d, "mean_spray_s", mean);
+    }
+    if let Some(max) = stats.max_peak_skin_c {
+        put(&mut d, "max_peak_skin_c", max);
     }
     d
 }
@@ -571,48 +479,12 @@ pub fn stats(records: &[SessionRecord]) -> convert::Dict {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::Goal;
-    use crate::session::{SessionStart, StartCause};
-
-    fn rec(id: u64, protocol: &str, alarm: Option<&str>) -> SessionRecord {
-        SessionRecord {
-            start: SessionStart {
-                id,
-                protocol: protocol.into(),
-                goal: Goal::Protect,
-                cause: StartCause::Trigger,
-                started_at: Duration::from_secs(1),
-                started_unix_ms: 1000,
-                laser_to_spray_ms: Some(12.5),
-                late: false,
-                skin_target_c: None,
-                skin_floor_c: 10.0,
-            },
-            ended_at: Duration::from_secs(3),
-            ended_unix_ms: 3000,
-            outcome: Outcome::Interlock,
-            peak_skin_c: None,
-            min_skin_c: None,
-            time_to_target_ms: None,
-            above_40_ms: Some(10),
-            spray_ms: 2000,
-            ended_by_alarm: alarm.map(str::to_string),
-        }
-    }
-
-    #[test]
-    fn csv_has_a_header_and_quotes_awkward_cells() {
-        let csv = export_csv(&[rec(7, "pico", Some("a,\"b\""))]);
-        let lines: Vec<_> = csv.lines().collect();
-        assert_eq!(lines[0].split(',').count(), CSV_COLUMNS.len());
-        assert!(lines[1].starts_with(
-            "7,pico,protect,trigger,1000,3000,2.000,interlock,false,12.500,,10.000,,,,10,2000,"
-        ));
-        assert!(lines[1].ends_with("\"a,\"\"b\"\"\""), "{}", lines[1]);
-    }
+    use crate::session::SessionRecord;
+    use crate::store::export::test_record as rec;
 
     #[test]
     fn stats_of_nothing_and_of_something() {
+        let stats = |records: &[SessionRecord]| stats_dict(&Stats::of(records));
         let d = stats(&[]);
         assert_eq!(u64::try_from(&d["count"]).ok(), Some(0));
         assert!(!d.contains_key("mean_spray_s"));

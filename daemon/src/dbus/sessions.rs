@@ -9,7 +9,7 @@ use super::guard::Guard;
 use super::validate as v;
 use crate::handle::ControlHandle;
 use crate::session::SessionRecord;
-use crate::store::{LogStore, SessionQuery};
+use crate::store::{LogStore, SessionQuery, Stats};
 use std::collections::HashMap;
 use std::sync::Arc;
 use zbus::interface;
@@ -130,7 +130,11 @@ impl Sessions {
                 if format == "json" {
                     serde_json::to_string(&records).map_err(|e| Error::StoreError(e.to_string()))
                 } else {
-                    Ok(super::export_csv(&records))
+                    crate::store::sessions_csv(
+                        &records,
+                        self.h.snapshot().session.as_ref().map(|s| s.start.id),
+                    )
+                    .map_err(Error::from)
                 }
             })
             .await
@@ -147,7 +151,7 @@ impl Sessions {
     ) -> Result<Dict, Error> {
         self.guard
             .run(conn, &hdr, async {
-                Ok(super::stats(&self.query(&filter).await?))
+                Ok(super::stats_dict(&Stats::of(&self.query(&filter).await?)))
             })
             .await
     }

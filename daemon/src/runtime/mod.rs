@@ -12,7 +12,6 @@ pub mod journal;
 pub mod notify;
 pub mod sensors;
 mod settings;
-mod store_glue;
 pub mod watchdog;
 
 use crate::alarm::AlarmKind;
@@ -23,10 +22,10 @@ use crate::handle::{CommandRequest, ControlHandle, HandleEnds, UnitInfo};
 use crate::lockstep::OutputHealth;
 use crate::protocol::Protocol;
 use crate::state::UnitState;
-use crate::store::LogStore;
+use crate::store::{saved_or_default, LogStore};
 use coldspray_hal::sim::SimUnit;
 use coldspray_hal::{Board, Clock, Input, InputEdge, InputPort, Output};
-use journal::{JournalItem, Persistence};
+use journal::JournalItem;
 use notify::Notifier;
 use sensors::SensorMessage;
 use std::panic::AssertUnwindSafe;
@@ -82,42 +81,9 @@ pub struct Parts {
     /// The simulated unit behind the board, when on the sim.
     pub sim: Option<SimUnit>,
     /// The treatment log (None: degraded mode).
-    pub store: Option<Arc<dyn StateStore>>,
+    pub store: Option<Arc<dyn LogStore>>,
     /// Why the store is unavailable, when it is.
     pub store_error: Option<String>,
-}
-
-/// The log store as the runtime needs it: queries for readers, persistence for the journal,
-/// and what is restored at start.
-pub trait StateStore: LogStore + Persistence {
-    /// Closes sessions left open by a crash as `aborted`; returns their ids.
-    fn close_open_sessions(&self, now_unix_ms: i64) -> Result<Vec<u64>, String>;
-    /// Saved counters.
-    fn load_counters(&self) -> Option<crate::api::Counters>;
-    /// Saved protocols (None: never saved, use the factory ones).
-    fn load_protocols(&self) -> Option<Vec<Protocol>>;
-    /// The log's copy of the setpoint and calibration (the settings file is the primary).
-    fn load_settings(&self) -> Option<LogSettings>;
-    /// An id greater than every stored session's.
-    fn next_session_id(&self) -> u64;
-    /// Records the log had flushed but no longer holds, found at open (damage in its files).
-    fn lost_at_open(&self) -> Option<String> {
-        None
-    }
-    /// As a plain log store, for the handle.
-    fn as_log_store(self: Arc<Self>) -> Arc<dyn LogStore>;
-}
-
-/// The treatment log's copy of the unit settings. The log held them alone before the
-/// settings file existed; since then it keeps a second copy, written after the file.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LogSettings {
-    /// Setpoint in force when saved, °C.
-    pub setpoint_c: f64,
-    /// Calibration offsets by sensor index.
-    pub calibration: [f64; 5],
-    /// The settings file had been written when this copy was saved.
-    pub in_file: bool,
 }
 
 /// A running daemon, from [`start`].
@@ -206,14 +172,19 @@ pub fn start(config: &Config, parts: Parts) -> Result<Daemon, RuntimeError> {
     }
     let protocols = store
         .as_ref()
-        .and_then(|s| s.load_protocols())
+        .and_then(|s| saved_or_default("protocols", s.load_protocols()))
         .filter(|p| !p.is_empty())
         .unwrap_or_else(Protocol::factory_defaults);
     let counters = store
         .as_ref()
-        .and_then(|s| s.load_counters())
+        .and_then(|s| saved_or_default("counters", s.load_counters()))
         .unwrap_or_default();
-    let next_id = store.as_ref().map_or(1, |s| s.next_session_id());
+    let next_id = store.as_ref().map_or(1, |s| {
+        s.next_session_id().unwrap_or_else(|e| {
+            tracing::warn!("treatment log: next session id unreadable: {e}");
+            1
+        })
+    });
     let fitted = board.sensors.fitted();
     let now = clock.now();
     let mut core = Core::new(
@@ -239,7 +210,7 @@ pub fn start(config: &Config, parts: Parts) -> Result<Daemon, RuntimeError> {
         backend: board.backend.to_string(),
         features: features(&board, sim.is_some(), store.is_some(), &fitted),
     };
-    let log_store = store.clone().map(|s| s.as_log_store());
+    let log_store = store.clone();
     let (handle, ends) =
         ControlHandle::new(info, core.snapshot(now), protocols, log_store, sim.clone());
     if let Some(why) = close_failed {
@@ -285,8 +256,7 @@ pub fn start(config: &Config, parts: Parts) -> Result<Daemon, RuntimeError> {
         None => None,
     };
     let (journal_tx, journal_rx) = std_mpsc::channel();
-    let persistence: Option<Arc<dyn Persistence>> =
-        store.clone().map(|s| s as Arc<dyn Persistence>);
+    let persistence = store.clone();
     let (settings_status_tx, settings_status) = std_mpsc::channel();
     let settings_saver = settings::Saver {
         dir: settings_dir,

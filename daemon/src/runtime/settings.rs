@@ -13,19 +13,19 @@
 //! | missing | log unavailable | `settings_lost`: configured setpoint, no offsets, no treatment until confirmed |
 //! | unreadable or damaged | any | `settings_lost`: the log's copy (or the configuration) in force, no treatment until confirmed |
 
-use super::journal::{Persistence, SettingsJob};
-use super::{LogSettings, StateStore};
+use super::journal::SettingsJob;
 use crate::alarm::AlarmKind;
 use crate::control::Core;
+use crate::store::{saved_or_default, LogStore, Settings};
 use crate::unit_settings::{self, OperatorSetpoint, SetpointChoice, UnitSettings};
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 /// The settings the log's copy describes, the configured setpoint taken as its base.
-fn from_log(log: &LogSettings, config_c: f64) -> UnitSettings {
+fn from_log(log: &Settings, config_c: f64) -> UnitSettings {
     let mut s = UnitSettings::default();
-    s.set_calibration_array(log.calibration);
+    s.set_calibration_array(log.calibration_array());
     if log.setpoint_c.to_bits() != config_c.to_bits() {
         s.setpoint = Some(OperatorSetpoint {
             celsius: log.setpoint_c,
@@ -51,9 +51,9 @@ fn write_now(core: &mut Core, dir: &Path, why: &str, now: Duration) {
 
 /// Restores the unit settings into `core` at start, logging which setpoint is in force and
 /// why; raises `settings_lost` (treatment refused until confirmed) when they cannot be read.
-pub(super) fn restore(core: &mut Core, dir: &Path, store: Option<&dyn StateStore>, now: Duration) {
+pub(super) fn restore(core: &mut Core, dir: &Path, store: Option<&dyn LogStore>, now: Duration) {
     let config_c = core.setpoint();
-    let log = store.map(|s| s.load_settings());
+    let log = store.map(|s| saved_or_default("settings", s.load_settings()));
     let lost = match unit_settings::load(dir) {
         Ok(Some(file)) => {
             let choice = core.restore_unit_settings(&file);
@@ -135,7 +135,7 @@ pub(super) struct Saver {
     /// The state directory.
     pub dir: PathBuf,
     /// The treatment log, for its copy.
-    pub log: Option<Arc<dyn Persistence>>,
+    pub log: Option<Arc<dyn LogStore>>,
     /// Where each save's outcome goes (the control loop raises or clears the alarm).
     pub status: mpsc::Sender<Result<(), String>>,
 }
@@ -151,7 +151,9 @@ impl Saver {
         Box::new(move || {
             let saved = unit_settings::save(&dir, &settings).map_err(|e| e.to_string());
             if let Some(log) = &log {
-                if let Err(e) = log.save_settings(setpoint, calibration) {
+                // Written after the settings file: from now on a missing file is a loss.
+                let copy = Settings::of_unit(setpoint, calibration, true);
+                if let Err(e) = log.save_settings(&copy) {
                     tracing::warn!("treatment log's copy of the unit settings not saved: {e}");
                 }
             }

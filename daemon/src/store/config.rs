@@ -46,45 +46,81 @@ impl Default for StoreConfig {
     }
 }
 
+/// Why a `[store]` configuration is refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum StoreConfigError {
+    /// A value outside its documented range.
+    #[error("{field} = {value} is out of range {range}")]
+    OutOfRange {
+        /// The field.
+        field: &'static str,
+        /// Its value.
+        value: u64,
+        /// The range it must be in.
+        range: &'static str,
+    },
+    /// The retention period is not a positive number of seconds.
+    #[error("retention_check_s = {0} must be a positive number")]
+    RetentionCheck(f64),
+    /// No room at all.
+    #[error("max_size_mb must be at least 1")]
+    NoRoom,
+    /// Records would be deleted before their curves.
+    #[error(
+        "record_retention_days = {record} must be 0 or at least curve_retention_days = {curve} \
+         (alarms and records outlive curves)"
+    )]
+    RecordsBeforeCurves {
+        /// `record_retention_days`.
+        record: u32,
+        /// `curve_retention_days`.
+        curve: u32,
+    },
+}
+
 impl StoreConfig {
     /// Checks the ranges documented on each field.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), StoreConfigError> {
+        let out_of_range = |field, value: u64, range| StoreConfigError::OutOfRange {
+            field,
+            value,
+            range,
+        };
         if !(1..=1024).contains(&self.cache_capacity_mb) {
-            return Err(format!(
-                "cache_capacity_mb = {} is out of range 1..=1024",
-                self.cache_capacity_mb
+            return Err(out_of_range(
+                "cache_capacity_mb",
+                self.cache_capacity_mb,
+                "1..=1024",
             ));
         }
         if !(1..=600).contains(&self.sample_batch) {
-            return Err(format!(
-                "sample_batch = {} is out of range 1..=600",
-                self.sample_batch
+            return Err(out_of_range(
+                "sample_batch",
+                self.sample_batch as u64,
+                "1..=600",
             ));
         }
         if !(10..=10_000).contains(&self.flush_every_ms) {
-            return Err(format!(
-                "flush_every_ms = {} is out of range 10..=10000",
-                self.flush_every_ms
+            return Err(out_of_range(
+                "flush_every_ms",
+                self.flush_every_ms,
+                "10..=10000",
             ));
         }
         if !(self.retention_check_s.is_finite() && self.retention_check_s > 0.0) {
-            return Err(format!(
-                "retention_check_s = {} must be a positive number",
-                self.retention_check_s
-            ));
+            return Err(StoreConfigError::RetentionCheck(self.retention_check_s));
         }
         if self.max_size_mb == 0 {
-            return Err("max_size_mb must be at least 1".into());
+            return Err(StoreConfigError::NoRoom);
         }
         if self.record_retention_days != 0
             && (self.curve_retention_days == 0
                 || self.record_retention_days < self.curve_retention_days)
         {
-            return Err(format!(
-                "record_retention_days = {} must be 0 or at least curve_retention_days = {} \
-                 (alarms and records outlive curves)",
-                self.record_retention_days, self.curve_retention_days
-            ));
+            return Err(StoreConfigError::RecordsBeforeCurves {
+                record: self.record_retention_days,
+                curve: self.curve_retention_days,
+            });
         }
         Ok(())
     }

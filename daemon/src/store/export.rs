@@ -43,102 +43,125 @@ pub struct ExportSummary {
     pub problems: Vec<String>,
 }
 
-/// `YYYY-MM-DD` of a UTC instant.
+/// `YYYY-MM-DD` of a UTC instant (the raw ms when outside chrono's ±262 000 years).
 pub(crate) fn utc_date(unix_ms: i64) -> String {
-    let (y, m, d) = civil_from_days(unix_ms.div_euclid(86_400_000));
-    format!("{y:04}-{m:02}-{d:02}")
+    utc_format(unix_ms, "%Y-%m-%d")
 }
 
-/// `YYYY-MM-DDTHH:MM:SS.mmmZ` of a UTC instant.
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ` of a UTC instant (the raw ms when outside chrono's range).
 pub(crate) fn utc_iso(unix_ms: i64) -> String {
-    let ms_of_day = unix_ms.rem_euclid(86_400_000);
-    let (h, rest) = (ms_of_day / 3_600_000, ms_of_day % 3_600_000);
-    let (min, rest) = (rest / 60_000, rest % 60_000);
-    format!(
-        "{}T{h:02}:{min:02}:{:02}.{:03}Z",
-        utc_date(unix_ms),
-        rest / 1000,
-        rest % 1000
-    )
+    utc_format(unix_ms, "%Y-%m-%dT%H:%M:%S%.3fZ")
 }
 
-/// Proleptic Gregorian date of a day count since 1970-01-01 (H. Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
+fn utc_format(unix_ms: i64, format: &str) -> String {
+    chrono::DateTime::from_timestamp_millis(unix_ms)
+        .map(|t| t.format(format).to_string())
+        .unwrap_or_else(|| unix_ms.to_string())
 }
 
-fn csv_cell(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
-}
-
+/// An absent value is an empty cell.
 fn opt<T: ToString>(v: Option<T>) -> String {
     v.map(|v| v.to_string()).unwrap_or_default()
 }
 
+/// Floats with millisecond (or milli-degree) resolution; absent is an empty cell.
+fn fixed(v: Option<f64>) -> String {
+    v.map(|v| format!("{v:.3}")).unwrap_or_default()
+}
+
 fn w(e: std::io::Error) -> StoreError {
-    StoreError::Io(format!("export write failed: {e}"))
+    StoreError::Export {
+        what: "write",
+        source: Box::new(e),
+    }
+}
+
+fn csv_err(e: csv::Error) -> StoreError {
+    StoreError::Export {
+        what: "write",
+        source: Box::new(e),
+    }
 }
 
 fn json_err(e: serde_json::Error) -> StoreError {
-    StoreError::Io(format!("export encoding failed: {e}"))
+    StoreError::Export {
+        what: "encoding",
+        source: Box::new(e),
+    }
 }
 
-const SESSION_HEADER: &str = "id,protocol,goal,cause,started_unix_ms,started_utc,ended_unix_ms,\
-duration_s,laser_to_spray_ms,late,outcome,peak_skin_c,min_skin_c,time_to_target_ms,above_40_ms,\
-spray_ms,ended_by_alarm,open";
-const SAMPLE_HEADER: &str = "session_id,t_ms,mist_c,skin_c,reservoir_c,pressure_bar,pump,valve";
-const EVENT_HEADER: &str = "unix_ms,utc,type,key,priority,detail";
+/// The columns of the sessions table, in order (empty cell = unknown).
+pub const SESSION_COLUMNS: [&str; 20] = [
+    "id",
+    "protocol",
+    "goal",
+    "cause",
+    "started_unix_ms",
+    "started_utc",
+    "ended_unix_ms",
+    "duration_s",
+    "outcome",
+    "late",
+    "laser_to_spray_ms",
+    "skin_target_c",
+    "skin_floor_c",
+    "peak_skin_c",
+    "min_skin_c",
+    "time_to_target_ms",
+    "above_40_ms",
+    "spray_ms",
+    "open",
+    "ended_by_alarm",
+];
+const SAMPLE_COLUMNS: [&str; 8] = [
+    "session_id",
+    "t_ms",
+    "mist_c",
+    "skin_c",
+    "reservoir_c",
+    "pressure_bar",
+    "pump",
+    "valve",
+];
+const EVENT_COLUMNS: [&str; 6] = ["unix_ms", "utc", "type", "key", "priority", "detail"];
 
-fn session_row(r: &SessionRecord, open: bool) -> String {
+fn session_row(r: &SessionRecord, open: bool) -> [String; 20] {
     let s = &r.start;
     [
         s.id.to_string(),
-        csv_cell(&s.protocol),
+        s.protocol.clone(),
         s.goal.name().to_string(),
         s.cause.name().to_string(),
         s.started_unix_ms.to_string(),
         utc_iso(s.started_unix_ms),
         r.ended_unix_ms.to_string(),
-        format!("{:.1}", r.duration().as_secs_f64()),
-        opt(s.laser_to_spray_ms),
-        s.late.to_string(),
+        format!("{:.3}", r.duration().as_secs_f64()),
         r.outcome.name().to_string(),
-        opt(r.peak_skin_c),
-        opt(r.min_skin_c),
+        s.late.to_string(),
+        fixed(s.laser_to_spray_ms),
+        fixed(s.skin_target_c),
+        format!("{:.3}", s.skin_floor_c),
+        fixed(r.peak_skin_c),
+        fixed(r.min_skin_c),
         opt(r.time_to_target_ms),
         opt(r.above_40_ms),
         r.spray_ms.to_string(),
-        csv_cell(&opt(r.ended_by_alarm.clone())),
         open.to_string(),
+        opt(r.ended_by_alarm.clone()),
     ]
-    .join(",")
 }
 
-fn sample_row(s: &Sample) -> String {
-    format!(
-        "{},{},{},{},{},{},{},{}",
-        s.session_id,
-        s.t_ms,
+fn sample_row(s: &Sample) -> [String; 8] {
+    [
+        s.session_id.to_string(),
+        s.t_ms.to_string(),
         opt(s.mist_c),
         opt(s.skin_c),
         opt(s.reservoir_c),
         opt(s.pressure_bar),
-        u8::from(s.pump),
-        u8::from(s.valve)
-    )
+        u8::from(s.pump).to_string(),
+        u8::from(s.valve).to_string(),
+    ]
 }
 
 /// Type, alarm key and priority of an event, for the CSV columns.
@@ -166,6 +189,39 @@ fn event_columns(e: &Event) -> (&'static str, String, Option<Priority>) {
     }
 }
 
+/// A CSV writer for one table of an export (tables differ in width).
+fn table<W: Write>(out: W) -> csv::Writer<W> {
+    csv::WriterBuilder::new().flexible(true).from_writer(out)
+}
+
+/// Writes the sessions table (header row, then one row per session, in the given order) to
+/// `out`; `is_open` tells the sessions still running.
+pub fn write_sessions_csv(
+    records: &[SessionRecord],
+    mut is_open: impl FnMut(u64) -> Result<bool, StoreError>,
+    out: &mut dyn Write,
+) -> Result<usize, StoreError> {
+    let mut t = table(out);
+    t.write_record(SESSION_COLUMNS).map_err(csv_err)?;
+    for r in records {
+        t.write_record(session_row(r, is_open(r.id())?))
+            .map_err(csv_err)?;
+    }
+    t.flush().map_err(w)?;
+    Ok(records.len())
+}
+
+/// The sessions table as text (what `Sessions.Export` answers for "csv"); `running` is the
+/// session still open, if any.
+pub fn sessions_csv(records: &[SessionRecord], running: Option<u64>) -> Result<String, StoreError> {
+    let mut out = Vec::new();
+    write_sessions_csv(records, |id| Ok(Some(id) == running), &mut out)?;
+    String::from_utf8(out).map_err(|e| StoreError::Export {
+        what: "encoding",
+        source: Box::new(e),
+    })
+}
+
 impl SledStore {
     /// Writes the sessions matching `query` (oldest first; `limit` keeps the newest), their
     /// curves when `with_curves`, and the event log of the query's time range to `out`.
@@ -191,45 +247,45 @@ impl SledStore {
         match format {
             ExportFormat::Csv => {
                 writeln!(out, "# sessions").map_err(w)?;
-                writeln!(out, "{SESSION_HEADER}").map_err(w)?;
-                for r in &records {
-                    writeln!(out, "{}", session_row(r, self.is_open(r.id())?)).map_err(w)?;
-                    summary.sessions += 1;
-                }
+                summary.sessions = write_sessions_csv(&records, |id| self.is_open(id), out)?;
                 if with_curves {
-                    writeln!(out, "\n# samples\n{SAMPLE_HEADER}").map_err(w)?;
+                    writeln!(out, "\n# samples").map_err(w)?;
+                    let mut t = table(&mut *out);
+                    t.write_record(SAMPLE_COLUMNS).map_err(csv_err)?;
                     for r in &records {
                         if let Some(detail) =
                             self.session_checked(r.id())?.into_problems(&mut summary)
                         {
                             for s in &detail.samples {
-                                writeln!(out, "{}", sample_row(s)).map_err(w)?;
+                                t.write_record(sample_row(s)).map_err(csv_err)?;
                             }
                             summary.samples += detail.samples.len();
                         }
                     }
+                    t.flush().map_err(w)?;
                 }
-                writeln!(out, "\n# events\n{EVENT_HEADER}").map_err(w)?;
+                writeln!(out, "\n# events").map_err(w)?;
                 let events = self.events(from, to, None)?;
                 summary
                     .problems
                     .extend(events.problems.iter().map(ToString::to_string));
+                let mut t = table(&mut *out);
+                t.write_record(EVENT_COLUMNS).map_err(csv_err)?;
                 for e in events.value.iter().rev() {
                     let (kind, key, priority) = event_columns(&e.event);
                     let detail = serde_json::to_string(&e.event).map_err(json_err)?;
-                    writeln!(
-                        out,
-                        "{},{},{},{},{},{}",
-                        e.unix_ms,
+                    t.write_record([
+                        e.unix_ms.to_string(),
                         utc_iso(e.unix_ms),
-                        kind,
-                        csv_cell(&key),
+                        kind.to_string(),
+                        key,
                         opt(priority.map(|p| p.name())),
-                        csv_cell(&detail)
-                    )
-                    .map_err(w)?;
+                        detail,
+                    ])
+                    .map_err(csv_err)?;
                     summary.events += 1;
                 }
+                t.flush().map_err(w)?;
             }
             ExportFormat::Json => {
                 write!(
@@ -302,6 +358,34 @@ impl<T> super::sled_store::Checked<T> {
     }
 }
 
+/// A closed session record for tests: started at 1 s, 2 s of spray, ended by an interlock.
+#[cfg(test)]
+pub(crate) fn test_record(id: u64, protocol: &str, alarm: Option<&str>) -> SessionRecord {
+    SessionRecord {
+        start: crate::session::SessionStart {
+            id,
+            protocol: protocol.into(),
+            goal: crate::protocol::Goal::Protect,
+            cause: crate::session::StartCause::Trigger,
+            started_at: std::time::Duration::from_secs(1),
+            started_unix_ms: 1000,
+            laser_to_spray_ms: Some(12.5),
+            late: false,
+            skin_target_c: None,
+            skin_floor_c: 10.0,
+        },
+        ended_at: std::time::Duration::from_secs(3),
+        ended_unix_ms: 3000,
+        outcome: crate::session::Outcome::Interlock,
+        peak_skin_c: None,
+        min_skin_c: None,
+        time_to_target_ms: None,
+        above_40_ms: Some(10),
+        spray_ms: 2000,
+        ended_by_alarm: alarm.map(str::to_string),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -314,10 +398,39 @@ mod tests {
         assert_eq!(utc_date(-1), "1969-12-31");
     }
 
+    /// One row through the CSV writer (the quoting is the `csv` crate's).
+    fn cell(s: &str) -> String {
+        let mut t = table(Vec::new());
+        t.write_record([s]).unwrap();
+        let bytes = t.into_inner().unwrap();
+        String::from_utf8(bytes)
+            .unwrap()
+            .trim_end_matches('\n')
+            .to_string()
+    }
+
     #[test]
     fn csv_cells_are_quoted_when_needed() {
-        assert_eq!(csv_cell("plain"), "plain");
-        assert_eq!(csv_cell("a,b"), "\"a,b\"");
-        assert_eq!(csv_cell("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(cell("plain"), "plain");
+        assert_eq!(cell("a,b"), "\"a,b\"");
+        assert_eq!(cell("say \"hi\""), "\"say \"\"hi\"\"\"");
+    }
+
+    /// Moved from `dbus::export_csv` when the two exporters became one: the same checks, on
+    /// the superset of columns (`started_utc` and `open` added).
+    #[test]
+    fn csv_has_a_header_and_quotes_awkward_cells() {
+        let csv = sessions_csv(&[test_record(7, "pico", Some("a,\"b\""))], None).unwrap();
+        let lines: Vec<_> = csv.lines().collect();
+        assert_eq!(lines[0].split(',').count(), SESSION_COLUMNS.len());
+        assert!(lines[1].starts_with(
+            "7,pico,protect,trigger,1000,1970-01-01T00:00:01.000Z,3000,2.000,interlock,false,12.500,,10.000,,,,10,2000,false,"
+        ), "{}", lines[1]);
+        assert!(lines[1].ends_with("\"a,\"\"b\"\"\""), "{}", lines[1]);
+        let running = sessions_csv(&[test_record(7, "pico", None)], Some(7)).unwrap();
+        assert!(
+            running.lines().nth(1).unwrap().ends_with(",true,"),
+            "{running}"
+        );
     }
 }

@@ -1,5 +1,7 @@
 //! Entry points for the fuzzing tests of the treatment log's record decoder
-//! (`tests/tests/rel_fuzz_store.rs`). Not an API: the byte layouts stay private to the store.
+//! (`tests/tests/rel_fuzz_store.rs`). Not an API: the byte layouts stay private to the store,
+//! and errors are the text of the store's [`CodecError`](super::codec::CodecError) (the fuzz
+//! tests only check that a reason is given).
 
 use crate::api::{Counters, Event};
 use crate::protocol::Protocol;
@@ -23,7 +25,7 @@ pub enum Decoded {
 pub fn decode_any(bytes: &[u8]) -> Result<Decoded, String> {
     match bytes.get(1) {
         Some(&codec::KIND_JSON) => {
-            let payload = codec::open(codec::KIND_JSON, bytes)?;
+            let payload = codec::open(codec::KIND_JSON, bytes).map_err(|e| e.to_string())?;
             let mut kinds = Vec::new();
             if serde_json::from_slice::<StoredSession>(payload).is_ok() {
                 kinds.push("session");
@@ -46,7 +48,9 @@ pub fn decode_any(bytes: &[u8]) -> Result<Decoded, String> {
                 Ok(Decoded::Json(kinds))
             }
         }
-        _ => codec::open_samples(0, bytes).map(Decoded::Samples),
+        _ => codec::open_samples(0, bytes)
+            .map(Decoded::Samples)
+            .map_err(|e| e.to_string()),
     }
 }
 
@@ -61,12 +65,12 @@ pub const MAX_CHUNK_SAMPLES: usize = codec::MAX_CHUNK_SAMPLES;
 
 /// An event-log value as the store writes it (sealed JSON).
 pub fn encode_event(event: &Event) -> Result<Vec<u8>, String> {
-    codec::seal_json(event)
+    codec::seal_json(event).map_err(|e| e.to_string())
 }
 
 /// Decodes a curve chunk (either layout) for session `session_id`.
 pub fn decode_chunk(session_id: u64, bytes: &[u8]) -> Result<Vec<Sample>, String> {
-    codec::open_samples(session_id, bytes)
+    codec::open_samples(session_id, bytes).map_err(|e| e.to_string())
 }
 
 /// Wraps any payload in a valid envelope of any kind (correct checksum), so the decoders

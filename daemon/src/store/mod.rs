@@ -1,7 +1,9 @@
 //! The treatment log: sessions with their curves, the event log (alarms, state changes),
 //! counters, protocols and runtime settings.
 //!
-//! The rest of the daemon sees only the [`LogStore`] trait.
+//! The rest of the daemon sees only the [`LogStore`] trait: the D-Bus and metrics readers, the
+//! journal thread that writes, and the start-up that restores counters, protocols, settings
+//! and closes the sessions a crash left open.
 //!
 //! # Implementation: [`SledStore`] (sled 0.34.7) in `<state_dir>/log`
 //! Trees: `meta` (schema version, counters, protocols, a copy of the unit settings whose
@@ -38,25 +40,31 @@
 //!   the event log only by `record_retention_days` (default never); counters, protocols and
 //!   settings never. So alarms and records outlive curves.
 
-use crate::api::Event;
+use crate::api::{Counters, Event};
+use crate::protocol::Protocol;
 use crate::session::{Outcome, Sample, SessionRecord};
 
 mod codec;
 mod config;
-mod export;
+pub mod export;
 #[doc(hidden)]
 pub mod fuzzing;
 mod sled_store;
+mod stats;
 #[cfg(test)]
 mod tests;
 
 pub use codec::encoded_curve_len;
-pub use config::StoreConfig;
-pub use export::{ExportFormat, ExportSummary};
+pub use config::{StoreConfig, StoreConfigError};
+pub use export::{sessions_csv, ExportFormat, ExportSummary, SESSION_COLUMNS};
 pub use sled_store::{
-    open, Checked, LoggedEvent, RetentionHandle, RetentionReport, Settings, SledStore, Stats,
+    open, Checked, LoggedEvent, RetentionHandle, RetentionReport, Settings, SledStore,
     SCHEMA_VERSION, STORE_DIR,
 };
+pub use stats::Stats;
+
+/// What caused a store error, kept as the error's source.
+pub type Cause = Box<dyn std::error::Error + Send + Sync>;
 
 /// Why the log store failed.
 #[derive(Debug, thiserror::Error)]
@@ -66,12 +74,19 @@ pub enum StoreError {
     Open {
         /// Directory of the store.
         path: String,
-        /// Underlying reason.
+        /// What was being done, and why it failed.
         reason: String,
+        /// The underlying error, when there is one.
+        #[source]
+        source: Option<Cause>,
     },
     /// A read or write failed.
-    #[error("treatment log I/O: {0}")]
-    Io(String),
+    #[error("treatment log I/O: {source}")]
+    Io {
+        /// The underlying error (sled's, the file system's, or what made the store refuse).
+        #[source]
+        source: Cause,
+    },
     /// A record could not be decoded (reported and skipped by queries).
     #[error("corrupt record {key}: {reason}")]
     Corrupt {
@@ -80,6 +95,18 @@ pub enum StoreError {
         /// What is wrong.
         reason: String,
     },
+    /// An export could not be written or encoded.
+    #[error("export {what} failed: {source}")]
+    Export {
+        /// "write" or "encoding".
+        what: &'static str,
+        /// The underlying error.
+        #[source]
+        source: Cause,
+    },
+    /// This store does not keep what was asked for (a store that only answers queries).
+    #[error("the treatment log does not keep {0}")]
+    Unsupported(&'static str),
 }
 
 /// Filter for listing sessions. Times are wall-clock ms since the Unix epoch.
@@ -106,7 +133,13 @@ pub struct SessionDetail {
     pub samples: Vec<Sample>,
 }
 
-/// The log store as the daemon uses it.
+/// The log store as the daemon uses it: the one trait between the daemon and the treatment
+/// log, implemented by [`SledStore`] (and by fakes in tests).
+///
+/// Queries serve the D-Bus and metrics readers; writes serve the journal thread (durable
+/// records flushed before they return, see the module documentation); the rest serves the
+/// start-up. A store that only answers queries (a test fake) implements `record`, `sessions`
+/// and `session`: it saves nothing ([`StoreError::Unsupported`]) and has nothing saved.
 pub trait LogStore: Send + Sync {
     /// Records an event. Durable events ([`Event::is_durable`]) are flushed to disk before
     /// this returns; samples may be batched.
@@ -123,4 +156,71 @@ pub trait LogStore: Send + Sync {
     fn size_on_disk(&self) -> Option<u64> {
         None
     }
+
+    /// Saves the service counters (flushed before returning).
+    fn save_counters(&self, _counters: &Counters) -> Result<(), StoreError> {
+        Err(StoreError::Unsupported("counters"))
+    }
+
+    /// Saves the whole protocol list (flushed before returning).
+    fn save_protocols(&self, _protocols: &[Protocol]) -> Result<(), StoreError> {
+        Err(StoreError::Unsupported("protocols"))
+    }
+
+    /// Saves the log's copy of the unit settings (flushed before returning).
+    fn save_settings(&self, _settings: &Settings) -> Result<(), StoreError> {
+        Err(StoreError::Unsupported("settings"))
+    }
+
+    /// Writes everything batched and syncs it to disk.
+    fn flush(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// After a failed write: makes the store writable again if it can (the sled store
+    /// reopens its database) and proves it with a flushed write. `Ok` means writes work.
+    fn recover(&self) -> Result<(), StoreError> {
+        self.flush()
+    }
+
+    /// The saved service counters, `None` when never saved.
+    fn load_counters(&self) -> Result<Option<Counters>, StoreError> {
+        Ok(None)
+    }
+
+    /// The saved protocols, `None` when never saved (use the factory ones).
+    fn load_protocols(&self) -> Result<Option<Vec<Protocol>>, StoreError> {
+        Ok(None)
+    }
+
+    /// The log's copy of the unit settings (the settings file is the primary), `None` when
+    /// never saved.
+    fn load_settings(&self) -> Result<Option<Settings>, StoreError> {
+        Ok(None)
+    }
+
+    /// Closes sessions left open by a crash as `aborted`; returns their ids. Called once at
+    /// start-up, before anything is recorded.
+    fn close_open_sessions(&self, _now_unix_ms: i64) -> Result<Vec<u64>, StoreError> {
+        Ok(Vec::new())
+    }
+
+    /// An id greater than every stored session's (and every id ever handed out).
+    fn next_session_id(&self) -> Result<u64, StoreError> {
+        Ok(1)
+    }
+
+    /// Records the log had flushed but no longer holds, found at open (damage in its files).
+    fn lost_at_open(&self) -> Option<String> {
+        None
+    }
+}
+
+/// A saved value that cannot be read falls back to its default, loudly: what start-up does
+/// with counters, protocols and settings it cannot read.
+pub fn saved_or_default<T>(what: &str, saved: Result<Option<T>, StoreError>) -> Option<T> {
+    saved.unwrap_or_else(|e| {
+        tracing::warn!("treatment log: saved {what} unreadable, using defaults: {e}");
+        None
+    })
 }

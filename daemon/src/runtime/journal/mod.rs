@@ -20,6 +20,7 @@
 
 use crate::api::{CommandError, Counters, Event, Reply};
 use crate::protocol::Protocol;
+use crate::store::{LogStore, StoreError};
 use crate::telemetry::Telemetry;
 use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc};
@@ -34,25 +35,6 @@ pub const RETRY: Duration = Duration::from_secs(2);
 /// How long the journal waits for the control loop to raise the alarm of a failed write
 /// before it answers anyone (the loop steps every few ms; a stalled loop costs this once).
 const ALARM_WAIT: Duration = Duration::from_secs(1);
-
-/// Where the journal writes. Implemented by the log store; absent in degraded mode.
-pub trait Persistence: Send + Sync {
-    /// Records one event (durable ones flushed before returning).
-    fn record(&self, event: &Event) -> Result<(), String>;
-    /// Saves the service counters.
-    fn save_counters(&self, counters: &Counters) -> Result<(), String>;
-    /// Saves the protocol list.
-    fn save_protocols(&self, protocols: &[Protocol]) -> Result<(), String>;
-    /// Saves setpoint and calibration offsets.
-    fn save_settings(&self, setpoint_c: f64, calibration: [f64; 5]) -> Result<(), String>;
-    /// Flushes everything batched.
-    fn flush(&self) -> Result<(), String>;
-    /// After a failed write: makes the store writable again if it can (the log store
-    /// reopens its database) and proves it with a flushed write. `Ok` means writes work.
-    fn recover(&self) -> Result<(), String> {
-        self.flush()
-    }
-}
 
 /// A command's answer, sent once the events it caused are on disk.
 pub type PendingReply = (
@@ -87,7 +69,7 @@ pub enum JournalItem {
 /// Starts the thread; it ends when every sender is dropped. A failing store is retried
 /// every [`RETRY`].
 pub fn spawn(
-    store: Option<Arc<dyn Persistence>>,
+    store: Option<Arc<dyn LogStore>>,
     events: broadcast::Sender<Event>,
     telemetry: Arc<Telemetry>,
     rx: mpsc::Receiver<JournalItem>,
@@ -97,7 +79,7 @@ pub fn spawn(
 
 /// As [`spawn`], retrying a failing store every `retry`.
 pub fn spawn_with_retry(
-    store: Option<Arc<dyn Persistence>>,
+    store: Option<Arc<dyn LogStore>>,
     events: broadcast::Sender<Event>,
     telemetry: Arc<Telemetry>,
     rx: mpsc::Receiver<JournalItem>,
@@ -126,7 +108,7 @@ struct Failure {
 }
 
 struct Journal {
-    store: Option<Arc<dyn Persistence>>,
+    store: Option<Arc<dyn LogStore>>,
     events: broadcast::Sender<Event>,
     telemetry: Arc<Telemetry>,
     /// How often a failing store is retried.
@@ -229,25 +211,26 @@ impl Journal {
             }
             Err(e) => {
                 let (what, session_id) = describe(ev);
-                self.failed(&what, &e);
+                let reason = e.to_string();
+                self.failed(&what, &reason);
                 Err(Failure {
                     what,
                     session_id,
-                    reason: e,
+                    reason,
                 })
             }
         }
     }
 
     /// Saves counters, protocols or settings (each flushed).
-    fn save(&mut self, what: &str, f: impl FnOnce(&dyn Persistence) -> Result<(), String>) {
+    fn save(&mut self, what: &str, f: impl FnOnce(&dyn LogStore) -> Result<(), StoreError>) {
         let Some(store) = self.store.clone() else {
             return;
         };
         self.retry(false);
         match f(&*store) {
             Ok(()) => self.worked(),
-            Err(e) => self.failed(what, &e),
+            Err(e) => self.failed(what, &e.to_string()),
         }
     }
 
@@ -399,296 +382,4 @@ fn log_event(ev: &Event) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::protocol::Goal;
-    use crate::session::{Outcome, SessionRecord, SessionStart, StartCause};
-    use std::sync::atomic::AtomicBool;
-    use std::sync::Mutex;
-
-    /// A store whose writes fail while `fail` is set (a full disk), and come back when it is
-    /// cleared and the journal recovers it.
-    #[derive(Default)]
-    struct FlakyStore {
-        fail: AtomicBool,
-        written: Mutex<Vec<String>>,
-        recovers: std::sync::atomic::AtomicU32,
-    }
-
-    impl FlakyStore {
-        fn put(&self, what: String) -> Result<(), String> {
-            if self.fail.load(Ordering::SeqCst) {
-                return Err("No space left on device (os error 28)".into());
-            }
-            self.written.lock().unwrap().push(what);
-            Ok(())
-        }
-    }
-
-    impl Persistence for FlakyStore {
-        fn record(&self, event: &Event) -> Result<(), String> {
-            self.put(describe(event).0)
-        }
-        fn save_counters(&self, _: &Counters) -> Result<(), String> {
-            self.put("counters".into())
-        }
-        fn save_protocols(&self, _: &[Protocol]) -> Result<(), String> {
-            self.put("protocols".into())
-        }
-        fn save_settings(&self, _: f64, _: [f64; 5]) -> Result<(), String> {
-            self.put("settings".into())
-        }
-        fn flush(&self) -> Result<(), String> {
-            self.put("flush".into())
-        }
-        fn recover(&self) -> Result<(), String> {
-            self.recovers.fetch_add(1, Ordering::SeqCst);
-            self.put("probe".into())
-        }
-    }
-
-    const TEST_RETRY: Duration = Duration::from_millis(20);
-
-    fn start(id: u64) -> SessionStart {
-        SessionStart {
-            id,
-            protocol: "co2".into(),
-            goal: Goal::Protect,
-            cause: StartCause::Command,
-            started_at: Duration::from_secs(1),
-            started_unix_ms: 1_767_225_600_000,
-            laser_to_spray_ms: None,
-            late: false,
-            skin_target_c: None,
-            skin_floor_c: 10.0,
-        }
-    }
-
-    fn ended(id: u64) -> SessionRecord {
-        let s = start(id);
-        SessionRecord {
-            ended_at: s.started_at + Duration::from_secs(5),
-            ended_unix_ms: s.started_unix_ms + 5000,
-            start: s,
-            outcome: Outcome::Stopped,
-            peak_skin_c: None,
-            min_skin_c: None,
-            time_to_target_ms: None,
-            above_40_ms: None,
-            spray_ms: 5000,
-            ended_by_alarm: None,
-        }
-    }
-
-    /// The journal with a flaky store, and a thread playing the control loop: it applies
-    /// every health change (recording what the alarm would show) and marks it applied.
-    struct Rig {
-        store: Arc<FlakyStore>,
-        telemetry: Arc<Telemetry>,
-        tx: mpsc::Sender<JournalItem>,
-        events: broadcast::Receiver<Event>,
-        applied: Arc<Mutex<Vec<Option<String>>>>,
-        stop: Arc<AtomicBool>,
-    }
-
-    fn rig() -> Rig {
-        let store = Arc::new(FlakyStore::default());
-        let telemetry = Arc::new(Telemetry::default());
-        let (events_tx, events) = broadcast::channel(64);
-        let (tx, rx) = mpsc::channel();
-        spawn_with_retry(
-            Some(store.clone() as Arc<dyn Persistence>),
-            events_tx,
-            telemetry.clone(),
-            rx,
-            TEST_RETRY,
-        )
-        .unwrap();
-        let applied = Arc::new(Mutex::new(Vec::new()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (t, a, s) = (telemetry.clone(), applied.clone(), stop.clone());
-        std::thread::spawn(move || {
-            let mut seen = 0;
-            while !s.load(Ordering::SeqCst) {
-                if let Some((generation, failing)) = t.store_health.change_since(seen) {
-                    seen = generation;
-                    a.lock().unwrap().push(failing);
-                    t.store_health.mark_applied(generation);
-                }
-                std::thread::sleep(Duration::from_millis(1));
-            }
-        });
-        Rig {
-            store,
-            telemetry,
-            tx,
-            events,
-            applied,
-            stop,
-        }
-    }
-
-    impl Rig {
-        fn command(&self, events: Vec<Event>, reply: Reply) -> Result<Reply, CommandError> {
-            let (tx, rx) = oneshot::channel();
-            self.tx
-                .send(JournalItem::Events {
-                    events,
-                    reply: Some((tx, Ok(reply))),
-                })
-                .unwrap();
-            rx.blocking_recv().unwrap()
-        }
-
-        /// Waits for the journal to have handled everything sent so far.
-        fn sync(&self) {
-            let (tx, rx) = oneshot::channel();
-            self.tx.send(JournalItem::Flush(tx)).unwrap();
-            rx.blocking_recv().unwrap();
-        }
-
-        fn applied(&self) -> Vec<Option<String>> {
-            self.applied.lock().unwrap().clone()
-        }
-    }
-
-    impl Drop for Rig {
-        fn drop(&mut self) {
-            self.stop.store(true, Ordering::SeqCst);
-        }
-    }
-
-    #[test]
-    fn a_session_that_cannot_be_recorded_is_answered_not_recorded_after_the_alarm() {
-        let mut r = rig();
-        assert_eq!(
-            r.command(
-                vec![Event::SessionStarted(start(1))],
-                Reply::SessionStarted(1)
-            ),
-            Ok(Reply::SessionStarted(1))
-        );
-        r.store.fail.store(true, Ordering::SeqCst);
-        let answer = r.command(
-            vec![Event::SessionStarted(start(2))],
-            Reply::SessionStarted(2),
-        );
-        // The alarm was applied by the loop before the answer went out.
-        let applied = r.applied();
-        assert_eq!(applied.len(), 1, "{applied:?}");
-        assert!(
-            applied[0]
-                .as_deref()
-                .is_some_and(|w| w.contains("session 2 started")),
-            "{applied:?}"
-        );
-        match answer {
-            Err(CommandError::NotRecorded {
-                done,
-                session_id,
-                reason,
-            }) => {
-                assert_eq!(session_id, Some(2));
-                assert!(done.contains("session 2 started and is cooling"), "{done}");
-                assert!(reason.contains("No space left"), "{reason}");
-            }
-            other => panic!("a session that is not on disk was answered {other:?}"),
-        }
-        assert!(r.telemetry.store_health.failing());
-        assert_eq!(r.telemetry.store_write_errors.load(Ordering::Relaxed), 1);
-        // Listeners hear "not recorded" before the session's own event.
-        let mut heard = Vec::new();
-        while let Ok(ev) = r.events.try_recv() {
-            heard.push(ev);
-        }
-        let n = heard.len();
-        assert!(n >= 3, "{heard:?}");
-        assert!(
-            matches!(
-                &heard[n - 2],
-                Event::NotRecorded {
-                    session_id: Some(2),
-                    ..
-                }
-            ),
-            "{heard:?}"
-        );
-        assert!(matches!(&heard[n - 1], Event::SessionStarted(s) if s.id == 2));
-
-        // The session ends while the disk is still full: not recorded either.
-        let answer = r.command(vec![Event::SessionEnded(ended(2))], Reply::Accepted);
-        assert!(
-            matches!(
-                answer,
-                Err(CommandError::NotRecorded {
-                    session_id: Some(2),
-                    ..
-                })
-            ),
-            "{answer:?}"
-        );
-
-        // Space is freed: the next write retries the store, works, and the condition ends.
-        r.store.fail.store(false, Ordering::SeqCst);
-        std::thread::sleep(TEST_RETRY);
-        assert_eq!(
-            r.command(
-                vec![Event::SessionStarted(start(3))],
-                Reply::SessionStarted(3)
-            ),
-            Ok(Reply::SessionStarted(3))
-        );
-        assert!(!r.telemetry.store_health.failing());
-        assert!(r.store.recovers.load(Ordering::SeqCst) >= 1);
-        assert_eq!(r.applied().last(), Some(&None), "{:?}", r.applied());
-        let written = r.store.written.lock().unwrap().clone();
-        assert!(
-            written.contains(&"session 3 started".to_string()),
-            "{written:?}"
-        );
-        assert!(
-            !written.contains(&"session 2 started".to_string()),
-            "{written:?}"
-        );
-    }
-
-    #[test]
-    fn counters_and_protocols_failures_raise_the_alarm_too() {
-        // (A failed settings save is the settings file's: `settings_not_saved`, answered
-        // `NotSaved`; see `runtime::settings` and the `settings_file` end-to-end test.)
-        for item in [
-            JournalItem::Counters(Counters::default()),
-            JournalItem::Protocols(Vec::new()),
-        ] {
-            let r = rig();
-            r.store.fail.store(true, Ordering::SeqCst);
-            r.tx.send(item).unwrap();
-            r.sync();
-            assert!(r.telemetry.store_health.failing());
-            assert_eq!(r.applied().len(), 1, "{:?}", r.applied());
-            assert!(r.telemetry.store_write_errors.load(Ordering::Relaxed) >= 1);
-        }
-    }
-
-    #[test]
-    fn an_idle_journal_retries_a_failing_store_by_itself() {
-        let r = rig();
-        r.store.fail.store(true, Ordering::SeqCst);
-        r.tx.send(JournalItem::Counters(Counters::default()))
-            .unwrap();
-        r.sync();
-        assert!(r.telemetry.store_health.failing());
-        r.store.fail.store(false, Ordering::SeqCst);
-        // Nothing is written; the journal's own retry brings the store back (bounded wait).
-        // The health turns to working before the loop (the rig's thread) has applied it:
-        // wait for both.
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while (r.telemetry.store_health.failing() || r.applied().last() != Some(&None))
-            && Instant::now() < deadline
-        {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        assert!(!r.telemetry.store_health.failing(), "never retried");
-        assert_eq!(r.applied().last(), Some(&None));
-    }
-}
+mod tests;
