@@ -32,6 +32,7 @@ fn promtool(args: &[&str]) -> (bool, String) {
 
 #[test]
 fn alert_rules_pass_promtool_check_and_unit_tests() {
+    let _ticket = coldspray_e2e::gate::shared();
     let (ok, printed) = promtool(&[
         "check",
         "rules",
@@ -107,6 +108,7 @@ fn collect_exprs(v: &serde_json::Value, out: &mut Vec<String>) {
 
 #[test]
 fn the_extractor_sees_metric_names_and_skips_label_values() {
+    let _ticket = coldspray_e2e::gate::shared();
     assert_eq!(
         coldspray_metric_names(
             "sum by (le) (rate(coldspray_x_bucket{instance=~\"coldspray_y\"}[5m])) / coldspray:rule"
@@ -117,6 +119,7 @@ fn the_extractor_sees_metric_names_and_skips_label_values() {
 
 #[test]
 fn dashboard_parses_and_names_only_exported_metrics() {
+    let _ticket = coldspray_e2e::gate::shared();
     let path = packaging("grafana/dashboards/coldspray-unit.json");
     let text = std::fs::read_to_string(&path).expect("read dashboard");
     let dash: serde_json::Value = serde_json::from_str(&text).expect("dashboard is JSON");
@@ -167,6 +170,7 @@ fn dashboard_parses_and_names_only_exported_metrics() {
 
 #[test]
 fn alert_rules_name_only_exported_metrics() {
+    let _ticket = coldspray_e2e::gate::shared();
     let exported = exported_names();
     for file in [
         "prometheus/coldspray-alerts.yml",

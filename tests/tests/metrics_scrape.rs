@@ -79,6 +79,7 @@ fn promtool_check(body: &str) -> (bool, String) {
 
 #[test]
 fn scrape_over_http_reflects_snapshot_and_events_and_passes_promtool() {
+    let _ticket = coldspray_e2e::gate::shared();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (handle, ends) = handle();
     let server = start(&rt, &handle);
@@ -344,6 +345,7 @@ fn scrape_over_http_reflects_snapshot_and_events_and_passes_promtool() {
 
 #[test]
 fn promtool_flags_a_bad_exposition() {
+    let _ticket = coldspray_e2e::gate::shared();
     // Proves the lint above can fail: a counter without `_total` and a missing HELP.
     let (ok, printed) = promtool_check("# TYPE coldspray_bad counter\ncoldspray_bad 1\n");
     assert!(
@@ -354,6 +356,7 @@ fn promtool_flags_a_bad_exposition() {
 
 #[test]
 fn landing_page_errors_and_openmetrics_accept() {
+    let _ticket = coldspray_e2e::gate::shared();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (handle, _ends) = handle();
     let server = start(&rt, &handle);
@@ -395,6 +398,7 @@ fn landing_page_errors_and_openmetrics_accept() {
 
 #[test]
 fn binding_a_taken_port_fails_before_returning() {
+    let _ticket = coldspray_e2e::gate::shared();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (handle, _ends) = handle();
     let first = start(&rt, &handle);
@@ -420,6 +424,7 @@ fn binding_a_taken_port_fails_before_returning() {
 
 #[test]
 fn hung_scrapers_neither_block_the_publisher_nor_other_scrapes() {
+    let _ticket = coldspray_e2e::gate::shared();
     use std::io::Write as _;
     use std::net::TcpStream;
     let rt = tokio::runtime::Runtime::new().unwrap();
