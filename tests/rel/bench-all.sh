@@ -72,7 +72,7 @@ kill $DPID; wait $DPID 2>/dev/null; DPID=
 
 # D-Bus + scrape load on the release daemon (rel_load, full form: 60 s at 1,000 calls/s).
 echo "== rel_load (release, full form)" >&2
-( time -p env COLDSPRAY_FULL=1 cargo test --release -p coldspray-e2e --test rel_load -- --nocapture ) >"$TMP/load.out" 2>"$TMP/load.err"
+( time -p env COLDSPRAY_FULL=1 cargo test --release -p coldspray-e2e --test e2e rel_load:: -- --nocapture ) >"$TMP/load.out" 2>"$TMP/load.err"
 LOAD_RC=$?
 
 {
@@ -88,7 +88,7 @@ LOAD_RC=$?
   echo "| open fds | $FDS |"
   echo
   echo "## D-Bus and scrape load (release daemon, simulated unit at speed 1, spraying)"; echo
-  echo "\`COLDSPRAY_FULL=1 cargo test --release -p coldspray-e2e --test rel_load\`: 8 clients, 1,000 D-Bus"
+  echo "\`COLDSPRAY_FULL=1 cargo test --release -p coldspray-e2e --test e2e rel_load::\`: 8 clients, 1,000 D-Bus"
   echo "calls/s in total and a \`/metrics\` scrape every second for 60 s while the unit sprays and"
   echo "alarms are injected; laser end → spray start before, under and after the load."; echo
   echo '```text'

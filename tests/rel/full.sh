@@ -10,8 +10,8 @@ export COLDSPRAY_FULL=1 PROPTEST_CASES=${PROPTEST_CASES:-20000}
 cargo build --workspace --bins --quiet
 rm -rf target/debug/rel-summary
 rc=0
-cargo test -p coldspray-e2e --test rel_faults --test rel_load --test rel_kill --test rel_soak \
-  --test rel_fuzz --test rel_fuzz_store --test rel_starve -- --nocapture --test-threads=1 || rc=$?
+cargo test -p coldspray-e2e --test e2e -- rel_faults:: rel_load:: rel_kill:: rel_soak:: \
+  rel_fuzz:: rel_fuzz_store:: rel_starve:: --nocapture --test-threads=1 || rc=$?
 echo
 echo "######## reliability suite, full form: summary"
 for f in target/debug/rel-summary/*.txt; do

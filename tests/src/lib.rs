@@ -1,8 +1,10 @@
 //! Shared helpers for the end-to-end tests: locating the built binaries and starting them,
 //! a private `dbus-daemon` running the shipped bus policy, test accounts, and a control
-//! loop played by the test for in-process D-Bus tests.
+//! loop played by the test for in-process D-Bus tests, and the gate that keeps the tests
+//! that must run alone apart from the others in the one test binary (`tests/tests/e2e.rs`).
 
 pub mod fake_core;
+pub mod gate;
 pub mod introspect;
 pub mod metrics_fixtures;
 pub mod metrics_support;

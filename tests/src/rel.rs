@@ -523,29 +523,37 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
 }
 
 /// Keeps one line of a reliability test's summary in
-/// `target/<profile>/rel-summary/<test binary>.txt` (rewritten by each run of that binary),
-/// so `tests/check.sh` can show the tables of tests whose output `cargo test` hides.
-pub fn keep(line: &str) {
+/// `target/<profile>/rel-summary/<test file>.txt` (rewritten by each run of the test binary
+/// that reaches that file's tests), so `tests/check.sh` can show the tables of tests whose
+/// output `cargo test` hides. `module` is the caller's `module_path!()`, e.g.
+/// `e2e::rel_faults`: the file is named for the module below the binary's root.
+pub fn keep(module: &str, line: &str) {
+    use std::collections::BTreeSet;
     use std::io::Write;
-    static FRESH: std::sync::Once = std::sync::Once::new();
+    use std::sync::Mutex;
+    // The files this run has already started afresh.
+    static STARTED: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
     let Ok(exe) = std::env::current_exe() else {
         return;
     };
-    // target/<profile>/deps/rel_faults-0123abcd → target/<profile>/rel-summary/rel_faults.txt
-    let (Some(deps), Some(stem)) = (exe.parent(), exe.file_stem()) else {
+    // target/<profile>/deps/e2e-0123abcd → target/<profile>/rel-summary/rel_faults.txt
+    let Some(profile) = exe.parent().and_then(Path::parent) else {
         return;
     };
-    let Some(profile) = deps.parent() else {
+    let mut path = module.split("::");
+    let (root, below) = (path.next(), path.next());
+    let Some(name) = below.or(root) else {
         return;
     };
-    let name = stem.to_string_lossy();
-    let name = name.rsplit_once('-').map_or(&*name, |(n, _)| n);
     let dir = profile.join("rel-summary");
     let path = dir.join(format!("{name}.txt"));
-    FRESH.call_once(|| {
-        let _ = std::fs::create_dir_all(&dir);
-        let _ = std::fs::write(&path, "");
-    });
+    {
+        let mut started = STARTED.lock().unwrap_or_else(|p| p.into_inner());
+        if started.insert(name.to_string()) {
+            let _ = std::fs::create_dir_all(&dir);
+            let _ = std::fs::write(&path, "");
+        }
+    }
     if let Ok(mut f) = std::fs::OpenOptions::new().append(true).open(&path) {
         let _ = writeln!(f, "{line}");
     }
@@ -556,7 +564,7 @@ pub fn keep(line: &str) {
 macro_rules! say {
     ($($arg:tt)*) => {{
         let line = format!($($arg)*);
-        $crate::rel::keep(&line);
+        $crate::rel::keep(module_path!(), &line);
         println!("{line}");
     }};
 }

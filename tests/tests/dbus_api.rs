@@ -103,6 +103,7 @@ async fn expect_err<B: Serialize + DynamicType>(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn properties_are_readable_and_changes_are_announced() {
+    let _ticket = coldspray_e2e::gate::shared();
     let r = rig(None).await;
     let state: String = get(&r.client, UNIT, "State").await.try_into().unwrap();
     assert_eq!(state, "ready");
@@ -160,6 +161,7 @@ async fn properties_are_readable_and_changes_are_announced() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn start_stop_reach_the_controller_and_signals_follow() {
+    let _ticket = coldspray_e2e::gate::shared();
     let r = rig(None).await;
     let rule = zbus::MatchRule::builder()
         .msg_type(zbus::message::Type::Signal)
@@ -276,6 +278,7 @@ async fn start_stop_reach_the_controller_and_signals_follow() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_arguments_are_refused_before_the_controller() {
+    let _ticket = coldspray_e2e::gate::shared();
     let r = rig(None).await;
     let c = &r.client;
     let mut f = Vec::new();
@@ -504,6 +507,7 @@ async fn bad_arguments_are_refused_before_the_controller() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn protocols_and_maintenance_round_trip() {
+    let _ticket = coldspray_e2e::gate::shared();
     let r = rig(None).await;
     let c = &r.client;
     let new = dict(vec![
@@ -648,6 +652,7 @@ fn record(id: u64, protocol: &str, outcome: Outcome, late: bool) -> SessionDetai
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_list_get_export_stats() {
+    let _ticket = coldspray_e2e::gate::shared();
     let store = MemStore(vec![
         record(1, "pico", Outcome::TargetReached, false),
         record(2, "hifu", Outcome::Stopped, true),
@@ -723,6 +728,7 @@ async fn sessions_list_get_export_stats() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn introspection_matches_the_shipped_xml() {
+    let _ticket = coldspray_e2e::gate::shared();
     let r = rig(None).await;
     let live = introspect::live_xml(&r.client).await.unwrap();
     if std::env::var_os("COLDSPRAY_WRITE_XML").is_some() {
@@ -757,6 +763,7 @@ async fn introspection_matches_the_shipped_xml() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn second_instance_cannot_take_the_name_and_none_serves_nothing() {
+    let _ticket = coldspray_e2e::gate::shared();
     let mut r = rig(None).await;
     let config = DbusConfig {
         bus: BusChoice::Auto,

@@ -139,6 +139,7 @@ fn wait_for_name(bus: &PrivateBus, daemon: &Daemon) {
 
 #[test]
 fn real_daemon_driven_by_coldsprayctl_busctl_and_gdbus() {
+    let _ticket = coldspray_e2e::gate::alone();
     let bus = PrivateBus::start(&current_user()).expect("private bus");
     let dir = TempDir::new("e2e").unwrap();
     let daemon = Daemon::start(&bus, dir.path());

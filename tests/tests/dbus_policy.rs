@@ -76,6 +76,7 @@ fn text(o: &Output) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn policy_denies_outsiders_and_separates_operator_from_admin() {
+    let _ticket = coldspray_e2e::gate::shared();
     if !is_root() {
         println!("SKIPPED: needs root to create test accounts and switch uid (CI runs as root)");
         return;
@@ -230,6 +231,7 @@ const LOOSE_POLICY: &str = r#"<busconfig>
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn daemon_refuses_by_itself_when_the_policy_is_loosened() {
+    let _ticket = coldspray_e2e::gate::shared();
     if !is_root() {
         println!("SKIPPED: needs root to create test accounts and switch uid (CI runs as root)");
         return;

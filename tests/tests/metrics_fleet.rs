@@ -51,6 +51,7 @@ fn rules_path(file: &str) -> String {
 
 #[test]
 fn three_clinics_remote_write_into_a_central_prometheus() {
+    let _ticket = coldspray_e2e::gate::alone();
     let began = Instant::now();
     let tmp = TempDir::new("coldspray-fleet").unwrap();
     let central_dir = tmp.path().join("central");

@@ -69,6 +69,7 @@ fn concurrent(addr: SocketAddr, clients: usize, time: Duration) -> Vec<Duration>
 
 #[test]
 fn idle_and_slow_connections_do_not_delay_a_scrape() {
+    let _ticket = coldspray_e2e::gate::alone();
     let _serial = serial();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (handle, ends) = handle();
@@ -145,6 +146,7 @@ fn overruns_and_steps(addr: SocketAddr) -> (f64, f64) {
 /// 50 at once: overruns per second and scrape p99 for each, printed.
 #[test]
 fn fifty_concurrent_scrapers_do_not_cost_the_control_loop() {
+    let _ticket = coldspray_e2e::gate::alone();
     let _serial = serial();
     let tmp = TempDir::new("coldspray-metrics-load").unwrap();
     let target: SocketAddr = format!("127.0.0.1:{}", free_port().unwrap())

@@ -19,6 +19,7 @@ use std::time::Duration;
 /// The in-process exporter, fed by the test, as Prometheus stores it.
 #[test]
 fn prometheus_stores_what_the_exporter_serves() {
+    let _ticket = coldspray_e2e::gate::shared();
     let tmp = TempDir::new("coldspray-prom-inproc").unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (handle, ends) = handle();
@@ -85,6 +86,7 @@ fn prometheus_stores_what_the_exporter_serves() {
 /// plays a clinic sequence with one completed session), scraped by Prometheus.
 #[test]
 fn prometheus_scrapes_the_demo_daemon() {
+    let _ticket = coldspray_e2e::gate::shared();
     let tmp = TempDir::new("coldspray-prom-demo").unwrap();
     let port = free_port().unwrap();
     let target: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();

@@ -22,6 +22,7 @@ fn promtool(args: &[&str]) -> (bool, String) {
 
 #[test]
 fn alert_rules_pass_promtool_check_and_unit_tests() {
+    let _ticket = coldspray_e2e::gate::shared();
     let (ok, printed) = promtool(&[
         "check",
         "rules",
@@ -68,6 +69,7 @@ fn amtool(args: &[&str]) -> (bool, String) {
 
 #[test]
 fn alertmanager_example_passes_amtool_and_routes_by_severity() {
+    let _ticket = coldspray_e2e::gate::shared();
     let config = "alertmanager.example.yml";
     let (ok, printed) = amtool(&["check-config", config]);
     assert!(
@@ -117,6 +119,7 @@ fn troubleshooting_anchors() -> BTreeSet<String> {
 
 #[test]
 fn every_alert_links_a_troubleshooting_section_that_exists() {
+    let _ticket = coldspray_e2e::gate::shared();
     let cargo = std::fs::read_to_string(repo_root().join("Cargo.toml")).unwrap();
     let repository = cargo
         .lines()
@@ -196,6 +199,7 @@ fn collect_exprs(v: &serde_json::Value, out: &mut Vec<String>) {
 
 #[test]
 fn the_extractor_sees_metric_names_and_skips_label_values() {
+    let _ticket = coldspray_e2e::gate::shared();
     assert_eq!(
         coldspray_metric_names(
             "sum by (le) (rate(coldspray_x_bucket{instance=~\"coldspray_y\"}[5m])) / coldspray:rule"
@@ -274,6 +278,7 @@ fn recorded_names() -> BTreeSet<String> {
 
 #[test]
 fn dashboard_parses_and_names_only_exported_metrics() {
+    let _ticket = coldspray_e2e::gate::shared();
     let (dash, used) = check_dashboard("coldspray-unit.json", "coldspray-unit");
     let vars = dash["templating"]["list"].as_array().unwrap();
     assert!(vars.iter().any(|v| v["name"] == "instance"));
@@ -294,6 +299,7 @@ fn dashboard_parses_and_names_only_exported_metrics() {
 
 #[test]
 fn fleet_dashboard_covers_every_unit_and_drills_down() {
+    let _ticket = coldspray_e2e::gate::shared();
     let (dash, used) = check_dashboard("coldspray-fleet.json", "coldspray-fleet");
     let vars = dash["templating"]["list"].as_array().unwrap();
     assert!(vars.iter().any(|v| v["name"] == "site"));
@@ -325,6 +331,7 @@ fn fleet_dashboard_covers_every_unit_and_drills_down() {
 
 #[test]
 fn alert_rules_name_only_exported_metrics() {
+    let _ticket = coldspray_e2e::gate::shared();
     let exported = exported_names();
     for file in [
         "prometheus/coldspray-alerts.yml",

@@ -75,6 +75,7 @@ fn promtool_check(body: &str) -> (bool, String) {
 
 #[test]
 fn scrape_over_http_reflects_snapshot_and_events_and_passes_promtool() {
+    let _ticket = coldspray_e2e::gate::shared();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (handle, ends) = handle();
     let server = start(&rt, &handle);
@@ -340,6 +341,7 @@ fn scrape_over_http_reflects_snapshot_and_events_and_passes_promtool() {
 
 #[test]
 fn promtool_flags_a_bad_exposition() {
+    let _ticket = coldspray_e2e::gate::shared();
     // Proves the lint above can fail: a counter without `_total` and a missing HELP.
     let (ok, printed) = promtool_check("# TYPE coldspray_bad counter\ncoldspray_bad 1\n");
     assert!(
@@ -350,6 +352,7 @@ fn promtool_flags_a_bad_exposition() {
 
 #[test]
 fn landing_page_errors_and_openmetrics_accept() {
+    let _ticket = coldspray_e2e::gate::shared();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (handle, _ends) = handle();
     let server = start(&rt, &handle);
@@ -391,6 +394,7 @@ fn landing_page_errors_and_openmetrics_accept() {
 
 #[test]
 fn binding_a_taken_port_fails_before_returning() {
+    let _ticket = coldspray_e2e::gate::shared();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (handle, _ends) = handle();
     let first = start(&rt, &handle);
@@ -416,6 +420,7 @@ fn binding_a_taken_port_fails_before_returning() {
 
 #[test]
 fn hung_scrapers_neither_block_the_publisher_nor_other_scrapes() {
+    let _ticket = coldspray_e2e::gate::shared();
     use std::io::Write as _;
     use std::net::TcpStream;
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -467,4 +472,33 @@ fn hung_scrapers_neither_block_the_publisher_nor_other_scrapes() {
     assert_eq!(counted, 5_000.0);
     drop(hung);
     rt.block_on(server.shutdown());
+}
+
+/// Every D-Bus method's call and error counters exist at 0 before its first call (issue 14,
+/// defect 1): a real daemon on a private bus, scraped before anyone called a method.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_dbus_method_is_counted_at_zero_before_its_first_call() {
+    let _ticket = coldspray_e2e::gate::shared();
+    use coldspray_e2e::rel::{scrape, Client, SimDaemon};
+    let bus = coldspray_e2e::PrivateBus::start(&coldspray_e2e::current_user()).expect("bus");
+    let dir = coldspray_e2e::TempDir::new("dbus-calls-zero").unwrap();
+    let port = coldspray_e2e::metrics_support::free_port().unwrap();
+    let _d =
+        SimDaemon::spawn_with_metrics(&bus, dir.path(), 5.0, "", "", Some(port)).expect("daemon");
+    let c = Client::connect(&bus).await.unwrap();
+    c.wait_up(Duration::from_secs(60)).await.unwrap();
+    let body = scrape(port).unwrap();
+    let m = samples(&body);
+    for method in coldsprayd::dbus::methods::ALWAYS
+        .iter()
+        .chain(&coldsprayd::dbus::methods::SIMULATOR)
+    {
+        for family in [
+            "coldspray_dbus_calls_total",
+            "coldspray_dbus_call_errors_total",
+        ] {
+            let series = format!("{family}{{method=\"{method}\"}}");
+            assert_eq!(m.get(&series), Some(&0.0), "{series} in:\n{body}");
+        }
+    }
 }

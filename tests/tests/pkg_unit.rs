@@ -31,6 +31,7 @@ fn unit_text() -> String {
 
 #[test]
 fn unit_verifies_clean() {
+    let _ticket = coldspray_e2e::gate::shared();
     if !have("systemd-analyze") {
         println!("SKIP: systemd-analyze not installed (Debian package `systemd`)");
         return;
@@ -79,6 +80,7 @@ fn unit_verifies_clean() {
 
 #[test]
 fn unit_exposure_at_most_2() {
+    let _ticket = coldspray_e2e::gate::shared();
     if !have("systemd-analyze") {
         println!("SKIP: systemd-analyze not installed (Debian package `systemd`)");
         return;
@@ -108,6 +110,7 @@ fn unit_exposure_at_most_2() {
 
 #[test]
 fn sysusers_creates_the_accounts() {
+    let _ticket = coldspray_e2e::gate::shared();
     if !have("systemd-sysusers") {
         println!("SKIP: systemd-sysusers not installed (Debian package `systemd`)");
         return;
@@ -153,6 +156,7 @@ fn sysusers_creates_the_accounts() {
 
 #[test]
 fn exec_lines_work_with_the_binary() {
+    let _ticket = coldspray_e2e::gate::shared();
     let Some(bin) = built_coldsprayd() else {
         println!("SKIP: coldsprayd not built (cargo build --bins)");
         return;

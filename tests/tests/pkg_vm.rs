@@ -10,6 +10,7 @@ use std::process::Command;
 
 #[test]
 fn package_builds_lints_installs_and_boots() {
+    let _ticket = coldspray_e2e::gate::alone();
     if std::env::var("COLDSPRAY_PKG_TESTS").as_deref() != Ok("1") {
         println!("SKIP: set COLDSPRAY_PKG_TESTS=1 to build, lint, piuparts and boot the .deb");
         return;

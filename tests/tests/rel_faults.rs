@@ -424,6 +424,7 @@ async fn case_body(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fault_matrix_through_the_running_daemon() {
+    let _ticket = coldspray_e2e::gate::alone();
     let bus = PrivateBus::start(&current_user()).expect("private bus");
     let dir = TempDir::new("rel-faults").unwrap();
     let mut d = SimDaemon::spawn(

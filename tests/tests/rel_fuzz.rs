@@ -154,6 +154,7 @@ impl embedded_hal::delay::DelayNs for NoDelay {
 proptest! {
     #[test]
     fn config_parser_never_panics_on_random_text(text in "\\PC{0,400}") {
+        let _ticket = coldspray_e2e::gate::shared();
         check_config(&text);
     }
 
@@ -161,6 +162,7 @@ proptest! {
     fn config_parser_never_panics_on_mutated_shipped_file(
         edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0u8..4), 1..6)
     ) {
+        let _ticket = coldspray_e2e::gate::shared();
         let mut bytes = shipped_config().into_bytes();
         for (i, b, op) in edits {
             if bytes.is_empty() { break; }
@@ -182,12 +184,14 @@ proptest! {
         key in prop::sample::select(vec!["setpoint_c", "max_spray_s", "speed", "late_after_s", "step_ms", "hysteresis_c", "stale_after_s"]),
         v in prop_oneof![any::<f64>(), Just(f64::NAN), Just(f64::INFINITY), any::<i64>().prop_map(|x| x as f64)],
     ) {
+        let _ticket = coldspray_e2e::gate::shared();
         let lit = if v.is_nan() { "nan".to_string() } else if v.is_infinite() { if v > 0.0 { "inf".into() } else { "-inf".into() } } else { format!("{v:?}") };
         check_config(&format!("[{section}]\n{key} = {lit}\n"));
     }
 
     #[test]
     fn dbus_dictionaries_are_validated_without_panics(d in dict()) {
+        let _ticket = coldspray_e2e::gate::shared();
         if let Ok(o) = validate::start_options(&d) {
             if let Some(s) = o.spray_s { prop_assert!(s.is_finite() && (1.0..=120.0).contains(&s)); }
             if let Some(t) = o.skin_target_c { prop_assert!(t.is_finite()); }
@@ -208,6 +212,7 @@ proptest! {
         s in "\\PC{0,200}",
         x in prop_oneof![any::<f64>(), Just(f64::NAN), Just(f64::INFINITY), Just(f64::NEG_INFINITY)],
     ) {
+        let _ticket = coldspray_e2e::gate::shared();
         let _ = validate::protocol_name(&s);
         let _ = validate::output(&s);
         let _ = validate::sensor(&s);
@@ -220,6 +225,7 @@ proptest! {
 
     #[test]
     fn sensor_drivers_give_typed_errors_on_noise(bytes in prop::collection::vec(any::<u8>(), 1..64)) {
+        let _ticket = coldspray_e2e::gate::shared();
         let mut bank = SensorBank::new(NoiseBus { bytes, at: 0 }, NoDelay, SensorLayout::default());
         for s in Sensor::ALL {
             if let Ok(v) = bank.read(s) {

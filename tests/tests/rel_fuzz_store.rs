@@ -145,6 +145,7 @@ fn state_event(unix_ms: i64, reason: String) -> Event {
 proptest! {
     #[test]
     fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..600)) {
+        let _ticket = coldspray_e2e::gate::shared();
         check_any(&bytes);
     }
 
@@ -153,11 +154,13 @@ proptest! {
         kind in 0u8..5,
         payload in prop::collection::vec(any::<u8>(), 0..600),
     ) {
+        let _ticket = coldspray_e2e::gate::shared();
         check_any(&seal(kind, &payload));
     }
 
     #[test]
     fn curves_round_trip_within_the_fixed_point_resolution(samples in curve()) {
+        let _ticket = coldspray_e2e::gate::shared();
         let sealed = encode_chunk(&samples);
         let back = decode_chunk(5, &sealed).unwrap();
         prop_assert_eq!(back.len(), samples.len());
@@ -176,6 +179,7 @@ proptest! {
         samples in curve(),
         mutations in prop::collection::vec(mutation(), 1..4),
     ) {
+        let _ticket = coldspray_e2e::gate::shared();
         let sealed = encode_chunk(&samples);
         // Behind the checksum: the decoder itself must cope with the damage.
         let (kind, payload) = split(&sealed).unwrap();
@@ -199,6 +203,7 @@ proptest! {
         reason in ".{0,40}",
         mutations in prop::collection::vec(mutation(), 1..4),
     ) {
+        let _ticket = coldspray_e2e::gate::shared();
         let sealed = encode_event(&state_event(unix_ms, reason)).unwrap();
         match decode_any(&sealed) {
             Ok(Decoded::Json(kinds)) => prop_assert!(kinds.contains(&"event"), "{:?}", kinds),
@@ -217,6 +222,7 @@ proptest! {
 /// is allocated, whatever the checksum says.
 #[test]
 fn huge_counts_and_widths_are_refused() {
+    let _ticket = coldspray_e2e::gate::shared();
     for payload in [
         // count = u64::MAX >> 1 as a varint
         vec![0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f],

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_loop_loses_nothing_acknowledged() {
+    let _ticket = coldspray_e2e::gate::alone();
     let kills = env_num("COLDSPRAY_KILLS", if full() { 120 } else { 25 });
     let seed = env_num("COLDSPRAY_SEED", 0x5eed_c01d);
     coldspray_e2e::say!("kill loop: {kills} kills, seed {seed:#x}");

@@ -457,6 +457,7 @@ fn stats_row(name: &str, xs: &[f64]) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dbus_and_scrape_load_misses_no_deadline_and_drops_no_alarm() {
+    let _ticket = coldspray_e2e::gate::alone();
     let secs = env_num("COLDSPRAY_LOAD_SECS", if full() { 60 } else { 10 });
     let rate = env_num("COLDSPRAY_LOAD_RATE", 1000).max(1);
     let clients = env_num("COLDSPRAY_LOAD_CLIENTS", 8).max(1);

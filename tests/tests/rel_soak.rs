@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_clinic_day_leaves_memory_and_descriptors_flat() {
+    let _ticket = coldspray_e2e::gate::alone();
     let hours = env_num("COLDSPRAY_SOAK_HOURS", if full() { 24 } else { 1 });
     let speed = env_num("COLDSPRAY_SOAK_SPEED", if full() { 500 } else { 100 }) as f64;
     let bus = PrivateBus::start(&current_user()).expect("private bus");

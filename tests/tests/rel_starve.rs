@@ -243,6 +243,7 @@ async fn run(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cpu_starvation_with_and_without_realtime_priority() {
+    let _ticket = coldspray_e2e::gate::alone();
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get()) as u64;
     let secs = env_num("COLDSPRAY_STARVE_SECS", if full() { 30 } else { 15 });
     let threads = env_num("COLDSPRAY_STARVE_THREADS", 2 * cores);

@@ -14,6 +14,7 @@ const WAIT: Duration = Duration::from_secs(30);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_during_a_session_closes_it_and_tells_the_kiosk() {
+    let _ticket = coldspray_e2e::gate::shared();
     let bus = PrivateBus::start(&current_user()).expect("private bus");
     let dir = TempDir::new("svc-stop").unwrap();
     let mut d =

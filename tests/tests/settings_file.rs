@@ -53,6 +53,7 @@ fn error_name(e: &zbus::Error) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn settings_survive_a_treatment_log_that_cannot_open() {
+    let _ticket = coldspray_e2e::gate::shared();
     let bus = PrivateBus::start(&current_user()).expect("private bus");
     let dir = TempDir::new("settings-log-gone").unwrap();
     let mut d = SimDaemon::spawn(
@@ -98,6 +99,7 @@ async fn settings_survive_a_treatment_log_that_cannot_open() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_damaged_settings_file_refuses_treatment_until_a_technician_confirms() {
+    let _ticket = coldspray_e2e::gate::shared();
     let bus = PrivateBus::start(&current_user()).expect("private bus");
     let dir = TempDir::new("settings-damaged").unwrap();
     let mut d = SimDaemon::spawn(
@@ -183,6 +185,7 @@ async fn a_damaged_settings_file_refuses_treatment_until_a_technician_confirms()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operator_setpoint_holds_until_the_admin_edits_the_config_and_changes_carry_the_uid() {
+    let _ticket = coldspray_e2e::gate::shared();
     let bus = PrivateBus::start(&current_user()).expect("private bus");
     let dir = TempDir::new("settings-precedence").unwrap();
     let mut d = SimDaemon::spawn(&bus, dir.path(), 20.0, "", &thermostat(4.0)).expect("daemon");
@@ -250,6 +253,7 @@ async fn operator_setpoint_holds_until_the_admin_edits_the_config_and_changes_ca
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_settings_file_that_cannot_be_written_is_answered_truthfully_and_alarmed() {
+    let _ticket = coldspray_e2e::gate::shared();
     let bus = PrivateBus::start(&current_user()).expect("private bus");
     let dir = TempDir::new("settings-unwritable").unwrap();
     let mut d = SimDaemon::spawn(&bus, dir.path(), 20.0, "", &thermostat(4.0)).expect("daemon");
@@ -300,6 +304,7 @@ async fn a_settings_file_that_cannot_be_written_is_answered_truthfully_and_alarm
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn settings_from_before_the_file_are_migrated_once_and_a_lost_file_is_noticed() {
+    let _ticket = coldspray_e2e::gate::shared();
     let bus = PrivateBus::start(&current_user()).expect("private bus");
     let dir = TempDir::new("settings-migrate").unwrap();
     let mut d = SimDaemon::spawn(&bus, dir.path(), 20.0, "", &thermostat(4.0)).expect("daemon");

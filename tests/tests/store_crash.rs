@@ -95,6 +95,7 @@ fn run_and_kill(dir: &std::path::Path, after_first: bool, delay: Duration) -> Ve
 
 #[test]
 fn acknowledged_records_survive_sigkill_at_random_points() {
+    let _ticket = coldspray_e2e::gate::alone();
     let kills: usize = std::env::var("COLDSPRAY_CRASH_KILLS")
         .ok()
         .and_then(|v| v.parse().ok())

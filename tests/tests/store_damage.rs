@@ -13,6 +13,7 @@ use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_lost_from_the_log_raise_an_alarm_at_start() {
+    let _ticket = coldspray_e2e::gate::alone();
     let bus = PrivateBus::start(&current_user()).expect("private bus");
     let dir = TempDir::new("store-damage").unwrap();
     let mut d =

@@ -149,6 +149,7 @@ async fn session(c: &Client) -> Run {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_is_told_alarmed_and_recovered_and_ids_are_never_reused() {
+    let _ticket = coldspray_e2e::gate::alone();
     if !is_root() {
         println!("skipped: mounting a tmpfs as the state directory needs root");
         return;

@@ -26,7 +26,7 @@ pub mod validate;
 
 use crate::api::{Event, Snapshot};
 use crate::handle::ControlHandle;
-use crate::session::{Outcome, SessionRecord};
+use crate::session::Outcome;
 use crate::store::Stats;
 use maintenance::Maintenance;
 use protocols::Protocols;
