@@ -39,7 +39,7 @@ impl fmt::Display for Priority {
     }
 }
 
-/// What an alarm is about. The interlock causes of BRIEF §4 come first.
+/// What an alarm is about. The interlock causes of docs/REQUIREMENTS.md §4 come first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind", content = "sensor")]
 pub enum AlarmKind {
@@ -223,7 +223,7 @@ impl AlarmKind {
         Some(kind)
     }
 
-    /// True for the interlock causes of BRIEF §4: each forces the safe state.
+    /// True for the interlock causes of docs/REQUIREMENTS.md §4: each forces the safe state.
     pub fn is_interlock(self) -> bool {
         matches!(
             self,

@@ -183,7 +183,7 @@ pub enum CommandError {
     },
 }
 
-/// Service counters (BRIEF §4).
+/// Service counters (docs/REQUIREMENTS.md §4).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Counters {
     /// Pump running time, seconds.

@@ -11,9 +11,9 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-/// Default configuration path (BRIEF §6).
+/// Default configuration path (docs/REQUIREMENTS.md §6).
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/coldspray/coldspray.toml";
-/// Default state directory (BRIEF §6).
+/// Default state directory (docs/REQUIREMENTS.md §6).
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/coldspray";
 /// The largest configuration file read (1 MiB; the shipped one is a few KiB).
 pub const MAX_CONFIG_BYTES: u64 = 1 << 20;

@@ -226,7 +226,7 @@ impl Protocol {
     /// * **Skin floor 10 °C** everywhere: at 10 °C skin nerve conduction is already down by a
     ///   third (Algafly 2007, BJSM 41:365) and colder mist risks cold injury on skin whose
     ///   barrier the laser just opened; tissue freezes at −0.55 °C.
-    /// * **Spray time ≤ 120 s**: the unit's maximum continuous spray (BRIEF §4); the heat that
+    /// * **Spray time ≤ 120 s**: the unit's maximum continuous spray (docs/REQUIREMENTS.md §4); the heat that
     ///   matters is gone within the first minute (epidermis 0.21, dermis 0.29–0.37 W/m·K give
     ///   thermal time constants of seconds to tens of seconds for the top millimetre).
     /// * **Protect** protocols (CO2 fractional, Nd:YAG, Pico) spray continuously at full pump

@@ -119,7 +119,7 @@ pub struct SessionStart {
     pub skin_floor_c: f64,
 }
 
-/// The closing record of a session with its quality indicators (BRIEF §4).
+/// The closing record of a session with its quality indicators (docs/REQUIREMENTS.md §4).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SessionRecord {
     /// The opening record.

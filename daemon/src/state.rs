@@ -1,4 +1,4 @@
-//! The unit's operating states (BRIEF §4).
+//! The unit's operating states (docs/REQUIREMENTS.md §4).
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

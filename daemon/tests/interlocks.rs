@@ -1,4 +1,4 @@
-//! One test per interlock cause (BRIEF §4), each from `ready` and from `spraying`, on the
+//! One test per interlock cause (docs/REQUIREMENTS.md §4), each from `ready` and from `spraying`, on the
 //! simulated unit in injected time: every actuator off within the cause's limit, the right
 //! alarm raised, the fault latched until acknowledged *and* the cause is gone.
 

@@ -2,7 +2,7 @@
 //!
 //! The hardware layer of the ColdSpray cold-mist unit.
 //!
-//! * [`signal`] names every output, input and sensor of the reference hardware (BRIEF §3).
+//! * [`signal`] names every output, input and sensor of the reference hardware (docs/REQUIREMENTS.md §3).
 //! * [`port`] defines the three ports a backend implements — [`port::OutputPort`],
 //!   [`port::InputPort`] (levels plus timestamped edge events) and [`port::SensorPort`] — and
 //!   bundles them with a [`clock::Clock`] into a [`port::Board`].

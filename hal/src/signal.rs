@@ -1,4 +1,4 @@
-//! The signals of the reference hardware (BRIEF §3), by their fixed names.
+//! The signals of the reference hardware (docs/REQUIREMENTS.md §3), by their fixed names.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

@@ -79,7 +79,7 @@ impl Cause {
             Cause::SkinFloor => "skin_below_floor".into(),
         }
     }
-    /// The brief's limit for the cause, simulated seconds.
+    /// The requirement's limit for the cause (docs/REQUIREMENTS.md §4.8), simulated seconds.
     fn limit_s(&self) -> f64 {
         match self {
             Cause::Estop => 0.01,
@@ -400,7 +400,7 @@ async fn case_body(
         cause.clear(c).await?;
         row.recovery = "ack→still fault; clear→".into();
     }
-    // After both, the unit leaves fault (an extra acknowledge is allowed: the brief latches
+    // After both, the unit leaves fault (an extra acknowledge is allowed: the requirements latch
     // until both, in either order).
     let (_, t) = c
         .wait_for(

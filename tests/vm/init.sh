@@ -24,7 +24,7 @@ mount -t configfs none /sys/kernel/config || die "mount configfs"
 insmod $M/irq_sim.ko || die "insmod irq_sim"
 insmod $M/gpio-sim.ko || die "insmod gpio-sim"
 insmod $M/i2c-dev.ko || die "insmod i2c-dev"
-# The five sensor addresses of BRIEF §3 (TMP117 x2, MCP9808, MLX90614, ADS1115).
+# The five sensor addresses of docs/REQUIREMENTS.md §3 (TMP117 x2, MCP9808, MLX90614, ADS1115).
 insmod $M/i2c-stub.ko chip_addr=0x48,0x49,0x18,0x5a,0x4a || die "insmod i2c-stub"
 
 # ---- gpio-sim chip, one bank, lines named after the signals (found by name, never number).

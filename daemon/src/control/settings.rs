@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Allowed reservoir setpoint range, °C (BRIEF §4).
+/// Allowed reservoir setpoint range, °C (docs/REQUIREMENTS.md §4).
 pub const SETPOINT_RANGE_C: std::ops::RangeInclusive<f64> = 2.0..=15.0;
 
 /// `[thermostat]`: the reservoir chiller.
@@ -64,7 +64,7 @@ impl Default for ThermostatConfig {
     }
 }
 
-/// `[safety]`: interlock limits (BRIEF §4).
+/// `[safety]`: interlock limits (docs/REQUIREMENTS.md §4).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SafetyConfig {

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::ops::RangeInclusive;
 use zbus::zvariant::{OwnedValue, Value};
 
-/// Reservoir setpoint, °C (BRIEF §4).
+/// Reservoir setpoint, °C (docs/REQUIREMENTS.md §4).
 pub const SETPOINT_C: RangeInclusive<f64> = 2.0..=15.0;
 /// Calibration offset, sensor unit (°C or bar).
 pub const CALIBRATION: RangeInclusive<f64> = -5.0..=5.0;

@@ -1,4 +1,4 @@
-//! Interlock evaluation: every cause of BRIEF §4, judged from raw inputs, sensor health and the
+//! Interlock evaluation: every cause of docs/REQUIREMENTS.md §4, judged from raw inputs, sensor health and the
 //! outputs actually driven — never from the controller's intentions.
 
 use crate::alarm::AlarmKind;

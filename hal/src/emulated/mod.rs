@@ -215,7 +215,7 @@ impl EmulatedBus {
         Self::default()
     }
 
-    /// The reference board (BRIEF §3): TMP117 at 0x48 (reservoir, 4 °C) and 0x49 (mist,
+    /// The reference board (docs/REQUIREMENTS.md §3): TMP117 at 0x48 (reservoir, 4 °C) and 0x49 (mist,
     /// 6 °C), MCP9808 at 0x18 (heatsink, 30 °C), MLX90614 at 0x5A (skin, 33 °C), ADS1115 at
     /// 0x4A (line pressure 0 bar through the default [`PressureScale`]).
     pub fn reference() -> Self {

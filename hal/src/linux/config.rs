@@ -1,5 +1,5 @@
 //! The `[hardware]` section of the daemon's configuration: how the signals and sensors of
-//! BRIEF §3 are wired on this unit.
+//! docs/REQUIREMENTS.md §3 are wired on this unit.
 //!
 //! Every field has a default, and the defaults describe the reference board: each GPIO line
 //! carries the signal's own name (`pump`, `estop`, …), the sensors sit on `/dev/i2c-1` at their
@@ -48,7 +48,7 @@ pub struct HardwareConfig {
     /// The I2C bus device the sensors are on. Default `"/dev/i2c-1"` (the Pi header's
     /// SDA1/SCL1 pins).
     pub i2c_bus: PathBuf,
-    /// One entry per signal of BRIEF §3 (`[hardware.lines.<signal>]`).
+    /// One entry per signal of docs/REQUIREMENTS.md §3 (`[hardware.lines.<signal>]`).
     pub lines: Lines,
     /// One entry per sensor (`[hardware.sensors.<sensor>]`).
     pub sensors: Sensors,
@@ -165,7 +165,7 @@ impl LineConfig {
     }
 }
 
-/// The GPIO lines, one field per signal of BRIEF §3 (unknown signal names are rejected).
+/// The GPIO lines, one field per signal of docs/REQUIREMENTS.md §3 (unknown signal names are rejected).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Lines {
@@ -225,7 +225,7 @@ impl Lines {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SensorConfig {
-    /// 7-bit I2C address. Default: the reference address of the sensor (BRIEF §3).
+    /// 7-bit I2C address. Default: the reference address of the sensor (docs/REQUIREMENTS.md §3).
     pub address: Option<u8>,
     /// Whether the chip is fitted on this unit. Default `true`; set `false` on a unit
     /// without the optional skin (IR) sensor.

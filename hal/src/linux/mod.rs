@@ -13,7 +13,7 @@
 //! same configuration serves a Raspberry Pi 4 (`pinctrl-bcm2711`) and 5 (`pinctrl-rp1`).
 //!
 //! After a crash the kernel releases the lines and they "may revert to their default
-//! state" (BRIEF §8): hardware pull resistors must make a released output off, and
+//! state" (docs/REQUIREMENTS.md §8): hardware pull resistors must make a released output off, and
 //! `ExecStopPost=` runs [`force_safe`]. Nothing here relies on `Drop` for safety.
 
 pub mod config;

@@ -18,7 +18,7 @@ pub(crate) const PUMP_FLOW_FULL_L_MIN: f64 = 0.2;
 /// small DC motor, so the driver maps 1–100 % onto 50–100 % speed.
 const PUMP_MIN_SPEED: f64 = 0.5;
 
-/// Pressure at which the pump's bypass opens (dead-head), bar (brief: ~3.5 bar).
+/// Pressure at which the pump's bypass opens (dead-head), bar (docs/REQUIREMENTS.md §5.3: ~3.5 bar).
 pub(crate) const BYPASS_BAR: f64 = 3.5;
 
 /// Cracking pressure of the nozzle's anti-drip check valve, bar (misting nozzles: 0.7–1.5).

@@ -37,7 +37,8 @@ const R_SUBCUTIS: f64 = 0.035;
 const H_AIR: f64 = 10.0;
 
 /// Mist film coefficient at the nominal 0.2 L/min, W/(m²·K) (low-flux spray cooling,
-/// brief: 1500–3000); it scales with √flow, so 0.4 L/min gives ~1400. Note that any film
+/// docs/REQUIREMENTS.md §5.3: 1500–3000); it scales with √flow, so 0.1 L/min gives ~1400 and
+/// 0.4 L/min ~2800. Note that any film
 /// coefficient above a few hundred pulls the *surface* of a laser-heated patch below 26 °C
 /// within seconds (skin's thermal effusivity is only ~1100 W·s^½/m²·K): with this value a
 /// 52 °C surface falls below 26 °C in ~1 s and below 10 °C in ~7 s of 4 °C mist.

@@ -12,13 +12,13 @@ pub(crate) const WATER_CP: f64 = 4186.0;
 /// block at 900 J/kg·K plus the polypropylene tank walls).
 const TANK_HEAT_CAPACITY: f64 = 400.0;
 
-/// Heat gain of the insulated reservoir from the room, W/K (brief: 1.5–3 W/K; a 1.5 L tank
+/// Heat gain of the insulated reservoir from the room, W/K (docs/REQUIREMENTS.md §5.3: 1.5–3 W/K; a 1.5 L tank
 /// with 10 mm foam is about 2 W/K).
 const RESERVOIR_UA: f64 = 2.0;
 
 /// Cooling capacity of the lumped TEC assembly at zero temperature difference, W (several
 /// TEC1-12706-class modules run at part current, where their COP is best). Chosen with
-/// [`TEC_PELEC`] so the brief's 10–30 min cold start (22 → 4 °C, 1.5 L) holds with a
+/// [`TEC_PELEC`] so the 10–30 min cold start of docs/REQUIREMENTS.md §5.3 (22 → 4 °C, 1.5 L) holds with a
 /// 0.15 K/W heatsink: it takes ~24 min here.
 const TEC_QMAX: f64 = 280.0;
 
@@ -38,18 +38,18 @@ const TEC_PASSIVE_G: f64 = 0.8;
 /// Heat capacity of the hot-side heatsink, J/K (≈0.45 kg aluminium at 900 J/kg·K).
 const HEATSINK_HEAT_CAPACITY: f64 = 400.0;
 
-/// Heatsink-to-room thermal resistance with the fan turning, K/W (brief: ~0.15 K/W).
+/// Heatsink-to-room thermal resistance with the fan turning, K/W (docs/REQUIREMENTS.md §5.3: ~0.15 K/W).
 const HEATSINK_R_FAN: f64 = 0.15;
 
-/// Heatsink-to-room thermal resistance in still air (fan off or dead), K/W (brief: ~1 K/W).
+/// Heatsink-to-room thermal resistance in still air (fan off or dead), K/W (docs/REQUIREMENTS.md §5.3: ~1 K/W).
 const HEATSINK_R_STILL: f64 = 1.0;
 
 /// Time constant of the mist temperature while water flows, s: set by the nozzle body's and
-/// the last centimetres of line's thermal mass (brief: 2–3 s).
+/// the last centimetres of line's thermal mass (docs/REQUIREMENTS.md §5.3: 2–3 s).
 const MIST_TAU_FLOWING: f64 = 2.5;
 
 /// Time constant of the standing water in the line drifting to room temperature, s
-/// (brief: 60–120 s).
+/// (docs/REQUIREMENTS.md §5.3: 60–120 s).
 const MIST_TAU_STANDING: f64 = 90.0;
 
 /// Heat picked up by the line from the room while flowing, W/K. At 0.2 L/min (14 W/K of
