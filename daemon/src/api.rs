@@ -183,6 +183,17 @@ pub enum CommandError {
     },
 }
 
+impl From<crate::limits::OutOfRange> for CommandError {
+    fn from(e: crate::limits::OutOfRange) -> Self {
+        CommandError::OutOfRange {
+            name: e.name,
+            value: e.value,
+            min: e.min,
+            max: e.max,
+        }
+    }
+}
+
 /// Service counters (BRIEF §4).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Counters {

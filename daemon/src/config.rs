@@ -3,8 +3,9 @@
 //! Every section is optional and every key has a documented default; unknown keys are errors.
 //! A bad file stops start-up with the file, line, key and reason.
 
-use crate::control::settings::{SafetyConfig, SessionConfig, ThermostatConfig, SETPOINT_RANGE_C};
+use crate::control::settings::{SafetyConfig, SessionConfig, ThermostatConfig};
 use crate::control::CoreConfig;
+use crate::limits::SETPOINT_C;
 use crate::protocol::validate_name;
 use coldspray_hal::sim::SimConfig;
 use serde::{Deserialize, Serialize};
@@ -381,8 +382,8 @@ impl Config {
         range(
             "thermostat.setpoint_c",
             t.setpoint_c,
-            *SETPOINT_RANGE_C.start(),
-            *SETPOINT_RANGE_C.end(),
+            *SETPOINT_C.start(),
+            *SETPOINT_C.end(),
         )?;
         range("thermostat.hysteresis_c", t.hysteresis_c, 0.1, 5.0)?;
         range("thermostat.min_on_s", t.min_on_s, 0.0, 1800.0)?;

@@ -11,6 +11,7 @@ pub mod control;
 pub mod dbus;
 pub mod demo;
 pub mod handle;
+pub mod limits;
 pub mod lockstep;
 pub mod metrics;
 pub mod protocol;

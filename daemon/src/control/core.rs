@@ -4,13 +4,14 @@
 
 use super::sensors::{FlowMeter, SensorSample, SensorTracker};
 use super::session::{ActiveSession, DAMAGE_THRESHOLD_C};
-use super::settings::{SafetyConfig, SessionConfig, ThermostatConfig, SETPOINT_RANGE_C};
+use super::settings::{SafetyConfig, SessionConfig, ThermostatConfig};
 use super::thermostat::Thermostat;
 use crate::alarm::AlarmKind;
 use crate::api::{
     Command, CommandError, Counters, Event, MaintenanceActivity, Reply, SessionProgress, Snapshot,
     StartOptions,
 };
+use crate::limits::{self as range, secs};
 use crate::protocol::{limits, Protocol};
 use crate::safety::alarms::{AlarmManager, Stamp};
 use crate::safety::gate::{self, GateInputs};
@@ -23,14 +24,6 @@ use std::time::Duration;
 
 /// Interval of the curve samples recorded during a session (10 Hz).
 pub const SAMPLE_PERIOD: Duration = Duration::from_millis(100);
-/// Calibration offset range, in the sensor's unit.
-pub const CALIBRATION_RANGE: std::ops::RangeInclusive<f64> = -5.0..=5.0;
-/// Prime time range, s.
-pub const PRIME_RANGE_S: std::ops::RangeInclusive<f64> = 1.0..=60.0;
-/// Drain time range, s.
-pub const DRAIN_RANGE_S: std::ops::RangeInclusive<f64> = 1.0..=300.0;
-/// Output-test time range, s.
-pub const TEST_OUTPUT_RANGE_S: std::ops::RangeInclusive<f64> = 0.1..=30.0;
 /// Pump run of the maintenance self-test's flow check.
 const SELF_TEST_FLOW_S: f64 = 3.0;
 /// A gap this long between two steps of the control loop is a stall: the watchdog has driven
@@ -190,31 +183,6 @@ pub struct Core {
     events: Vec<Event>,
 }
 
-fn secs(s: f64) -> Duration {
-    Duration::from_secs_f64(s.max(0.0))
-}
-
-fn out_of_range(name: &str, value: f64, range: &std::ops::RangeInclusive<f64>) -> CommandError {
-    CommandError::OutOfRange {
-        name: name.to_string(),
-        value,
-        min: *range.start(),
-        max: *range.end(),
-    }
-}
-
-fn check_range(
-    name: &str,
-    value: f64,
-    range: std::ops::RangeInclusive<f64>,
-) -> Result<(), CommandError> {
-    if value.is_finite() && range.contains(&value) {
-        Ok(())
-    } else {
-        Err(out_of_range(name, value, &range))
-    }
-}
-
 impl Core {
     /// A core in `starting`, every output off, self-test pending.
     ///
@@ -304,11 +272,11 @@ impl Core {
 
     /// Restores persisted settings (setpoint and calibration), validating them.
     pub fn restore_settings(&mut self, setpoint_c: Option<f64>, calibration: [f64; 5]) {
-        if let Some(sp) = setpoint_c.filter(|sp| sp.is_finite() && SETPOINT_RANGE_C.contains(sp)) {
+        if let Some(sp) = setpoint_c.filter(|sp| sp.is_finite() && range::SETPOINT_C.contains(sp)) {
             self.thermostat.set_setpoint(sp);
         }
         for (slot, value) in self.calibration.iter_mut().zip(calibration) {
-            if value.is_finite() && CALIBRATION_RANGE.contains(&value) {
+            if value.is_finite() && range::CALIBRATION.contains(&value) {
                 *slot = value;
             }
         }
@@ -592,17 +560,19 @@ impl Core {
     ) -> Result<u64, CommandError> {
         let mut p = self.find_protocol(protocol)?;
         if let Some(s) = options.spray_s {
-            check_range("spray_s", s, limits::SPRAY_S)?;
+            range::check("spray_s", s, limits::SPRAY_S)?;
             p.spray_s = s;
         }
         if let Some(t) = options.skin_target_c {
-            check_range("skin_target_c", t, limits::SKIN_TARGET_C)?;
+            range::check("skin_target_c", t, limits::SKIN_TARGET_C)?;
             p.skin_target_c = Some(t);
         }
         if let Some(d) = options.pump_percent {
-            let r =
-                f64::from(*limits::PUMP_PERCENT.start())..=f64::from(*limits::PUMP_PERCENT.end());
-            check_range("pump_percent", f64::from(d), r)?;
+            range::check(
+                "pump_percent",
+                f64::from(d),
+                range::widen(&limits::PUMP_PERCENT),
+            )?;
             p.pump_percent = d;
         }
         p.validate().map_err(|e| CommandError::InvalidArgument {
@@ -724,7 +694,7 @@ impl Core {
                 Ok(Reply::Accepted)
             }
             Command::SetSetpoint { celsius } => {
-                check_range("setpoint_c", celsius, SETPOINT_RANGE_C)?;
+                range::check("setpoint_c", celsius, range::SETPOINT_C)?;
                 self.thermostat.set_setpoint(celsius);
                 self.operator_setpoint = Some(OperatorSetpoint {
                     celsius,
@@ -743,7 +713,7 @@ impl Core {
                 Ok(Reply::Accepted)
             }
             Command::SetCalibration { sensor, offset } => {
-                check_range("offset", offset, CALIBRATION_RANGE)?;
+                range::check("offset", offset, range::CALIBRATION)?;
                 self.calibration[sensor.index()] = offset;
                 self.config_changed(
                     now,
@@ -829,7 +799,7 @@ impl Core {
             }
             Command::Prime { seconds } => {
                 self.require_idle_maintenance("prime")?;
-                check_range("seconds", seconds, PRIME_RANGE_S)?;
+                range::check("seconds", seconds, range::PRIME_S)?;
                 self.can_run_actuators()?;
                 self.task = Some(Task::Prime {
                     until: now + secs(seconds),
@@ -838,7 +808,7 @@ impl Core {
             }
             Command::Drain { seconds } => {
                 self.require_idle_maintenance("drain")?;
-                check_range("seconds", seconds, DRAIN_RANGE_S)?;
+                range::check("seconds", seconds, range::DRAIN_S)?;
                 self.can_run_actuators()?;
                 self.task = Some(Task::Drain {
                     until: now + secs(seconds),
@@ -847,7 +817,7 @@ impl Core {
             }
             Command::TestOutput { output, seconds } => {
                 self.require_idle_maintenance("output test")?;
-                check_range("seconds", seconds, TEST_OUTPUT_RANGE_S)?;
+                range::check("seconds", seconds, range::TEST_OUTPUT_S)?;
                 if output.is_actuator() {
                     self.can_run_actuators()?;
                 }

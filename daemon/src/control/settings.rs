@@ -3,9 +3,6 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Allowed reservoir setpoint range, °C (BRIEF §4).
-pub const SETPOINT_RANGE_C: std::ops::RangeInclusive<f64> = 2.0..=15.0;
-
 /// `[thermostat]`: the reservoir chiller.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]

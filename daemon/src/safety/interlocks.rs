@@ -4,6 +4,7 @@
 use crate::alarm::AlarmKind;
 use crate::control::sensors::{FlowMeter, SensorTracker};
 use crate::control::settings::SafetyConfig;
+use crate::limits::secs;
 use coldspray_hal::Sensor;
 use std::time::Duration;
 
@@ -228,8 +229,4 @@ pub fn all_interlock_kinds(sensors: &SensorTracker) -> Vec<AlarmKind> {
         .into_iter()
         .filter(|k| k.is_interlock())
         .collect()
-}
-
-fn secs(s: f64) -> Duration {
-    Duration::from_secs_f64(s.max(0.0))
 }
