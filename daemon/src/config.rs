@@ -3,10 +3,11 @@
 //! Every section is optional and every key has a documented default; unknown keys are errors.
 //! A bad file stops start-up with the file, line, key and reason.
 
-use crate::control::settings::{SafetyConfig, SessionConfig, ThermostatConfig};
+use crate::control::settings::{SessionConfig, ThermostatConfig};
 use crate::control::CoreConfig;
 use crate::limits::SETPOINT_C;
 use crate::protocol::validate_name;
+use crate::safety::SafetyConfig;
 use coldspray_hal::sim::SimConfig;
 use serde::{Deserialize, Serialize};
 use std::fmt;

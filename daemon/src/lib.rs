@@ -18,6 +18,7 @@ pub mod protocol;
 pub mod runtime;
 pub mod safe_off;
 pub mod safety;
+pub mod sensing;
 pub mod session;
 pub mod state;
 pub mod store;

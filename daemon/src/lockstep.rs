@@ -7,9 +7,10 @@
 
 use crate::api::{Command, CommandError, Event, Reply, Snapshot};
 use crate::control::core::STALL_LIMIT;
-use crate::control::{Core, CoreConfig, SensorSample, StepOutput};
+use crate::control::{Core, CoreConfig, StepOutput};
 use crate::protocol::Protocol;
 use crate::runtime::outputs::OutputHealth;
+use crate::sensing::SensorSample;
 use coldspray_hal::sim::{SimConfig, SimUnit, Truth};
 use coldspray_hal::{Board, Input, InputEdge, Output, Sensor};
 use std::sync::{Arc, Mutex};

@@ -2,9 +2,9 @@
 //! touches hardware or does I/O: the runtime (or a test) feeds it sensor samples, input edges,
 //! commands and the time, and applies the output levels it returns.
 
-use super::sensors::{FlowMeter, SensorSample, SensorTracker};
+use super::sensors::{FlowMeter, Readings};
 use super::session::{ActiveSession, DAMAGE_THRESHOLD_C};
-use super::settings::{SafetyConfig, SessionConfig, ThermostatConfig};
+use super::settings::{SessionConfig, ThermostatConfig};
 use super::thermostat::Thermostat;
 use crate::alarm::AlarmKind;
 use crate::api::{
@@ -15,7 +15,9 @@ use crate::limits::{self as range, secs};
 use crate::protocol::{limits, Protocol};
 use crate::safety::alarms::{AlarmManager, Stamp};
 use crate::safety::gate::{self, GateInputs};
-use crate::safety::interlocks::{all_interlock_kinds, InterlockInputs, Interlocks};
+use crate::safety::interlocks::{InterlockInputs, Interlocks};
+use crate::safety::SafetyConfig;
+use crate::sensing::SensorSample;
 use crate::session::{Outcome, Sample, SessionStart, StartCause};
 use crate::state::UnitState;
 use crate::unit_settings::{OperatorSetpoint, SetpointChoice, UnitSettings};
@@ -140,7 +142,8 @@ pub struct Core {
     thermostat: Thermostat,
     interlocks: Interlocks,
     alarms: AlarmManager,
-    sensors: SensorTracker,
+    /// The controller's view of the sensors (the safety layer keeps its own).
+    sensors: Readings,
     flow: FlowMeter,
     calibration: [f64; 5],
     protocols: Vec<Protocol>,
@@ -203,11 +206,11 @@ impl Core {
         let config_setpoint_c = config.thermostat.setpoint_c;
         Self {
             thermostat: Thermostat::new(config.thermostat),
-            interlocks: Interlocks::new(config.safety.clone()),
+            interlocks: Interlocks::new(config.safety.clone(), fitted, now),
             session_cfg: config.session,
             default_protocol: config.default_protocol,
             alarms: AlarmManager::new(),
-            sensors: SensorTracker::new(fitted, now),
+            sensors: Readings::new(fitted),
             flow: FlowMeter::default(),
             calibration: [0.0; 5],
             protocols,
@@ -445,6 +448,7 @@ impl Core {
             *v += self.calibration[sample.sensor.index()];
         }
         self.sensors.update(&sample);
+        self.interlocks.on_sample(&sample);
     }
 
     /// A chip identity arrives (self-test).
@@ -472,6 +476,7 @@ impl Core {
             Input::FlowPulse => {
                 if edge.level {
                     self.flow.pulse(edge.at);
+                    self.interlocks.on_flow_pulse(edge.at);
                 }
             }
             Input::LaserEmission => {
@@ -1082,15 +1087,13 @@ impl Core {
             now,
             estop: self.estop,
             water_low: self.water_low,
-            sensors: &self.sensors,
-            flow: &self.flow,
             pump_on_since: self.pump_on_since,
             valve_open_since: self.valve_open_since,
             in_session: self.session.is_some(),
             skin_floor_c: floor,
         });
         let stamp = self.stamp(now);
-        for kind in all_interlock_kinds(&self.sensors) {
+        for kind in self.interlocks.kinds() {
             match found.iter().find(|(k, _)| *k == kind) {
                 Some((_, msg)) => self
                     .alarms
@@ -1124,7 +1127,7 @@ impl Core {
                 // never start spraying (the patient is not waiting under the nozzle).
                 self.pending_autostart = None;
                 if !self.alarms.fault_latched() {
-                    self.sensors.restart(now);
+                    self.interlocks.restart_staleness(now);
                     self.transition(UnitState::Precooling, now, "fault cleared and acknowledged");
                 }
             }
