@@ -11,6 +11,7 @@ use crate::control::{Core, CoreConfig, StepOutput};
 use crate::protocol::Protocol;
 use crate::runtime::outputs::OutputHealth;
 use crate::sensing::SensorSample;
+use coldspray_hal::signal::OutputLevels;
 use coldspray_hal::sim::{SimConfig, SimUnit, Truth};
 use coldspray_hal::{Board, Input, InputEdge, Output, Sensor};
 use std::sync::{Arc, Mutex};
@@ -82,7 +83,7 @@ impl Lockstep {
             next_sensor_read: now,
             events: Vec::new(),
             last: StepOutput {
-                outputs: [false; 7],
+                outputs: OutputLevels::all_off(),
                 pump_duty: 100,
                 identify: false,
             },
@@ -118,13 +119,13 @@ impl Lockstep {
     }
 
     /// The levels the last step drove.
-    pub fn outputs(&self) -> [bool; 7] {
+    pub fn outputs(&self) -> OutputLevels {
         self.last.outputs
     }
 
     /// Whether an output is driven on.
     pub fn output(&self, o: Output) -> bool {
-        self.last.outputs[o.index()]
+        self.last.outputs[o]
     }
 
     /// Sends a command and runs the step that applies it, as the runtime does.
@@ -171,7 +172,7 @@ impl Lockstep {
                 if let Err(e) = self.board.outputs.all_safe() {
                     tracing::error!("watchdog: driving the outputs safe failed: {e}");
                 }
-                self.last.outputs = [false; 7];
+                self.last.outputs = OutputLevels::all_off();
             }
         }
         self.pending_gap = Some((self.now() - start + STEP, fired));

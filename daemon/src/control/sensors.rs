@@ -54,7 +54,6 @@ impl Readings {
 pub struct FlowMeter {
     pulses: VecDeque<Duration>,
     window: Duration,
-    last_pulse: Option<Duration>,
     total_pulses: u64,
 }
 
@@ -63,7 +62,6 @@ impl Default for FlowMeter {
         Self {
             pulses: VecDeque::new(),
             window: Duration::from_secs(1),
-            last_pulse: None,
             total_pulses: 0,
         }
     }
@@ -73,7 +71,6 @@ impl FlowMeter {
     /// Records one pulse.
     pub fn pulse(&mut self, at: Duration) {
         self.pulses.push_back(at);
-        self.last_pulse = Some(self.last_pulse.map_or(at, |p| p.max(at)));
         self.total_pulses += 1;
     }
 
@@ -92,11 +89,6 @@ impl FlowMeter {
     pub fn litres_per_minute(&self) -> f64 {
         let per_window = self.pulses.len() as f64 / FLOW_PULSES_PER_LITRE;
         per_window * 60.0 / self.window.as_secs_f64()
-    }
-
-    /// Time of the latest pulse.
-    pub fn last_pulse(&self) -> Option<Duration> {
-        self.last_pulse
     }
 
     /// Pulses counted since start.

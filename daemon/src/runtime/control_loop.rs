@@ -12,6 +12,7 @@ use crate::alarm::AlarmKind;
 use crate::api::Snapshot;
 use crate::control::{Core, StepOutput};
 use crate::handle::{CommandRequest, HandleEnds};
+use coldspray_hal::signal::OutputLevels;
 use coldspray_hal::{Clock, Input, InputEdge, InputPort, Output};
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -298,7 +299,7 @@ impl ControlLoop {
             // off now, so that is what the next step's changes are taken from.
             drop(port);
             self.last = StepOutput {
-                outputs: [false; 7],
+                outputs: OutputLevels::all_off(),
                 ..*out
             };
             self.safe_going_at = None;
@@ -337,7 +338,7 @@ impl ControlLoop {
     fn actuator_running(&self) -> bool {
         Output::ALL
             .iter()
-            .any(|o| o.is_actuator() && self.last.outputs[o.index()])
+            .any(|o| o.is_actuator() && self.last.outputs[*o])
     }
 
     fn update_status(&mut self, s: &Snapshot) {

@@ -26,6 +26,7 @@ use crate::handle::{ControlHandle, UnitInfo};
 use crate::protocol::Protocol;
 use crate::state::UnitState;
 use crate::store::LogStore;
+use coldspray_hal::signal::OutputLevels;
 use coldspray_hal::sim::SimUnit;
 use coldspray_hal::{Board, Input, InputEdge};
 use control_loop::ControlLoop;
@@ -340,7 +341,7 @@ pub fn start(config: &Config, parts: Parts) -> Result<Daemon, RuntimeError> {
         clock,
         outputs,
         last: StepOutput {
-            outputs: [false; 7],
+            outputs: OutputLevels::all_off(),
             pump_duty: 100,
             identify: false,
         },

@@ -4,6 +4,8 @@
 //! `output_fault` (docs/REQUIREMENTS.md, interlocks and outputs).
 
 use crate::control::{Core, StepOutput};
+#[cfg(test)]
+use coldspray_hal::signal::OutputLevels;
 use coldspray_hal::{HalError, Output};
 use std::time::Duration;
 
@@ -80,7 +82,7 @@ impl OutputHealth {
 fn every_line_differs(out: &StepOutput) -> StepOutput {
     let mut unknown = *out;
     for o in Output::ALL {
-        unknown.outputs[o.index()] = !out.outputs[o.index()];
+        unknown.outputs[o] = !out.outputs[o];
     }
     unknown.pump_duty = out.pump_duty.wrapping_add(1);
     unknown
@@ -124,7 +126,7 @@ pub fn apply_outputs_marked(
     let mut offs = [Output::Pump; Output::ALL.len()];
     let mut n = 0;
     for o in SAFE_ORDER {
-        let (was, now) = (last.outputs[o.index()], out.outputs[o.index()]);
+        let (was, now) = (last.outputs[o], out.outputs[o]);
         if was && !now {
             offs[n] = o;
             n += 1;
@@ -137,7 +139,7 @@ pub fn apply_outputs_marked(
     // Nothing turns on once a write has failed (a pump that did not start must not be
     // followed by an opening valve); the caller then drives everything safe.
     for o in SAFE_ORDER.iter().rev() {
-        let (was, now) = (last.outputs[o.index()], out.outputs[o.index()]);
+        let (was, now) = (last.outputs[*o], out.outputs[*o]);
         if !was && now {
             let on = port.set(*o, true);
             let failed = on.is_err();
@@ -217,9 +219,9 @@ mod tests {
     }
 
     fn step(on: &[Output], pump_duty: u8) -> StepOutput {
-        let mut outputs = [false; 7];
+        let mut outputs = OutputLevels::all_off();
         for o in on {
-            outputs[o.index()] = true;
+            outputs[*o] = true;
         }
         StepOutput {
             outputs,

@@ -35,6 +35,7 @@ use crate::safety::interlocks::Interlocks;
 use crate::safety::SafetyConfig;
 use crate::state::UnitState;
 use crate::unit_settings::OperatorSetpoint;
+use coldspray_hal::signal::OutputLevels;
 use coldspray_hal::{ChipIdentity, Sensor, SensorError};
 use std::time::Duration;
 
@@ -85,7 +86,7 @@ pub(crate) const IDLE_PUMP_DUTY: u8 = 100;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StepOutput {
     /// Output levels to drive (already through the safety gate).
-    pub outputs: [bool; 7],
+    pub outputs: OutputLevels,
     /// Pump drive, percent (1–100, as `OutputPort::set_pump_duty` takes it); it matters only
     /// while the pump runs.
     pub pump_duty: u8,
@@ -133,7 +134,7 @@ pub struct Core {
     last_self_test: Option<(Duration, bool)>,
     /// Since when the control loop has stepped on time after a stall (`control_stalled`).
     on_time_since: Option<Duration>,
-    applied: [bool; 7],
+    applied: OutputLevels,
     pump_on_since: Option<Duration>,
     valve_open_since: Option<Duration>,
     counters: Counters,
@@ -200,7 +201,7 @@ impl Core {
             identify_requested: true,
             last_self_test: None,
             on_time_since: None,
-            applied: [false; 7],
+            applied: OutputLevels::all_off(),
             pump_on_since: None,
             valve_open_since: None,
             counters,

@@ -24,11 +24,15 @@ impl Core {
     pub(super) fn can_spray(&self) -> Result<(), CommandError> {
         let interlocks = self.alarms.active_interlocks();
         if !interlocks.is_empty() || self.estop || self.water_low {
-            let mut keys = interlocks;
-            if keys.is_empty() {
-                keys.push(if self.estop { "estop" } else { "water_low" }.to_string());
+            let mut kinds = interlocks;
+            if kinds.is_empty() {
+                kinds.push(if self.estop {
+                    AlarmKind::Estop
+                } else {
+                    AlarmKind::WaterLow
+                });
             }
-            return Err(CommandError::InterlockActive { keys });
+            return Err(CommandError::InterlockActive { kinds });
         }
         if self.settings_unconfirmed {
             return Err(CommandError::SettingsUnconfirmed);
@@ -155,8 +159,8 @@ impl Core {
             skin_c: read(Sensor::Skin),
             reservoir_c: read(Sensor::Reservoir),
             pressure_bar: read(Sensor::Pressure),
-            pump: self.applied[Output::Pump.index()],
-            valve: self.applied[Output::SprayValve.index()],
+            pump: self.applied[Output::Pump],
+            valve: self.applied[Output::SprayValve],
         }));
     }
 

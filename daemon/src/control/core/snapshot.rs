@@ -18,7 +18,7 @@ impl Core {
         }
         let ready = self.state == UnitState::Ready
             && !self.settings_unconfirmed
-            && self.alarms.active_interlocks().is_empty()
+            && !self.alarms.interlock_present()
             && !self.estop
             && !self.water_low;
         Snapshot {
@@ -28,7 +28,7 @@ impl Core {
             ready,
             readings,
             flow_l_min: self.flow.litres_per_minute(),
-            outputs: self.applied,
+            outputs: self.applied.to_array(),
             setpoint_c: self.thermostat.setpoint(),
             calibration: self.calibration,
             alarms: self.alarms.alarms().to_vec(),

@@ -10,6 +10,7 @@ use crate::limits::secs;
 use crate::safety::gate::{self, GateInputs};
 use crate::session::{Outcome, StartCause};
 use crate::state::UnitState;
+use coldspray_hal::signal::OutputLevels;
 use coldspray_hal::{Output, Sensor};
 use std::time::Duration;
 
@@ -22,9 +23,9 @@ impl Core {
         self.task = None;
         self.thermostat.force_off(now);
         self.transition(UnitState::Stopping, now, reason.to_string());
-        self.applied = [false; 7];
+        self.applied = OutputLevels::all_off();
         StepOutput {
-            outputs: [false; 7],
+            outputs: OutputLevels::all_off(),
             pump_duty: IDLE_PUMP_DUTY,
             identify: false,
         }
@@ -40,7 +41,7 @@ impl Core {
         self.last_step = Some(now);
         if self.state == UnitState::Stopping {
             return StepOutput {
-                outputs: [false; 7],
+                outputs: OutputLevels::all_off(),
                 pump_duty: IDLE_PUMP_DUTY,
                 identify: false,
             };
@@ -97,33 +98,30 @@ impl Core {
         }
 
         // 4. Desired outputs.
-        let mut desired = [false; 7];
-        desired[Output::Chiller.index()] = th.chiller;
-        desired[Output::ChillerFan.index()] = th.fan;
+        let mut desired = OutputLevels::all_off();
+        desired[Output::Chiller] = th.chiller;
+        desired[Output::ChillerFan] = th.fan;
         let mut duty = IDLE_PUMP_DUTY;
         if let Some(session) = self.session.as_mut() {
-            let drive = session.update(now, skin, self.applied[Output::SprayValve.index()]);
-            desired[Output::Pump.index()] = drive.pump;
-            desired[Output::SprayValve.index()] = drive.valve;
+            let drive = session.update(now, skin, self.applied[Output::SprayValve]);
+            desired[Output::Pump] = drive.pump;
+            desired[Output::SprayValve] = drive.valve;
             duty = session.protocol.pump_percent;
             if let Some(outcome) = drive.end {
                 self.end_session(now, outcome, None);
             }
         }
         self.drive_task(now, &mut desired, heatsink);
-        desired[Output::LampReady.index()] =
-            matches!(self.state, UnitState::Ready | UnitState::Spraying);
-        desired[Output::Buzzer.index()] = self.alarms.buzzer(now);
-        desired[Output::LampFault.index()] = self.alarms.fault_lamp(now);
+        desired[Output::LampReady] = matches!(self.state, UnitState::Ready | UnitState::Spraying);
+        desired[Output::Buzzer] = self.alarms.buzzer(now);
+        desired[Output::LampFault] = self.alarms.fault_lamp(now);
 
         // 5. The gate has the last word.
         let outputs = gate::apply(
             desired,
             GateInputs {
                 state: self.state,
-                interlock_present: !self.alarms.active_interlocks().is_empty()
-                    || self.estop
-                    || self.water_low,
+                interlock_present: self.alarms.interlock_present() || self.estop || self.water_low,
                 // In maintenance a technician may run the pump and the chiller (the active
                 // self-test that checks them) while a fault latched earlier waits for its
                 // acknowledgement; a fault whose condition is present still blocks them.
@@ -195,10 +193,10 @@ impl Core {
         }
     }
 
-    pub(super) fn apply_outputs(&mut self, now: Duration, dt: Duration, outputs: [bool; 7]) {
-        let pump = outputs[Output::Pump.index()];
-        let valve = outputs[Output::SprayValve.index()];
-        let chiller = outputs[Output::Chiller.index()];
+    pub(super) fn apply_outputs(&mut self, now: Duration, dt: Duration, outputs: OutputLevels) {
+        let pump = outputs[Output::Pump];
+        let valve = outputs[Output::SprayValve];
+        let chiller = outputs[Output::Chiller];
         self.pump_on_since = if pump {
             self.pump_on_since.or(Some(now))
         } else {
@@ -210,10 +208,10 @@ impl Core {
             None
         };
         let was = self.applied;
-        if was[Output::Pump.index()] {
+        if was[Output::Pump] {
             self.counters.pump_seconds += dt.as_secs_f64();
         }
-        if was[Output::Chiller.index()] {
+        if was[Output::Chiller] {
             self.counters.chiller_seconds += dt.as_secs_f64();
         }
         // Exponential average over ~10 minutes.

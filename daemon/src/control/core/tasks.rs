@@ -6,6 +6,7 @@ use super::Core;
 use crate::api::CommandError;
 use crate::limits::{self as range, secs};
 use crate::state::UnitState;
+use coldspray_hal::signal::OutputLevels;
 use coldspray_hal::Output;
 use std::time::Duration;
 
@@ -47,17 +48,17 @@ impl Timed {
     }
 
     /// The outputs the task drives while it runs.
-    fn drive(self, desired: &mut [bool; 7]) {
+    fn drive(self, desired: &mut OutputLevels) {
         match self {
             Timed::Prime | Timed::Drain => {
-                desired[Output::Pump.index()] = true;
-                desired[Output::SprayValve.index()] = true;
+                desired[Output::Pump] = true;
+                desired[Output::SprayValve] = true;
             }
             Timed::TestOutput(output) => {
-                desired[output.index()] = true;
+                desired[output] = true;
                 if output == Output::SprayValve {
                     // The valve is never open without the pump.
-                    desired[Output::Pump.index()] = true;
+                    desired[Output::Pump] = true;
                 }
             }
         }
@@ -147,11 +148,11 @@ impl Core {
     }
 
     fn can_run_actuators(&self) -> Result<(), CommandError> {
-        let keys = self.alarms.active_interlocks();
-        if keys.is_empty() && !self.estop && !self.water_low {
+        let kinds = self.alarms.active_interlocks();
+        if kinds.is_empty() && !self.estop && !self.water_low {
             Ok(())
         } else {
-            Err(CommandError::InterlockActive { keys })
+            Err(CommandError::InterlockActive { kinds })
         }
     }
 
@@ -160,7 +161,7 @@ impl Core {
     pub(super) fn drive_task(
         &mut self,
         now: Duration,
-        desired: &mut [bool; 7],
+        desired: &mut OutputLevels,
         heatsink: Option<f64>,
     ) {
         match self.task {
@@ -171,12 +172,12 @@ impl Core {
                 if let Some(Task::SelfTest(test)) = &self.task {
                     match test.phase {
                         SelfTestPhase::Flow { .. } => {
-                            desired[Output::Pump.index()] = true;
-                            desired[Output::SprayValve.index()] = true;
+                            desired[Output::Pump] = true;
+                            desired[Output::SprayValve] = true;
                         }
                         SelfTestPhase::HotSide { .. } => {
-                            desired[Output::Chiller.index()] = true;
-                            desired[Output::ChillerFan.index()] = true;
+                            desired[Output::Chiller] = true;
+                            desired[Output::ChillerFan] = true;
                         }
                         SelfTestPhase::Identify { .. } => {}
                     }
