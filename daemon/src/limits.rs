@@ -3,7 +3,8 @@
 //! end uses (the control core for commands, the D-Bus validation, the configuration and the
 //! unit settings file). The ranges of a protocol's fields are in [`crate::protocol::limits`].
 //!
-//! Sources: docs/REQUIREMENTS.md (setpoint range 2–15 °C, maintenance functions).
+//! Sources: docs/REQUIREMENTS.md R4.3 (setpoint 2–15 °C) and R2.2 (the technician's
+//! maintenance functions and calibration offsets).
 
 use std::ops::RangeInclusive;
 use std::time::Duration;

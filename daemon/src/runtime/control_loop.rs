@@ -161,14 +161,14 @@ impl ControlLoop {
             let out = self.guarded(|core| core.step(now, unix))?;
             self.drive(&out);
             self.report_estop_reaction();
-            if out.identify {
-                let _ = self.identify.send(());
+            if out.identify && self.identify.send(()).is_err() {
+                tracing::error!("self-test: the sensor thread is gone, no chip identities");
             }
             let events = self.core.drain_events();
             let dirty = self.core.take_dirty();
             if dirty.protocols {
                 let list = self.core.protocols().to_vec();
-                let _ = self.journal.send(JournalItem::Protocols(list.clone()));
+                self.to_journal(JournalItem::Protocols(list.clone()));
                 self.ends.protocols.send_replace(Arc::new(list));
             }
             if dirty.settings {
@@ -178,7 +178,7 @@ impl ControlLoop {
                 }
             }
             if !events.is_empty() || reply.is_some() {
-                let _ = self.journal.send(JournalItem::Events { events, reply });
+                self.to_journal(JournalItem::Events { events, reply });
             }
             let snapshot = self.core.snapshot(now);
             if last_status.elapsed() >= Duration::from_secs(1) {
@@ -187,9 +187,7 @@ impl ControlLoop {
             }
             if last_counters.elapsed() >= Duration::from_secs(60) {
                 last_counters = Instant::now();
-                let _ = self
-                    .journal
-                    .send(JournalItem::Counters(snapshot.counters.clone()));
+                self.to_journal(JournalItem::Counters(snapshot.counters.clone()));
             }
             self.ends.snapshot.send_replace(Arc::new(snapshot));
             if let Some(generation) = store_change {
@@ -214,6 +212,14 @@ impl ControlLoop {
             .unwrap_or_else(|| DEFAULT_STOP_REASON.to_string());
         self.shutdown(&reason).await;
         Ok(())
+    }
+
+    /// Hands an item to the journal thread; if that thread is gone, what the item carries
+    /// is not recorded, and the log says so.
+    fn to_journal(&self, item: JournalItem) {
+        if self.journal.send(item).is_err() {
+            tracing::error!("treatment log: NOT recorded: the journal thread is gone");
+        }
     }
 
     /// Raises `log_write_failed` when the journal found the treatment log failing, ends its
@@ -276,7 +282,9 @@ impl ControlLoop {
             Ok(v) => Ok(v),
             Err(panic) => {
                 let mut port = self.outputs.lock().unwrap_or_else(|p| p.into_inner());
-                let _ = port.all_safe();
+                if let Err(e) = port.all_safe() {
+                    tracing::error!("driving every output safe after a core panic: {e}");
+                }
                 let what = panic
                     .downcast_ref::<String>()
                     .cloned()
@@ -362,16 +370,19 @@ impl ControlLoop {
         }
         let events = self.core.drain_events();
         let snapshot = self.core.snapshot(now);
-        let _ = self.journal.send(JournalItem::Events {
+        self.to_journal(JournalItem::Events {
             events,
             reply: None,
         });
-        let _ = self
-            .journal
-            .send(JournalItem::Counters(snapshot.counters.clone()));
+        self.to_journal(JournalItem::Counters(snapshot.counters.clone()));
         let (tx, rx) = oneshot::channel();
-        let _ = self.journal.send(JournalItem::Flush(tx));
-        let _ = tokio::time::timeout(Duration::from_secs(5), rx).await;
+        self.to_journal(JournalItem::Flush(tx));
+        if tokio::time::timeout(Duration::from_secs(5), rx)
+            .await
+            .is_err()
+        {
+            tracing::error!("treatment log: the final flush did not finish within 5 s");
+        }
         self.ends.snapshot.send_replace(Arc::new(snapshot));
         // Refuse the commands still queued.
         self.ends.commands.close();

@@ -1,7 +1,7 @@
 //! The output writer: the one path from a [`StepOutput`] to the output port, for the runtime's
 //! control loop and for the lockstep harness. Writes go in the safe order (everything turning
 //! off first, valve before pump), and a failed write drives every output safe and raises
-//! `output_fault` (docs/REQUIREMENTS.md, interlocks and outputs).
+//! `output_fault` (docs/REQUIREMENTS.md R4.14).
 
 use crate::control::{Core, StepOutput};
 #[cfg(test)]
@@ -55,7 +55,9 @@ impl OutputHealth {
         }
         match apply_outputs_marked(port, &from, out, safe_going_done) {
             Err(e) => {
-                let _ = port.all_safe();
+                if let Err(safe) = port.all_safe() {
+                    tracing::error!("driving every output safe after a failed write: {safe}");
+                }
                 let why = format!("cannot set {e}");
                 if !self.failing {
                     tracing::error!("output write failed: {why}; every output driven safe");

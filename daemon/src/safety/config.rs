@@ -1,10 +1,10 @@
 //! The safety layer's limits: the `[safety]` section of the configuration, with defaults.
 //! They live with the safety layer so that nothing on the safety path depends on the
-//! controller (docs/REQUIREMENTS.md, interlocks).
+//! controller (docs/REQUIREMENTS.md §4.8, R4.14).
 
 use serde::{Deserialize, Serialize};
 
-/// `[safety]`: interlock limits (docs/REQUIREMENTS.md, interlocks).
+/// `[safety]`: interlock limits (docs/REQUIREMENTS.md §4.8).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SafetyConfig {

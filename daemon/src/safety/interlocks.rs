@@ -1,4 +1,4 @@
-//! Interlock evaluation: every interlock cause (docs/REQUIREMENTS.md, interlocks), judged from
+//! Interlock evaluation: every interlock cause (docs/REQUIREMENTS.md §4.8), judged from
 //! raw inputs, the safety layer's own view of the sensors ([`SensorHealth`], [`FlowWatch`]) and
 //! the outputs actually driven — never from the controller's intentions or its sensor tracking.
 

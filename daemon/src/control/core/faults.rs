@@ -96,10 +96,10 @@ impl Core {
             .map_or(10.0, |s| s.protocol.skin_floor_c);
         let found = self.interlocks.evaluate(&InterlockInputs {
             now,
-            estop: self.estop,
-            water_low: self.water_low,
-            pump_on_since: self.pump_on_since,
-            valve_open_since: self.valve_open_since,
+            estop: self.levels.estop,
+            water_low: self.levels.water_low,
+            pump_on_since: self.driven.pump_on_since,
+            valve_open_since: self.driven.valve_open_since,
             in_session: self.session.is_some(),
             skin_floor_c: floor,
         });
@@ -125,7 +125,7 @@ impl Core {
         self.transition(UnitState::Fault, now, format!("alarm {}", cause.key()));
         self.end_session(now, Outcome::Interlock, Some(cause.key()));
         self.task = None;
-        self.pending_autostart = None;
+        self.laser.pending_autostart = None;
         self.thermostat.force_off(now);
         self.interlocks.reset_timers();
     }

@@ -21,15 +21,15 @@ impl Core {
 
     /// A chip identity arrives (self-test).
     pub fn on_identity(&mut self, sensor: Sensor, result: Result<ChipIdentity, SensorError>) {
-        self.identities[sensor.index()] = Some(result);
+        self.self_test.identities[sensor.index()] = Some(result);
     }
 
     /// The current level of an input (polled at start, or after lost events).
     pub fn on_level(&mut self, input: Input, level: bool) {
         match input {
-            Input::Estop => self.estop = level,
-            Input::WaterLow => self.water_low = level,
-            Input::LaserEmission => self.laser_on = level,
+            Input::Estop => self.levels.estop = level,
+            Input::WaterLow => self.levels.water_low = level,
+            Input::LaserEmission => self.levels.laser_on = level,
             // The pedal acts on press edges only; its level carries no state.
             Input::Trigger | Input::FlowPulse => {}
         }
@@ -39,8 +39,8 @@ impl Core {
     /// runs at once.
     pub fn on_edge(&mut self, edge: InputEdge) {
         match edge.input {
-            Input::Estop => self.estop = edge.level,
-            Input::WaterLow => self.water_low = edge.level,
+            Input::Estop => self.levels.estop = edge.level,
+            Input::WaterLow => self.levels.water_low = edge.level,
             Input::FlowPulse => {
                 if edge.level {
                     self.flow.pulse(edge.at);
@@ -48,14 +48,14 @@ impl Core {
                 }
             }
             Input::LaserEmission => {
-                self.laser_on = edge.level;
+                self.levels.laser_on = edge.level;
                 // A falling edge is the end of emission even if its rising edge was lost (a
                 // simulated interrupt path can drop one): cooling must not depend on both.
                 if !edge.level {
-                    self.laser_ended_at = Some(edge.at);
-                    self.above_40 = Duration::ZERO;
+                    self.laser.ended_at = Some(edge.at);
+                    self.laser.above_40 = Duration::ZERO;
                     if self.armed.is_some() && self.session.is_none() {
-                        self.pending_autostart = Some(edge.at);
+                        self.laser.pending_autostart = Some(edge.at);
                     }
                 }
             }

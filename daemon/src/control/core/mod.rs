@@ -103,6 +103,59 @@ pub struct Dirty {
     pub settings: bool,
 }
 
+/// The levels of the inputs that carry state.
+#[derive(Debug, Clone, Copy, Default)]
+struct InputLevels {
+    /// E-stop pressed.
+    estop: bool,
+    /// Reservoir float switch: water low.
+    water_low: bool,
+    /// Laser emitting.
+    laser_on: bool,
+}
+
+impl InputLevels {
+    /// E-stop pressed or water low: no actuator may run.
+    fn safety_input_asserted(self) -> bool {
+        self.estop || self.water_low
+    }
+}
+
+/// The last laser pass, for auto-start, lateness and the heat dose after it.
+#[derive(Debug, Clone, Copy, Default)]
+struct LaserPass {
+    /// Laser end time waiting for a session (auto-start or an operator start).
+    ended_at: Option<Duration>,
+    /// Time the skin spent above 40 °C since the laser stopped.
+    above_40: Duration,
+    /// A laser end that waits for the unit to be ready to auto-start the armed protocol.
+    pending_autostart: Option<Duration>,
+}
+
+/// What the self-test needs between steps, and its last result.
+#[derive(Debug, Clone, Default)]
+struct SelfTestRecord {
+    /// Each sensor's chip identity, by [`Sensor::index`].
+    identities: [Option<Result<ChipIdentity, SensorError>>; 5],
+    /// Ask the sensor thread for the identities at the next step.
+    identify_requested: bool,
+    /// When the last self-test finished and whether it passed.
+    last: Option<(Duration, bool)>,
+}
+
+/// The output levels last driven, and since when the pump and valve have been on.
+#[derive(Debug, Clone, Copy, Default)]
+struct Driven {
+    /// The levels.
+    levels: OutputLevels,
+    /// The pump has been on continuously since.
+    pump_on_since: Option<Duration>,
+    /// The valve has been open continuously since.
+    valve_open_since: Option<Duration>,
+    /// Chiller duty, exponential average over ~10 minutes (0–1).
+    chiller_duty: f64,
+}
+
 /// The control core.
 #[derive(Debug, Clone)]
 pub struct Core {
@@ -118,27 +171,20 @@ pub struct Core {
     protocols: Vec<Protocol>,
     state: UnitState,
     state_since: Duration,
-    estop: bool,
-    water_low: bool,
-    laser_on: bool,
-    /// Laser end time waiting for a session (auto-start or an operator start).
-    laser_ended_at: Option<Duration>,
-    /// Time the skin spent above 40 °C since the laser stopped.
-    above_40: Duration,
-    pending_autostart: Option<Duration>,
+    /// E-stop, float switch and laser emission.
+    levels: InputLevels,
+    /// The last laser pass and what follows it.
+    laser: LaserPass,
     armed: Option<String>,
     session: Option<ActiveSession>,
     task: Option<Task>,
-    identities: [Option<Result<ChipIdentity, SensorError>>; 5],
-    identify_requested: bool,
-    last_self_test: Option<(Duration, bool)>,
+    /// Chip identities and the last self-test's result.
+    self_test: SelfTestRecord,
     /// Since when the control loop has stepped on time after a stall (`control_stalled`).
     on_time_since: Option<Duration>,
-    applied: OutputLevels,
-    pump_on_since: Option<Duration>,
-    valve_open_since: Option<Duration>,
+    /// The output levels last driven and since when.
+    driven: Driven,
     counters: Counters,
-    chiller_duty: f64,
     next_session_id: u64,
     last_step: Option<Duration>,
     last_sample: Option<Duration>,
@@ -185,27 +231,21 @@ impl Core {
             protocols,
             state: UnitState::Starting,
             state_since: now,
-            estop: false,
-            water_low: false,
-            laser_on: false,
-            laser_ended_at: None,
-            above_40: Duration::ZERO,
-            pending_autostart: None,
+            levels: InputLevels::default(),
+            laser: LaserPass::default(),
             armed,
             session: None,
             task: Some(Task::SelfTest(SelfTest::new(
                 now + secs(config.safety.self_test_timeout_s),
                 false,
             ))),
-            identities: Default::default(),
-            identify_requested: true,
-            last_self_test: None,
+            self_test: SelfTestRecord {
+                identify_requested: true,
+                ..SelfTestRecord::default()
+            },
             on_time_since: None,
-            applied: OutputLevels::all_off(),
-            pump_on_since: None,
-            valve_open_since: None,
+            driven: Driven::default(),
             counters,
-            chiller_duty: 0.0,
             next_session_id: next_session_id.max(1),
             last_step: None,
             last_sample: None,

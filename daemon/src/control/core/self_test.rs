@@ -83,8 +83,8 @@ impl Core {
             }
             _ => return Err(self.not_permitted("self-test")),
         };
-        self.identities = Default::default();
-        self.identify_requested = true;
+        self.self_test.identities = Default::default();
+        self.self_test.identify_requested = true;
         self.task = Some(Task::SelfTest(SelfTest::new(
             now + secs(self.interlocks.config().self_test_timeout_s),
             active,
@@ -126,7 +126,7 @@ impl Core {
         let mut failed = false;
         for s in self.sensors.fitted_sensors() {
             let fresh = self.sensors.fresh(s, now, stale_after);
-            match &self.identities[s.index()] {
+            match &self.self_test.identities[s.index()] {
                 Some(Ok(id)) if id.part == expected_part(s) && fresh.is_some() => {
                     lines.push(format!(
                         "{s}: {} ok, {:.2} {}",
@@ -229,7 +229,7 @@ impl Core {
 
     fn finish_self_test(&mut self, now: Duration, passed: bool, report: Vec<String>) {
         self.task = None;
-        self.last_self_test = Some((now, passed));
+        self.self_test.last = Some((now, passed));
         self.events.push(Event::SelfTestFinished {
             at: now,
             passed,

@@ -23,10 +23,10 @@ impl Core {
 
     pub(super) fn can_spray(&self) -> Result<(), CommandError> {
         let interlocks = self.alarms.active_interlocks();
-        if !interlocks.is_empty() || self.estop || self.water_low {
+        if !interlocks.is_empty() || self.levels.safety_input_asserted() {
             let mut kinds = interlocks;
             if kinds.is_empty() {
-                kinds.push(if self.estop {
+                kinds.push(if self.levels.estop {
                     AlarmKind::Estop
                 } else {
                     AlarmKind::WaterLow
@@ -74,7 +74,8 @@ impl Core {
         self.can_spray()?;
 
         let laser_end = self
-            .laser_ended_at
+            .laser
+            .ended_at
             .filter(|end| now.saturating_sub(*end) <= secs(self.session_cfg.laser_association_s));
         let delay = laser_end.map(|end| now.saturating_sub(end));
         let late = delay.is_some_and(|d| d > secs(self.session_cfg.late_after_s));
@@ -115,7 +116,7 @@ impl Core {
             p,
             self.session_cfg.floor_margin_c,
         ));
-        self.pending_autostart = None;
+        self.laser.pending_autostart = None;
         self.last_sample = None;
         self.transition(
             UnitState::Spraying,
@@ -129,10 +130,10 @@ impl Core {
         let Some(session) = self.session.take() else {
             return;
         };
-        let above = self.laser_ended_at.map(|_| self.above_40);
+        let above = self.laser.ended_at.map(|_| self.laser.above_40);
         let record = session.finish(now, self.now_unix_ms, outcome, above, alarm);
         self.events.push(Event::SessionEnded(record));
-        self.laser_ended_at = None;
+        self.laser.ended_at = None;
         if self.state == UnitState::Spraying {
             self.transition(UnitState::Ready, now, format!("session ended: {outcome}"));
         }
@@ -159,8 +160,8 @@ impl Core {
             skin_c: read(Sensor::Skin),
             reservoir_c: read(Sensor::Reservoir),
             pressure_bar: read(Sensor::Pressure),
-            pump: self.applied[Output::Pump],
-            valve: self.applied[Output::SprayValve],
+            pump: self.driven.levels[Output::Pump],
+            valve: self.driven.levels[Output::SprayValve],
         }));
     }
 
@@ -183,6 +184,6 @@ impl Core {
 
     pub(super) fn disarm(&mut self) {
         self.armed = None;
-        self.pending_autostart = None;
+        self.laser.pending_autostart = None;
     }
 }

@@ -52,7 +52,7 @@ impl Core {
     pub fn require_settings_confirmation(&mut self, why: &str, now: Duration) {
         self.settings_unconfirmed = true;
         self.armed = None;
-        self.pending_autostart = None;
+        self.laser.pending_autostart = None;
         self.set_runtime_alarm(AlarmKind::SettingsLost, true, why, now);
     }
 

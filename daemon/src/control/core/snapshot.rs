@@ -19,8 +19,7 @@ impl Core {
         let ready = self.state == UnitState::Ready
             && !self.settings_unconfirmed
             && !self.alarms.interlock_present()
-            && !self.estop
-            && !self.water_low;
+            && !self.levels.safety_input_asserted();
         Snapshot {
             at: now,
             state: self.state,
@@ -28,7 +27,7 @@ impl Core {
             ready,
             readings,
             flow_l_min: self.flow.litres_per_minute(),
-            outputs: self.applied.to_array(),
+            outputs: self.driven.levels.to_array(),
             setpoint_c: self.thermostat.setpoint(),
             calibration: self.calibration,
             alarms: self.alarms.alarms().to_vec(),
@@ -53,10 +52,10 @@ impl Core {
                 }
                 Task::SelfTest(_) => None,
             }),
-            laser_on: self.laser_on,
+            laser_on: self.levels.laser_on,
             counters: self.counters.clone(),
-            chiller_duty: self.chiller_duty,
-            last_self_test: self.last_self_test,
+            chiller_duty: self.driven.chiller_duty,
+            last_self_test: self.self_test.last,
         }
     }
 }

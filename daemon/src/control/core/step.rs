@@ -23,7 +23,7 @@ impl Core {
         self.task = None;
         self.thermostat.force_off(now);
         self.transition(UnitState::Stopping, now, reason.to_string());
-        self.applied = OutputLevels::all_off();
+        self.driven.levels = OutputLevels::all_off();
         StepOutput {
             outputs: OutputLevels::all_off(),
             pump_duty: IDLE_PUMP_DUTY,
@@ -53,8 +53,8 @@ impl Core {
         let heatsink = self.sensors.fresh(Sensor::Heatsink, now, stale_after);
 
         // Heat dose after the laser: time above 40 °C until the session that follows it ends.
-        if self.laser_ended_at.is_some() && skin.is_some_and(|s| s > DAMAGE_THRESHOLD_C) {
-            self.above_40 += dt;
+        if self.laser.ended_at.is_some() && skin.is_some_and(|s| s > DAMAGE_THRESHOLD_C) {
+            self.laser.above_40 += dt;
         }
 
         // 1. Safety first: interlocks from raw inputs and the outputs actually driven.
@@ -103,7 +103,7 @@ impl Core {
         desired[Output::ChillerFan] = th.fan;
         let mut duty = IDLE_PUMP_DUTY;
         if let Some(session) = self.session.as_mut() {
-            let drive = session.update(now, skin, self.applied[Output::SprayValve]);
+            let drive = session.update(now, skin, self.driven.levels[Output::SprayValve]);
             desired[Output::Pump] = drive.pump;
             desired[Output::SprayValve] = drive.valve;
             duty = session.protocol.pump_percent;
@@ -121,7 +121,8 @@ impl Core {
             desired,
             GateInputs {
                 state: self.state,
-                interlock_present: self.alarms.interlock_present() || self.estop || self.water_low,
+                interlock_present: self.alarms.interlock_present()
+                    || self.levels.safety_input_asserted(),
                 // In maintenance a technician may run the pump and the chiller (the active
                 // self-test that checks them) while a fault latched earlier waits for its
                 // acknowledgement; a fault whose condition is present still blocks them.
@@ -135,7 +136,7 @@ impl Core {
         self.apply_outputs(now, dt, outputs);
         self.record_sample(now);
 
-        let identify = std::mem::take(&mut self.identify_requested);
+        let identify = std::mem::take(&mut self.self_test.identify_requested);
         StepOutput {
             outputs,
             pump_duty: duty,
@@ -149,7 +150,7 @@ impl Core {
             UnitState::Fault => {
                 // A laser end seen during a fault is dropped: acknowledging an alarm must
                 // never start spraying (the patient is not waiting under the nozzle).
-                self.pending_autostart = None;
+                self.laser.pending_autostart = None;
                 if !self.alarms.fault_latched() {
                     self.interlocks.restart_staleness(now);
                     self.transition(UnitState::Precooling, now, "fault cleared and acknowledged");
@@ -169,7 +170,7 @@ impl Core {
                 }
                 if !reservoir.is_some_and(|t| self.thermostat.cold_enough(t, true)) {
                     self.transition(UnitState::Precooling, now, "reservoir warmed");
-                } else if let Some(laser_end) = self.pending_autostart {
+                } else if let Some(laser_end) = self.laser.pending_autostart {
                     if let Some(name) = self.armed.clone() {
                         let _ = self.start_session(
                             now,
@@ -178,17 +179,17 @@ impl Core {
                             StartCause::AutoStart,
                         );
                     }
-                    if self.pending_autostart == Some(laser_end) {
-                        self.pending_autostart = None;
+                    if self.laser.pending_autostart == Some(laser_end) {
+                        self.laser.pending_autostart = None;
                     }
                 }
             }
             UnitState::Spraying | UnitState::Maintenance | UnitState::Stopping => {}
         }
         // An auto-start that waited too long for ready is dropped (the laser pass is over).
-        if let (Some(end), Some(_)) = (self.pending_autostart, self.laser_ended_at) {
+        if let (Some(end), Some(_)) = (self.laser.pending_autostart, self.laser.ended_at) {
             if now.saturating_sub(end) > secs(self.session_cfg.laser_association_s) {
-                self.pending_autostart = None;
+                self.laser.pending_autostart = None;
             }
         }
     }
@@ -197,17 +198,17 @@ impl Core {
         let pump = outputs[Output::Pump];
         let valve = outputs[Output::SprayValve];
         let chiller = outputs[Output::Chiller];
-        self.pump_on_since = if pump {
-            self.pump_on_since.or(Some(now))
+        self.driven.pump_on_since = if pump {
+            self.driven.pump_on_since.or(Some(now))
         } else {
             None
         };
-        self.valve_open_since = if valve {
-            self.valve_open_since.or(Some(now))
+        self.driven.valve_open_since = if valve {
+            self.driven.valve_open_since.or(Some(now))
         } else {
             None
         };
-        let was = self.applied;
+        let was = self.driven.levels;
         if was[Output::Pump] {
             self.counters.pump_seconds += dt.as_secs_f64();
         }
@@ -217,7 +218,7 @@ impl Core {
         // Exponential average over ~10 minutes.
         let alpha = (dt.as_secs_f64() / 600.0).min(1.0);
         let on = if chiller { 1.0 } else { 0.0 };
-        self.chiller_duty += alpha * (on - self.chiller_duty);
-        self.applied = outputs;
+        self.driven.chiller_duty += alpha * (on - self.driven.chiller_duty);
+        self.driven.levels = outputs;
     }
 }

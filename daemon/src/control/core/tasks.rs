@@ -74,7 +74,7 @@ impl Core {
             return Err(self.not_permitted("entering maintenance"));
         }
         self.armed = None;
-        self.pending_autostart = None;
+        self.laser.pending_autostart = None;
         self.task = None;
         self.thermostat.force_off(now);
         self.transition(UnitState::Maintenance, now, "technician");
@@ -149,7 +149,7 @@ impl Core {
 
     fn can_run_actuators(&self) -> Result<(), CommandError> {
         let kinds = self.alarms.active_interlocks();
-        if kinds.is_empty() && !self.estop && !self.water_low {
+        if kinds.is_empty() && !self.levels.safety_input_asserted() {
             Ok(())
         } else {
             Err(CommandError::InterlockActive { kinds })
