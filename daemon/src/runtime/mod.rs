@@ -43,12 +43,15 @@ use watchdog::{Heartbeat, SharedOutputs, StallFlag};
 /// Why the daemon could not start or had to stop.
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
-    /// The hardware backend could not be opened.
+    /// The runtime was started without a board.
+    #[error("hardware: no board")]
+    NoBoard,
+    /// The board refused what the runtime needs of it (the input edge subscription).
     #[error("hardware: {0}")]
-    Hardware(String),
+    Hardware(#[source] coldspray_hal::HalError),
     /// A thread could not be started.
     #[error("cannot start the {0} thread: {1}")]
-    Thread(&'static str, std::io::Error),
+    Thread(&'static str, #[source] std::io::Error),
     /// The control loop panicked; outputs were driven safe.
     #[error("control loop panicked: {0}")]
     Panic(String),
@@ -166,7 +169,7 @@ pub fn start(config: &Config, parts: Parts) -> Result<Daemon, RuntimeError> {
         store,
         store_error,
     } = parts;
-    let mut board = board.ok_or_else(|| RuntimeError::Hardware("no board".into()))?;
+    let mut board = board.ok_or(RuntimeError::NoBoard)?;
 
     // 1. Safe first: every output off before the core even exists.
     if let Err(e) = board.outputs.all_safe() {
@@ -245,7 +248,7 @@ pub fn start(config: &Config, parts: Parts) -> Result<Daemon, RuntimeError> {
         .subscribe(Arc::new(move |e| {
             let _ = edge_tx.send(e);
         }))
-        .map_err(|e| RuntimeError::Hardware(e.to_string()))?;
+        .map_err(RuntimeError::Hardware)?;
     for input in Input::ALL {
         match board.inputs.level(input) {
             Ok(level) => core.on_level(input, level),
