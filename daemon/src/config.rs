@@ -373,11 +373,9 @@ impl Config {
     /// Range and consistency checks serde cannot express: `Err((dotted key, reason))`.
     fn validate(&self) -> Result<(), (String, String)> {
         fn range(key: &str, v: f64, lo: f64, hi: f64) -> Result<(), (String, String)> {
-            if v.is_finite() && (lo..=hi).contains(&v) {
-                Ok(())
-            } else {
-                Err((key.to_string(), format!("{v} is outside {lo}..={hi}")))
-            }
+            crate::limits::check(key, v, lo..=hi)
+                .map(|_| ())
+                .map_err(|_| (key.to_string(), format!("{v} is outside {lo}..={hi}")))
         }
         let t = &self.thermostat;
         range(
