@@ -119,10 +119,10 @@ pub enum CommandError {
         state: UnitState,
     },
     /// An interlock is active.
-    #[error("interlock active: {keys:?}")]
+    #[error("interlock active: {:?}", alarm_keys(.kinds))]
     InterlockActive {
-        /// Keys of the active interlock alarms.
-        keys: Vec<String>,
+        /// The active interlock alarms.
+        kinds: Vec<AlarmKind>,
     },
     /// No protocol by that name.
     #[error("unknown protocol `{0}`")]
@@ -181,6 +181,22 @@ pub enum CommandError {
         /// Why the write failed.
         reason: String,
     },
+}
+
+/// The keys of alarm kinds, as operators and the D-Bus API name them.
+pub fn alarm_keys(kinds: &[AlarmKind]) -> Vec<String> {
+    kinds.iter().map(|k| k.key()).collect()
+}
+
+impl From<crate::limits::OutOfRange> for CommandError {
+    fn from(e: crate::limits::OutOfRange) -> Self {
+        CommandError::OutOfRange {
+            name: e.name,
+            value: e.value,
+            min: e.min,
+            max: e.max,
+        }
+    }
 }
 
 /// Service counters (docs/REQUIREMENTS.md §4).

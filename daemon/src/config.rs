@@ -3,9 +3,11 @@
 //! Every section is optional and every key has a documented default; unknown keys are errors.
 //! A bad file stops start-up with the file, line, key and reason.
 
-use crate::control::settings::{SafetyConfig, SessionConfig, ThermostatConfig, SETPOINT_RANGE_C};
+use crate::control::settings::{SessionConfig, ThermostatConfig};
 use crate::control::CoreConfig;
+use crate::limits::SETPOINT_C;
 use crate::protocol::validate_name;
+use crate::safety::SafetyConfig;
 use coldspray_hal::sim::SimConfig;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -384,18 +386,16 @@ impl Config {
     /// Range and consistency checks serde cannot express: `Err((dotted key, reason))`.
     fn validate(&self) -> Result<(), (String, String)> {
         fn range(key: &str, v: f64, lo: f64, hi: f64) -> Result<(), (String, String)> {
-            if v.is_finite() && (lo..=hi).contains(&v) {
-                Ok(())
-            } else {
-                Err((key.to_string(), format!("{v} is outside {lo}..={hi}")))
-            }
+            crate::limits::check(key, v, lo..=hi)
+                .map(|_| ())
+                .map_err(|_| (key.to_string(), format!("{v} is outside {lo}..={hi}")))
         }
         let t = &self.thermostat;
         range(
             "thermostat.setpoint_c",
             t.setpoint_c,
-            *SETPOINT_RANGE_C.start(),
-            *SETPOINT_RANGE_C.end(),
+            *SETPOINT_C.start(),
+            *SETPOINT_C.end(),
         )?;
         range("thermostat.hysteresis_c", t.hysteresis_c, 0.1, 5.0)?;
         range("thermostat.min_on_s", t.min_on_s, 0.0, 1800.0)?;

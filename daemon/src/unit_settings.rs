@@ -234,12 +234,12 @@ impl UnitSettings {
             if Sensor::from_name(name).is_none() {
                 return Err(format!("unknown sensor {name:?}"));
             }
-            if !v.is_finite() || !crate::control::core::CALIBRATION_RANGE.contains(v) {
+            if !v.is_finite() || !crate::limits::CALIBRATION.contains(v) {
                 return Err(format!("calibration {name} = {v} out of range"));
             }
         }
         if let Some(op) = &self.setpoint {
-            let range = crate::control::settings::SETPOINT_RANGE_C;
+            let range = crate::limits::SETPOINT_C;
             if !op.celsius.is_finite() || !range.contains(&op.celsius) {
                 return Err(format!("setpoint {} out of range", op.celsius));
             }

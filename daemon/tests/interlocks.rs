@@ -554,9 +554,9 @@ fn a_lost_output_chip_is_found_within_a_second_while_nothing_changes() {
     let took = trips_within(
         &mut u,
         AlarmKind::OutputFault,
-        coldsprayd::lockstep::REWRITE_EVERY + STEP,
+        coldsprayd::runtime::outputs::REWRITE_EVERY + STEP,
     );
-    assert!(took <= coldsprayd::lockstep::REWRITE_EVERY + STEP);
+    assert!(took <= coldsprayd::runtime::outputs::REWRITE_EVERY + STEP);
     u.sim.clear(Fault::OutputsLost);
     u.tick();
     assert!(actuator_lines_off(&u), "{:?}", u.truth().outputs);

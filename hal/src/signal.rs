@@ -75,6 +75,65 @@ impl fmt::Display for Output {
     }
 }
 
+/// The level of every output, indexed by [`Output`]: what a control step asks for, or what
+/// was driven. Compares equal to the `[bool; 7]` in [`Output::ALL`] order it wraps.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct OutputLevels([bool; 7]);
+
+impl OutputLevels {
+    /// Every output off.
+    pub const fn all_off() -> Self {
+        Self([false; 7])
+    }
+
+    /// The levels in [`Output::index`] order.
+    pub const fn to_array(self) -> [bool; 7] {
+        self.0
+    }
+
+    /// The outputs that are on, in [`Output::ALL`] order.
+    pub fn on(self) -> impl Iterator<Item = Output> {
+        Output::ALL.into_iter().filter(move |o| self[*o])
+    }
+}
+
+impl From<[bool; 7]> for OutputLevels {
+    fn from(levels: [bool; 7]) -> Self {
+        Self(levels)
+    }
+}
+
+impl From<OutputLevels> for [bool; 7] {
+    fn from(levels: OutputLevels) -> Self {
+        levels.0
+    }
+}
+
+impl std::ops::Index<Output> for OutputLevels {
+    type Output = bool;
+    fn index(&self, output: Output) -> &bool {
+        &self.0[output.index()]
+    }
+}
+
+impl std::ops::IndexMut<Output> for OutputLevels {
+    fn index_mut(&mut self, output: Output) -> &mut bool {
+        &mut self.0[output.index()]
+    }
+}
+
+impl PartialEq<[bool; 7]> for OutputLevels {
+    fn eq(&self, other: &[bool; 7]) -> bool {
+        self.0 == *other
+    }
+}
+
+impl PartialEq<OutputLevels> for [bool; 7] {
+    fn eq(&self, other: &OutputLevels) -> bool {
+        *self == other.0
+    }
+}
+
 /// A digital input. Levels are *logical*: `true` means the condition named is present
 /// (E-stop pressed, trigger pressed, laser emitting, water low, flow pulse high), whatever
 /// the electrical polarity of the line.
@@ -233,6 +292,17 @@ impl fmt::Display for Sensor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn output_levels_index_by_output_and_compare_with_arrays() {
+        let mut levels = OutputLevels::all_off();
+        assert_eq!(levels, [false; 7]);
+        levels[Output::Pump] = true;
+        assert!(levels[Output::Pump] && !levels[Output::SprayValve]);
+        assert!(levels.to_array()[Output::Pump.index()]);
+        assert_eq!(levels.on().collect::<Vec<_>>(), vec![Output::Pump]);
+        assert_eq!(OutputLevels::from(levels.to_array()), levels);
+    }
 
     #[test]
     fn names_round_trip() {

@@ -8,4 +8,4 @@ pub mod settings;
 pub mod thermostat;
 
 pub use self::core::{Core, CoreConfig, StepOutput};
-pub use sensors::SensorSample;
+pub use crate::sensing::SensorSample;

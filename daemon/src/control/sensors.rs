@@ -1,123 +1,51 @@
-//! What the core knows about each sensor and the flow meter: last valid reading, freshness,
-//! plausibility and whether the value is frozen.
+//! The controller's view of the sensors and the flow meter: the last plausible reading of each
+//! sensor while it is fresh (for the thermostat, sessions, self-test and the snapshot), and the
+//! flow rate. Judging sensor faults is the safety layer's job, on its own view
+//! ([`crate::safety::sensor_health`]).
 
+use crate::sensing::SensorSample;
 use coldspray_hal::signal::FLOW_PULSES_PER_LITRE;
-use coldspray_hal::{Sensor, SensorError};
+use coldspray_hal::Sensor;
 use std::collections::VecDeque;
 use std::time::Duration;
 
-/// One reading from the sensor thread, calibration already applied.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SensorSample {
-    /// Which sensor.
-    pub sensor: Sensor,
-    /// When it was read (board clock).
-    pub at: Duration,
-    /// The value, or why there is none.
-    pub value: Result<f64, SensorError>,
-}
-
-/// Health of one sensor as judged from its readings.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct SensorTrack {
-    /// Last valid (plausible) value.
-    pub last_valid: Option<f64>,
-    /// When the last valid value arrived.
-    pub last_valid_at: Option<Duration>,
-    /// When the value last changed (for stuck detection).
-    pub last_change_at: Option<Duration>,
-    /// Consecutive out-of-range readings.
-    pub implausible_run: u32,
-    /// The last error or implausible value, for alarm messages.
-    pub last_problem: Option<String>,
-}
-
-/// Tracks every sensor.
+/// The last plausible reading of each fitted sensor, and when it came.
 #[derive(Debug, Clone, Default)]
-pub struct SensorTracker {
-    tracks: [SensorTrack; 5],
+pub struct Readings {
+    last: [Option<(f64, Duration)>; 5],
     fitted: [bool; 5],
-    /// When tracking started (staleness of a sensor that never answered counts from here).
-    since: Duration,
 }
 
-impl SensorTracker {
-    /// Tracks `fitted` sensors from `now`.
-    pub fn new(fitted: &[Sensor], now: Duration) -> Self {
-        let mut f = [false; 5];
+impl Readings {
+    /// Readings of the `fitted` sensors, none yet.
+    pub fn new(fitted: &[Sensor]) -> Self {
+        let mut readings = Self::default();
         for s in fitted {
-            f[s.index()] = true;
+            readings.fitted[s.index()] = true;
         }
-        Self {
-            tracks: Default::default(),
-            fitted: f,
-            since: now,
-        }
-    }
-
-    /// Whether a sensor is fitted on this unit.
-    pub fn fitted(&self, sensor: Sensor) -> bool {
-        self.fitted[sensor.index()]
+        readings
     }
 
     /// The fitted sensors.
     pub fn fitted_sensors(&self) -> impl Iterator<Item = Sensor> + '_ {
-        Sensor::ALL.into_iter().filter(|s| self.fitted(*s))
+        Sensor::ALL.into_iter().filter(|s| self.fitted[s.index()])
     }
 
-    /// Takes one reading into account.
+    /// Takes one sample: a finite, plausible value becomes the sensor's reading; an error or
+    /// an implausible value leaves the last reading to age.
     pub fn update(&mut self, sample: &SensorSample) {
-        let track = &mut self.tracks[sample.sensor.index()];
-        match &sample.value {
-            Ok(v) if v.is_finite() && sample.sensor.plausible_range().contains(v) => {
-                if track.last_valid != Some(*v) {
-                    track.last_change_at = Some(sample.at);
-                }
-                track.last_valid = Some(*v);
-                track.last_valid_at = Some(sample.at);
-                track.implausible_run = 0;
-                track.last_problem = None;
-            }
-            Ok(v) => {
-                track.implausible_run = track.implausible_run.saturating_add(1);
-                track.last_problem = Some(format!("{v:.2} {}", sample.sensor.unit()));
-            }
-            Err(e) => {
-                track.last_problem = Some(e.to_string());
+        if let Ok(v) = sample.value {
+            if v.is_finite() && sample.sensor.plausible_range().contains(&v) {
+                self.last[sample.sensor.index()] = Some((v, sample.at));
             }
         }
     }
 
-    /// The track of one sensor.
-    pub fn track(&self, sensor: Sensor) -> &SensorTrack {
-        &self.tracks[sensor.index()]
-    }
-
-    /// The last valid value if it is fresh (younger than `stale_after`).
+    /// The last plausible value if it is fresh (at most `stale_after` old).
     pub fn fresh(&self, sensor: Sensor, now: Duration, stale_after: Duration) -> Option<f64> {
-        let t = self.track(sensor);
-        match t.last_valid_at {
-            Some(at) if now.saturating_sub(at) <= stale_after => t.last_valid,
-            _ => None,
-        }
-    }
-
-    /// How long the sensor has gone without a valid reading.
-    pub fn age(&self, sensor: Sensor, now: Duration) -> Duration {
-        now.saturating_sub(self.track(sensor).last_valid_at.unwrap_or(self.since))
-    }
-
-    /// How long the value has not changed at all (zero when it never read).
-    pub fn unchanged_for(&self, sensor: Sensor, now: Duration) -> Duration {
-        self.track(sensor)
-            .last_change_at
-            .map(|at| now.saturating_sub(at))
-            .unwrap_or_default()
-    }
-
-    /// Restarts staleness timing for every sensor (after a latched fault cleared).
-    pub fn restart(&mut self, now: Duration) {
-        self.since = now;
+        self.last[sensor.index()]
+            .filter(|(_, at)| now.saturating_sub(*at) <= stale_after)
+            .map(|(v, _)| v)
     }
 }
 
@@ -126,7 +54,6 @@ impl SensorTracker {
 pub struct FlowMeter {
     pulses: VecDeque<Duration>,
     window: Duration,
-    last_pulse: Option<Duration>,
     total_pulses: u64,
 }
 
@@ -135,7 +62,6 @@ impl Default for FlowMeter {
         Self {
             pulses: VecDeque::new(),
             window: Duration::from_secs(1),
-            last_pulse: None,
             total_pulses: 0,
         }
     }
@@ -145,7 +71,6 @@ impl FlowMeter {
     /// Records one pulse.
     pub fn pulse(&mut self, at: Duration) {
         self.pulses.push_back(at);
-        self.last_pulse = Some(self.last_pulse.map_or(at, |p| p.max(at)));
         self.total_pulses += 1;
     }
 
@@ -166,11 +91,6 @@ impl FlowMeter {
         per_window * 60.0 / self.window.as_secs_f64()
     }
 
-    /// Time of the latest pulse.
-    pub fn last_pulse(&self) -> Option<Duration> {
-        self.last_pulse
-    }
-
     /// Pulses counted since start.
     pub fn total_pulses(&self) -> u64 {
         self.total_pulses
@@ -180,53 +100,26 @@ impl FlowMeter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use coldspray_hal::SensorError;
 
-    fn sample(sensor: Sensor, ms: u64, value: Result<f64, SensorError>) -> SensorSample {
-        SensorSample {
-            sensor,
-            at: Duration::from_millis(ms),
-            value,
+    #[test]
+    fn only_plausible_values_refresh_a_reading() {
+        let mut r = Readings::new(&Sensor::ALL);
+        let at = |ms| Duration::from_millis(ms);
+        for (ms, value) in [
+            (100, Ok(5.0)),
+            (200, Ok(150.0)),
+            (300, Err(SensorError::NoResponse)),
+        ] {
+            r.update(&SensorSample {
+                sensor: Sensor::Reservoir,
+                at: at(ms),
+                value,
+            });
         }
-    }
-
-    #[test]
-    fn implausible_values_do_not_refresh_the_sensor() {
-        let mut t = SensorTracker::new(&Sensor::ALL, Duration::ZERO);
-        t.update(&sample(Sensor::Reservoir, 100, Ok(5.0)));
-        t.update(&sample(Sensor::Reservoir, 200, Ok(150.0)));
-        t.update(&sample(
-            Sensor::Reservoir,
-            300,
-            Err(SensorError::NoResponse),
-        ));
-        let track = t.track(Sensor::Reservoir);
-        assert_eq!(track.last_valid, Some(5.0));
-        assert_eq!(track.implausible_run, 1);
-        assert_eq!(
-            t.age(Sensor::Reservoir, Duration::from_millis(2100)),
-            Duration::from_secs(2)
-        );
-        assert_eq!(
-            t.fresh(
-                Sensor::Reservoir,
-                Duration::from_millis(2200),
-                Duration::from_secs(2)
-            ),
-            None
-        );
-    }
-
-    #[test]
-    fn unchanged_time_counts_from_the_last_change() {
-        let mut t = SensorTracker::new(&Sensor::ALL, Duration::ZERO);
-        t.update(&sample(Sensor::Mist, 0, Ok(5.0)));
-        t.update(&sample(Sensor::Mist, 1000, Ok(5.0)));
-        t.update(&sample(Sensor::Mist, 2000, Ok(5.1)));
-        t.update(&sample(Sensor::Mist, 9000, Ok(5.1)));
-        assert_eq!(
-            t.unchanged_for(Sensor::Mist, Duration::from_secs(10)),
-            Duration::from_secs(8)
-        );
+        let stale_after = Duration::from_secs(2);
+        assert_eq!(r.fresh(Sensor::Reservoir, at(2100), stale_after), Some(5.0));
+        assert_eq!(r.fresh(Sensor::Reservoir, at(2200), stale_after), None);
     }
 
     #[test]

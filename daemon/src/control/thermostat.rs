@@ -3,6 +3,7 @@
 //! instead of a unit that silently never gets cold.
 
 use super::settings::ThermostatConfig;
+use crate::limits::secs;
 use std::time::Duration;
 
 /// Above the setpoint by more than this, the reservoir is "approaching" (rate check); below,
@@ -222,10 +223,6 @@ impl Thermostat {
         }
         None
     }
-}
-
-fn secs(s: f64) -> Duration {
-    Duration::from_secs_f64(s.max(0.0))
 }
 
 #[cfg(test)]

@@ -77,9 +77,10 @@ impl From<CommandError> for Error {
         let msg = e.to_string();
         match e {
             CommandError::NotReady { .. } => Error::NotReady(msg),
-            CommandError::InterlockActive { keys } => {
-                Error::InterlockActive(format!("interlock active: {}", keys.join(", ")))
-            }
+            CommandError::InterlockActive { kinds } => Error::InterlockActive(format!(
+                "interlock active: {}",
+                crate::api::alarm_keys(&kinds).join(", ")
+            )),
             CommandError::UnknownProtocol(_) => Error::UnknownProtocol(msg),
             CommandError::OutOfRange { .. } => Error::OutOfRange(msg),
             CommandError::InvalidArgument { .. } => Error::InvalidArgument(msg),

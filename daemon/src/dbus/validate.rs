@@ -4,22 +4,14 @@
 use super::error::Error;
 use crate::alarm::AlarmKind;
 use crate::api::StartOptions;
+use crate::limits::widen;
 use crate::protocol::{limits, validate_name, Goal, Pattern, Protocol};
 use coldspray_hal::{Output, Sensor};
 use std::collections::HashMap;
 use std::ops::RangeInclusive;
 use zbus::zvariant::{OwnedValue, Value};
 
-/// Reservoir setpoint, °C (docs/REQUIREMENTS.md §4).
-pub const SETPOINT_C: RangeInclusive<f64> = 2.0..=15.0;
-/// Calibration offset, sensor unit (°C or bar).
-pub const CALIBRATION: RangeInclusive<f64> = -5.0..=5.0;
-/// Prime time, s.
-pub const PRIME_S: RangeInclusive<f64> = 1.0..=60.0;
-/// Drain time, s.
-pub const DRAIN_S: RangeInclusive<f64> = 1.0..=300.0;
-/// Output test time, s.
-pub const TEST_OUTPUT_S: RangeInclusive<f64> = 0.1..=30.0;
+pub use crate::limits::{CALIBRATION, DRAIN_S, PRIME_S, SETPOINT_C, TEST_OUTPUT_S};
 /// Simulator: laser pass length, s.
 pub const LASER_S: RangeInclusive<f64> = 0.1..=60.0;
 /// Simulator: relative fluence (1.0 = a typical fractional CO2 pass).
@@ -35,17 +27,9 @@ pub const MAX_TEXT: usize = 256;
 /// Most keys accepted in one a{sv} argument.
 pub const MAX_KEYS: usize = 32;
 
-/// Checks a finite number against a range.
+/// Checks a finite number against a range ([`crate::limits::check`], as a D-Bus error).
 pub fn range(name: &str, value: f64, r: RangeInclusive<f64>) -> Result<f64, Error> {
-    if value.is_finite() && r.contains(&value) {
-        Ok(value)
-    } else {
-        Err(Error::OutOfRange(format!(
-            "{name} = {value} is out of range {}..={}",
-            r.start(),
-            r.end()
-        )))
-    }
+    crate::limits::check(name, value, r).map_err(|e| Error::OutOfRange(e.to_string()))
 }
 
 fn text_len(name: &str, value: &str, max: usize) -> Result<(), Error> {
@@ -189,9 +173,7 @@ pub fn start_options(dict: &HashMap<String, OwnedValue>) -> Result<StartOptions,
     }
     if let Some(v) = dict.get("pump_percent") {
         let p = integer("pump_percent", v)?;
-        let r = limits::PUMP_PERCENT;
-        let pr = f64::from(*r.start())..=f64::from(*r.end());
-        range("pump_percent", p as f64, pr)?;
+        range("pump_percent", p as f64, widen(&limits::PUMP_PERCENT))?;
         o.pump_percent = u8::try_from(p).ok();
     }
     Ok(o)
@@ -288,8 +270,7 @@ fn goal(v: &Value<'_>) -> Result<Goal, Error> {
 
 fn ms(name: &str, v: &Value<'_>) -> Result<u32, Error> {
     let x = integer(name, v)?;
-    let r = limits::PULSE_MS;
-    range(name, x as f64, f64::from(*r.start())..=f64::from(*r.end()))?;
+    range(name, x as f64, widen(&limits::PULSE_MS))?;
     u32::try_from(x).map_err(|_| Error::InvalidArgument(format!("{name} out of range")))
 }
 

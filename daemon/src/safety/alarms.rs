@@ -192,13 +192,20 @@ impl AlarmManager {
             .any(|a| a.kind.faults_unit() && a.condition_present)
     }
 
-    /// Keys of the interlock alarms whose condition is present now.
-    pub fn active_interlocks(&self) -> Vec<String> {
+    /// The interlock alarms whose condition is present now.
+    pub fn active_interlocks(&self) -> Vec<AlarmKind> {
         self.alarms
             .iter()
             .filter(|a| a.kind.is_interlock() && a.condition_present)
-            .map(|a| a.kind.key())
+            .map(|a| a.kind)
             .collect()
+    }
+
+    /// Whether any interlock's condition is present now.
+    pub fn interlock_present(&self) -> bool {
+        self.alarms
+            .iter()
+            .any(|a| a.kind.is_interlock() && a.condition_present)
     }
 
     /// The buzzer level at `now`: the pattern of the highest-priority unacknowledged alarm,

@@ -7,6 +7,7 @@
 //! * the fan runs whenever the chiller runs.
 
 use crate::state::UnitState;
+use coldspray_hal::signal::OutputLevels;
 use coldspray_hal::Output;
 
 /// Why the gate must hold every actuator off, if it must.
@@ -33,18 +34,18 @@ impl GateInputs {
 }
 
 /// Applies the gate to the controller's desired levels.
-pub fn apply(desired: [bool; 7], inputs: GateInputs) -> [bool; 7] {
+pub fn apply(desired: OutputLevels, inputs: GateInputs) -> OutputLevels {
     let mut out = desired;
     if inputs.actuators_blocked() {
         for o in Output::ALL.into_iter().filter(|o| o.is_actuator()) {
-            out[o.index()] = false;
+            out[o] = false;
         }
     }
-    if !out[Output::Pump.index()] {
-        out[Output::SprayValve.index()] = false;
+    if !out[Output::Pump] {
+        out[Output::SprayValve] = false;
     }
-    if out[Output::Chiller.index()] {
-        out[Output::ChillerFan.index()] = true;
+    if out[Output::Chiller] {
+        out[Output::ChillerFan] = true;
     }
     out
 }
@@ -59,7 +60,7 @@ mod tests {
         fn blocked_means_every_actuator_off(desired in proptest::array::uniform7(any::<bool>()),
                                             state in 0usize..7, il in any::<bool>(), fl in any::<bool>()) {
             let inputs = GateInputs { state: UnitState::ALL[state], interlock_present: il, fault_latched: fl };
-            let out = apply(desired, inputs);
+            let out = apply(desired.into(), inputs).to_array();
             if inputs.actuators_blocked() {
                 for o in Output::ALL.into_iter().filter(|o| o.is_actuator()) {
                     prop_assert!(!out[o.index()]);

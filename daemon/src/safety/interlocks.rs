@@ -1,25 +1,24 @@
-//! Interlock evaluation: every cause of docs/REQUIREMENTS.md §4, judged from raw inputs, sensor health and the
-//! outputs actually driven — never from the controller's intentions.
+//! Interlock evaluation: every interlock cause (docs/REQUIREMENTS.md §4.8), judged from
+//! raw inputs, the safety layer's own view of the sensors ([`SensorHealth`], [`FlowWatch`]) and
+//! the outputs actually driven — never from the controller's intentions or its sensor tracking.
 
+use super::config::SafetyConfig;
+use super::sensor_health::{FlowWatch, SensorHealth};
 use crate::alarm::AlarmKind;
-use crate::control::sensors::{FlowMeter, SensorTracker};
-use crate::control::settings::SafetyConfig;
+use crate::limits::secs;
+use crate::sensing::SensorSample;
 use coldspray_hal::Sensor;
 use std::time::Duration;
 
 /// What the interlocks look at in one step.
 #[derive(Debug, Clone, Copy)]
-pub struct InterlockInputs<'a> {
+pub struct InterlockInputs {
     /// Now.
     pub now: Duration,
     /// E-stop input (logical: pressed).
     pub estop: bool,
     /// Float switch (logical: water low).
     pub water_low: bool,
-    /// Sensor health.
-    pub sensors: &'a SensorTracker,
-    /// Flow meter.
-    pub flow: &'a FlowMeter,
     /// The pump has been driven on continuously since.
     pub pump_on_since: Option<Duration>,
     /// The valve has been driven open continuously since.
@@ -38,10 +37,13 @@ const LEAK_FLOW_RECENT: Duration = Duration::from_millis(150);
 /// pressure and pulses overlap).
 const LEAK_PERSIST: Duration = Duration::from_millis(400);
 
-/// Interlock state that spans steps (dry-run and pressure timers).
+/// Interlock state that spans steps: the safety layer's view of the sensors and the flow
+/// pulses, and the dry-run and pressure timers.
 #[derive(Debug, Clone)]
 pub struct Interlocks {
     cfg: SafetyConfig,
+    sensors: SensorHealth,
+    flow: FlowWatch,
     /// Valve-open, pump-on time without a flow pulse.
     dry_for: Duration,
     over_pressure_since: Option<Duration>,
@@ -51,10 +53,12 @@ pub struct Interlocks {
 }
 
 impl Interlocks {
-    /// Interlocks with these limits.
-    pub fn new(cfg: SafetyConfig) -> Self {
+    /// Interlocks with these limits, watching the `fitted` sensors from `now`.
+    pub fn new(cfg: SafetyConfig, fitted: &[Sensor], now: Duration) -> Self {
         Self {
             cfg,
+            sensors: SensorHealth::new(fitted, now),
+            flow: FlowWatch::default(),
             dry_for: Duration::ZERO,
             over_pressure_since: None,
             leak_since: None,
@@ -68,8 +72,32 @@ impl Interlocks {
         &self.cfg
     }
 
+    /// One sensor sample (calibrated, as the controller gets it) for the safety layer's view.
+    pub fn on_sample(&mut self, sample: &SensorSample) {
+        self.sensors.update(sample);
+    }
+
+    /// One flow-meter pulse.
+    pub fn on_flow_pulse(&mut self, at: Duration) {
+        self.flow.pulse(at);
+    }
+
+    /// Restarts staleness timing for every sensor (after a latched fault cleared).
+    pub fn restart_staleness(&mut self, now: Duration) {
+        self.sensors.restart(now);
+    }
+
+    /// Every interlock alarm kind this unit can raise, for clearing conditions that went away.
+    pub fn kinds(&self) -> Vec<AlarmKind> {
+        let fitted: Vec<_> = self.sensors.fitted_sensors().collect();
+        AlarmKind::every(&fitted)
+            .into_iter()
+            .filter(|k| k.is_interlock())
+            .collect()
+    }
+
     /// Every interlock condition present now, with an operator message.
-    pub fn evaluate(&mut self, x: &InterlockInputs<'_>) -> Vec<(AlarmKind, String)> {
+    pub fn evaluate(&mut self, x: &InterlockInputs) -> Vec<(AlarmKind, String)> {
         let mut found = Vec::new();
         let dt = self
             .last_now
@@ -89,9 +117,10 @@ impl Interlocks {
             ));
         }
 
-        for sensor in x.sensors.fitted_sensors() {
-            let track = x.sensors.track(sensor);
-            let age = x.sensors.age(sensor, x.now);
+        let sensors = &self.sensors;
+        for sensor in sensors.fitted_sensors() {
+            let track = sensors.track(sensor);
+            let age = sensors.age(sensor, x.now);
             if track.implausible_run >= cfg.implausible_count.max(1) {
                 found.push((
                     AlarmKind::SensorImplausible(sensor),
@@ -110,20 +139,20 @@ impl Interlocks {
                     ),
                 ));
             } else if cfg.stuck_after_s > 0.0
-                && x.sensors.unchanged_for(sensor, x.now) >= secs(cfg.stuck_after_s)
+                && sensors.unchanged_for(sensor, x.now) >= secs(cfg.stuck_after_s)
             {
                 found.push((
                     AlarmKind::SensorStuck(sensor),
                     format!(
                         "{sensor}: reading unchanged at {:.3} for {:.0} s",
                         track.last_valid.unwrap_or(f64::NAN),
-                        x.sensors.unchanged_for(sensor, x.now).as_secs_f64()
+                        sensors.unchanged_for(sensor, x.now).as_secs_f64()
                     ),
                 ));
             }
         }
 
-        if let Some(h) = x.sensors.fresh(Sensor::Heatsink, x.now, stale_after) {
+        if let Some(h) = sensors.fresh(Sensor::Heatsink, x.now, stale_after) {
             if h > cfg.heatsink_max_c {
                 found.push((
                     AlarmKind::HeatsinkOverTemp,
@@ -133,7 +162,7 @@ impl Interlocks {
         }
 
         // Dry run: pump driven, valve open, no flow pulse, accumulated over open time.
-        let pulses = x.flow.total_pulses();
+        let pulses = self.flow.total_pulses();
         let new_pulse = pulses != self.pulses_seen;
         self.pulses_seen = pulses;
         let pumping_open = x.pump_on_since.is_some() && x.valve_open_since.is_some();
@@ -152,7 +181,7 @@ impl Interlocks {
             ));
         }
 
-        let pressure = x.sensors.fresh(Sensor::Pressure, x.now, stale_after);
+        let pressure = self.sensors.fresh(Sensor::Pressure, x.now, stale_after);
         if let Some(p) = pressure {
             let over = p > cfg.absolute_max_pressure_bar
                 || (x.valve_open_since.is_some() && p > cfg.over_pressure_bar);
@@ -173,7 +202,7 @@ impl Interlocks {
                     .is_some_and(|(v, pmp)| {
                         x.now.saturating_sub(v.max(pmp)) >= secs(cfg.under_pressure_s)
                     });
-            let flowing = x
+            let flowing = self
                 .flow
                 .last_pulse()
                 .is_some_and(|t| x.now.saturating_sub(t) <= LEAK_FLOW_RECENT);
@@ -201,7 +230,7 @@ impl Interlocks {
                     ));
                 }
             }
-            if let Some(skin) = x.sensors.fresh(Sensor::Skin, x.now, stale_after) {
+            if let Some(skin) = self.sensors.fresh(Sensor::Skin, x.now, stale_after) {
                 if skin < x.skin_floor_c {
                     found.push((
                         AlarmKind::SkinBelowFloor,
@@ -219,17 +248,4 @@ impl Interlocks {
         self.over_pressure_since = None;
         self.leak_since = None;
     }
-}
-
-/// Every interlock alarm kind this unit can raise, for clearing conditions that went away.
-pub fn all_interlock_kinds(sensors: &SensorTracker) -> Vec<AlarmKind> {
-    let fitted: Vec<_> = sensors.fitted_sensors().collect();
-    AlarmKind::every(&fitted)
-        .into_iter()
-        .filter(|k| k.is_interlock())
-        .collect()
-}
-
-fn secs(s: f64) -> Duration {
-    Duration::from_secs_f64(s.max(0.0))
 }

@@ -2,5 +2,9 @@
 //! controller and always wins: the controller proposes output levels, the gate disposes.
 
 pub mod alarms;
+pub mod config;
 pub mod gate;
 pub mod interlocks;
+pub mod sensor_health;
+
+pub use config::SafetyConfig;

@@ -422,7 +422,7 @@ fn main() -> Result<()> {
         );
     }
     // Every output on, then all off in one set_safe: one ioctl for the chip, every line off.
-    let safe_order = coldsprayd::lockstep::SAFE_ORDER;
+    let safe_order = coldsprayd::runtime::outputs::SAFE_ORDER;
     for o in Output::ALL {
         board.outputs.set(o, true).map_err(|e| anyhow!("{e}"))?;
     }

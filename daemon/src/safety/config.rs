@@ -1,0 +1,58 @@
+//! The safety layer's limits: the `[safety]` section of the configuration, with defaults.
+//! They live with the safety layer so that nothing on the safety path depends on the
+//! controller (docs/REQUIREMENTS.md §4.8, R4.14).
+
+use serde::{Deserialize, Serialize};
+
+/// `[safety]`: interlock limits (docs/REQUIREMENTS.md §4.8).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SafetyConfig {
+    /// A sensor with no valid reading for this long is stale, s.
+    pub stale_after_s: f64,
+    /// A sensor whose reading has not changed at all for this long is stuck, s (0 disables:
+    /// only for test rigs whose sensors are constants).
+    pub stuck_after_s: f64,
+    /// Consecutive out-of-range readings before a sensor is implausible.
+    pub implausible_count: u32,
+    /// Pump on with the valve open and no flow pulse for this long: dry run, s.
+    pub dry_run_s: f64,
+    /// Line pressure above this with the valve open: over-pressure, bar.
+    pub over_pressure_bar: f64,
+    /// Line pressure above this at any time: over-pressure, bar.
+    pub absolute_max_pressure_bar: f64,
+    /// Pressure must exceed `over_pressure_bar` this long before tripping, s.
+    pub over_pressure_s: f64,
+    /// Line pressure below this while pumping with flow: under-pressure (leak), bar.
+    pub under_pressure_bar: f64,
+    /// Grace after the valve opens before under-pressure is judged, s.
+    pub under_pressure_s: f64,
+    /// Heatsink above this: over-temperature, °C.
+    pub heatsink_max_c: f64,
+    /// Maximum continuous spray, s (default 120).
+    pub max_spray_s: f64,
+    /// Audio pause length, s (IEC 60601-1-8: typically 120).
+    pub audio_pause_s: f64,
+    /// Starting: time allowed for every sensor to identify and read, s.
+    pub self_test_timeout_s: f64,
+}
+
+impl Default for SafetyConfig {
+    fn default() -> Self {
+        Self {
+            stale_after_s: 2.0,
+            stuck_after_s: 30.0,
+            implausible_count: 2,
+            dry_run_s: 2.0,
+            over_pressure_bar: 3.0,
+            absolute_max_pressure_bar: 6.0,
+            over_pressure_s: 0.5,
+            under_pressure_bar: 0.5,
+            under_pressure_s: 1.0,
+            heatsink_max_c: 70.0,
+            max_spray_s: 120.0,
+            audio_pause_s: 120.0,
+            self_test_timeout_s: 5.0,
+        }
+    }
+}
