@@ -12,10 +12,10 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use coldsprayd::alarm::{Alarm, AlarmKind};
+use coldsprayd::model::alarm::{Alarm, AlarmKind};
+use coldsprayd::model::session::{Outcome, Sample, SessionRecord, SessionStart, StartCause};
+use coldsprayd::model::state::UnitState;
 use coldsprayd::protocol::Goal;
-use coldsprayd::session::{Outcome, Sample, SessionRecord, SessionStart, StartCause};
-use coldsprayd::state::UnitState;
 use coldsprayd::store::{self, ExportFormat, LogStore, SessionQuery, StoreConfig};
 use coldsprayd::Event;
 

@@ -1,10 +1,10 @@
 //! What the control core offers the rest of the daemon (D-Bus, log store, metrics, live view):
 //! commands in, a [`Snapshot`] of the unit out, and a stream of [`Event`]s.
 
-use crate::alarm::{Alarm, AlarmKind};
+use crate::model::alarm::{Alarm, AlarmKind};
+use crate::model::session::{Sample, SessionRecord, SessionStart};
+use crate::model::state::UnitState;
 use crate::protocol::Protocol;
-use crate::session::{Sample, SessionRecord, SessionStart};
-use crate::state::UnitState;
 use coldspray_hal::{Output, Sensor};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -398,7 +398,7 @@ impl Event {
     pub fn is_durable(&self) -> bool {
         match self {
             Event::SessionStarted(_) | Event::SessionEnded(_) | Event::StateChanged { .. } => true,
-            Event::AlarmRaised(a) => a.priority == crate::alarm::Priority::High,
+            Event::AlarmRaised(a) => a.priority == crate::model::alarm::Priority::High,
             _ => false,
         }
     }

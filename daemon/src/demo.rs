@@ -4,7 +4,7 @@
 
 use crate::api::{Command, Event, Snapshot, StartOptions};
 use crate::handle::ControlHandle;
-use crate::state::UnitState;
+use crate::model::state::UnitState;
 use coldspray_hal::sim::Fault;
 use std::time::Duration;
 

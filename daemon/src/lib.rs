@@ -5,7 +5,6 @@
 //! See `ARCHITECTURE.md` at the repository root for the tour.
 #![forbid(unsafe_code)]
 
-pub mod alarm;
 pub mod api;
 pub mod config;
 pub mod control;
@@ -15,13 +14,11 @@ pub mod handle;
 pub mod limits;
 pub mod lockstep;
 pub mod metrics;
+pub mod model;
 pub mod protocol;
 pub mod runtime;
 pub mod safe_off;
 pub mod safety;
-pub mod sensing;
-pub mod session;
-pub mod state;
 pub mod store;
 pub mod telemetry;
 pub mod unit_settings;
@@ -29,4 +26,4 @@ pub mod view;
 
 pub use api::{Command, CommandError, Event, Reply, Snapshot};
 pub use handle::ControlHandle;
-pub use state::UnitState;
+pub use model::state::UnitState;

@@ -8,9 +8,9 @@
 use crate::api::{Command, CommandError, Event, Reply, Snapshot};
 use crate::control::core::STALL_LIMIT;
 use crate::control::{Core, CoreConfig, StepOutput};
+use crate::model::sensing::SensorSample;
 use crate::protocol::Protocol;
 use crate::runtime::outputs::OutputHealth;
-use crate::sensing::SensorSample;
 use coldspray_hal::signal::OutputLevels;
 use coldspray_hal::sim::{SimConfig, SimUnit, Truth};
 use coldspray_hal::{Board, Input, InputEdge, Output, Sensor};

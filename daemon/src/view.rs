@@ -96,9 +96,9 @@ mod tests {
         let mut s = Snapshot::power_on(4.0);
         s.readings[Sensor::Reservoir.index()] = Some(4.25);
         s.outputs[Output::Chiller.index()] = true;
-        s.alarms.push(crate::alarm::Alarm {
-            kind: crate::alarm::AlarmKind::WaterLow,
-            priority: crate::alarm::Priority::Medium,
+        s.alarms.push(crate::model::alarm::Alarm {
+            kind: crate::model::alarm::AlarmKind::WaterLow,
+            priority: crate::model::alarm::Priority::Medium,
             message: "refill".into(),
             raised_at: Default::default(),
             raised_unix_ms: 0,

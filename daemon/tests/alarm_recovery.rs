@@ -13,13 +13,13 @@ mod common;
 
 use coldspray_hal::sim::{Fault, SimConfig};
 use coldspray_hal::{Output, Sensor};
-use coldsprayd::alarm::AlarmKind;
 use coldsprayd::api::{Command, StartOptions};
 use coldsprayd::control::core::{STALL_HOLD_OFF, STALL_LIMIT};
 use coldsprayd::control::CoreConfig;
 use coldsprayd::lockstep::{Lockstep, STEP};
-use coldsprayd::session::Outcome;
-use coldsprayd::state::UnitState;
+use coldsprayd::model::alarm::AlarmKind;
+use coldsprayd::model::session::Outcome;
+use coldsprayd::model::state::UnitState;
 use coldsprayd::Event;
 use common::*;
 use std::time::Duration;

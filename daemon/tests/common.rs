@@ -7,7 +7,7 @@ use coldspray_hal::{Output, Sensor};
 use coldsprayd::api::{Command, StartOptions};
 use coldsprayd::control::CoreConfig;
 use coldsprayd::lockstep::Lockstep;
-use coldsprayd::state::UnitState;
+use coldsprayd::model::state::UnitState;
 use std::time::Duration;
 
 /// The sim starting with a reservoir already at the setpoint, so tests reach `ready` quickly.

@@ -4,8 +4,8 @@
 
 use coldspray_hal::sim::Fault;
 use coldspray_hal::Sensor;
-use coldsprayd::alarm::AlarmKind;
 use coldsprayd::dbus::simulator::{parse_fault, FAULT_KINDS};
+use coldsprayd::model::alarm::AlarmKind;
 use std::path::{Path, PathBuf};
 
 fn repo_root() -> PathBuf {

@@ -6,11 +6,11 @@ mod common;
 
 use coldspray_hal::sim::{Fault, SimConfig};
 use coldspray_hal::{Output, Sensor};
-use coldsprayd::alarm::AlarmKind;
 use coldsprayd::api::{Command, CommandError};
 use coldsprayd::control::CoreConfig;
 use coldsprayd::lockstep::{Lockstep, STEP};
-use coldsprayd::state::UnitState;
+use coldsprayd::model::alarm::AlarmKind;
+use coldsprayd::model::state::UnitState;
 use common::*;
 use std::time::Duration;
 
@@ -114,7 +114,7 @@ fn estop_from_ready_and_spraying_within_one_step() {
                 _ => None,
             });
             let r = ended.expect("session closed");
-            assert_eq!(r.outcome, coldsprayd::session::Outcome::Interlock);
+            assert_eq!(r.outcome, coldsprayd::model::session::Outcome::Interlock);
             assert_eq!(r.ended_by_alarm.as_deref(), Some("estop"));
         }
         ack_first_then_clear(&mut u, AlarmKind::Estop, |u| u.sim.set_estop(false));
@@ -317,7 +317,7 @@ fn untargeted(u: &mut Lockstep) {
     u.command(Command::UpsertProtocol(Box::new(p))).unwrap();
 }
 
-fn last_record(u: &Lockstep) -> coldsprayd::session::SessionRecord {
+fn last_record(u: &Lockstep) -> coldsprayd::model::session::SessionRecord {
     u.events
         .iter()
         .rev()
@@ -483,7 +483,7 @@ fn a_failed_output_write_faults_the_unit_and_every_line_is_rewritten_until_it_wo
         .find(|a| a.kind == AlarmKind::OutputFault)
         .cloned()
         .expect("output_fault listed");
-    assert_eq!(alarm.priority, coldsprayd::alarm::Priority::High);
+    assert_eq!(alarm.priority, coldsprayd::model::alarm::Priority::High);
     assert!(
         alarm.message.contains("spray_valve") || alarm.message.contains("pump"),
         "the alarm names the line: {}",

@@ -9,7 +9,7 @@ use coldspray_hal::{Output, Sensor};
 use coldsprayd::api::{Command, StartOptions};
 use coldsprayd::control::CoreConfig;
 use coldsprayd::lockstep::Lockstep;
-use coldsprayd::state::UnitState;
+use coldsprayd::model::state::UnitState;
 use proptest::prelude::*;
 use std::time::Duration;
 
@@ -93,11 +93,12 @@ impl Checker {
 }
 
 fn estop_pressed(u: &Lockstep) -> bool {
-    u.snapshot().has_alarm(coldsprayd::alarm::AlarmKind::Estop)
+    u.snapshot()
+        .has_alarm(coldsprayd::model::alarm::AlarmKind::Estop)
         && u.snapshot()
             .alarms
             .iter()
-            .any(|a| a.kind == coldsprayd::alarm::AlarmKind::Estop && a.condition_present)
+            .any(|a| a.kind == coldsprayd::model::alarm::AlarmKind::Estop && a.condition_present)
 }
 
 const PROTOCOLS: [&str; 5] = [

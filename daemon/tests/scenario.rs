@@ -9,8 +9,8 @@ use coldspray_hal::{Output, Sensor};
 use coldsprayd::api::{Command, Event};
 use coldsprayd::control::CoreConfig;
 use coldsprayd::lockstep::{Lockstep, STEP};
-use coldsprayd::session::{Outcome, StartCause};
-use coldsprayd::state::UnitState;
+use coldsprayd::model::session::{Outcome, StartCause};
+use coldsprayd::model::state::UnitState;
 use std::time::Duration;
 
 #[test]
@@ -130,7 +130,7 @@ fn a_start_after_the_late_threshold_is_recorded_as_late() {
     assert!(start.laser_to_spray_ms.unwrap() > 10_000.0);
     assert!(u
         .snapshot()
-        .has_alarm(coldsprayd::alarm::AlarmKind::LateStart));
+        .has_alarm(coldsprayd::model::alarm::AlarmKind::LateStart));
     assert_eq!(u.snapshot().counters.late_sessions, 1);
 }
 

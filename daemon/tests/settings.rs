@@ -5,8 +5,8 @@
 mod common;
 
 use coldspray_hal::Output;
-use coldsprayd::alarm::AlarmKind;
 use coldsprayd::api::{Command, CommandError};
+use coldsprayd::model::alarm::AlarmKind;
 use common::*;
 use std::time::Duration;
 

@@ -7,11 +7,11 @@
 mod common;
 
 use coldspray_hal::sim::{Fault, SimConfig};
-use coldsprayd::alarm::AlarmKind;
 use coldsprayd::api::{Command, StartOptions};
 use coldsprayd::control::CoreConfig;
 use coldsprayd::lockstep::Lockstep;
-use coldsprayd::state::UnitState;
+use coldsprayd::model::alarm::AlarmKind;
+use coldsprayd::model::state::UnitState;
 use coldsprayd::Event;
 use common::*;
 use std::time::Duration;

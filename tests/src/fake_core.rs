@@ -4,8 +4,8 @@
 
 use coldsprayd::api::{Command, CommandError, Event, MaintenanceActivity, Reply, Snapshot};
 use coldsprayd::handle::{ControlHandle, HandleEnds, UnitInfo};
+use coldsprayd::model::session::{Outcome, SessionRecord, SessionStart, StartCause};
 use coldsprayd::protocol::Protocol;
-use coldsprayd::session::{Outcome, SessionRecord, SessionStart, StartCause};
 use coldsprayd::store::LogStore;
 use coldsprayd::UnitState;
 use std::sync::{Arc, Mutex};

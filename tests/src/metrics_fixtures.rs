@@ -2,11 +2,11 @@
 //! [`ControlHandle`] the test drives through its [`HandleEnds`].
 
 use coldspray_hal::Output;
-use coldsprayd::alarm::{Alarm, AlarmKind};
 use coldsprayd::api::{Event, SessionProgress, Snapshot};
 use coldsprayd::handle::{ControlHandle, HandleEnds, UnitInfo};
+use coldsprayd::model::alarm::{Alarm, AlarmKind};
+use coldsprayd::model::session::{Outcome, SessionRecord, SessionStart, StartCause};
 use coldsprayd::protocol::Goal;
-use coldsprayd::session::{Outcome, SessionRecord, SessionStart, StartCause};
 use coldsprayd::store::{LogStore, SessionDetail, SessionQuery, StoreError};
 use coldsprayd::UnitState;
 use std::sync::Arc;

@@ -7,7 +7,7 @@ use coldspray_e2e::PrivateBus;
 use coldsprayd::api::{Command, Event};
 use coldsprayd::dbus::convert::CurvePoint;
 use coldsprayd::dbus::{self, BusChoice, DbusConfig, DbusServer};
-use coldsprayd::session::{Outcome, Sample, SessionRecord, SessionStart, StartCause};
+use coldsprayd::model::session::{Outcome, Sample, SessionRecord, SessionStart, StartCause};
 use coldsprayd::store::{LogStore, SessionDetail, SessionQuery, StoreError};
 use futures_util::StreamExt;
 use serde::Serialize;
@@ -224,9 +224,9 @@ async fn start_stop_reach_the_controller_and_signals_follow() {
     assert_eq!(ended, (1, "stopped".into(), false));
 
     // Alarms: raised signal forwarded, acknowledge of an absent alarm is UnknownAlarm.
-    let alarm = coldsprayd::alarm::Alarm {
-        kind: coldsprayd::alarm::AlarmKind::WaterLow,
-        priority: coldsprayd::alarm::Priority::Medium,
+    let alarm = coldsprayd::model::alarm::Alarm {
+        kind: coldsprayd::model::alarm::AlarmKind::WaterLow,
+        priority: coldsprayd::model::alarm::Priority::Medium,
         message: "Reservoir water low: refill".into(),
         raised_at: Duration::ZERO,
         raised_unix_ms: 1,

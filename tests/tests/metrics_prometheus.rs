@@ -9,7 +9,7 @@ use coldspray_e2e::metrics_support::{
 use coldspray_e2e::TempDir;
 use coldsprayd::api::Event;
 use coldsprayd::metrics::{self, MetricsConfig};
-use coldsprayd::session::{Outcome, StartCause};
+use coldsprayd::model::session::{Outcome, StartCause};
 use coldsprayd::UnitState;
 use std::net::SocketAddr;
 use std::process::Command;

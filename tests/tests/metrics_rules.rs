@@ -6,7 +6,7 @@ use coldspray_e2e::metrics_support::{run_tool, sample_names};
 use coldspray_e2e::repo_root;
 use coldsprayd::api::Event;
 use coldsprayd::metrics;
-use coldsprayd::session::{Outcome, StartCause};
+use coldsprayd::model::session::{Outcome, StartCause};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;

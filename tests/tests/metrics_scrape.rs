@@ -6,11 +6,11 @@ use coldspray_e2e::metrics_support::{
     http_get, prometheus_tool, sample_names, tool_result, HttpResponse,
 };
 use coldspray_hal::Sensor;
-use coldsprayd::alarm::AlarmKind;
 use coldsprayd::api::Event;
 use coldsprayd::handle::ControlHandle;
 use coldsprayd::metrics::{self, MetricsConfig, MetricsServer};
-use coldsprayd::session::{Outcome, StartCause};
+use coldsprayd::model::alarm::AlarmKind;
+use coldsprayd::model::session::{Outcome, StartCause};
 use coldsprayd::UnitState;
 use std::collections::BTreeMap;
 use std::io::Write;

@@ -10,8 +10,8 @@
 
 use std::time::Duration;
 
-use coldsprayd::session::Sample;
-use coldsprayd::state::UnitState;
+use coldsprayd::model::session::Sample;
+use coldsprayd::model::state::UnitState;
 use coldsprayd::store::fuzzing::{
     decode_any, decode_chunk, encode_chunk, encode_event, seal, split, Decoded, MAX_CHUNK_SAMPLES,
 };

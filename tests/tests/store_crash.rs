@@ -12,8 +12,8 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use coldsprayd::alarm::Alarm;
-use coldsprayd::session::{Outcome, SessionRecord, SessionStart};
+use coldsprayd::model::alarm::Alarm;
+use coldsprayd::model::session::{Outcome, SessionRecord, SessionStart};
 use coldsprayd::store::{LogStore, StoreConfig};
 use coldsprayd::Event;
 

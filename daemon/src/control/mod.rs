@@ -2,10 +2,10 @@
 //! that ties them to the safety layer.
 
 pub mod core;
-pub mod sensors;
-pub mod session;
+pub mod readings;
+pub mod running_session;
 pub mod settings;
 pub mod thermostat;
 
 pub use self::core::{Core, CoreConfig, StepOutput};
-pub use crate::sensing::SensorSample;
+pub use crate::model::sensing::SensorSample;

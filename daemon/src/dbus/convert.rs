@@ -1,9 +1,9 @@
 //! Conversions between the daemon's types and D-Bus dictionaries.
 
-use crate::alarm::Alarm;
 use crate::api::{MaintenanceActivity, Snapshot};
+use crate::model::alarm::Alarm;
+use crate::model::session::{Sample, SessionRecord};
 use crate::protocol::{Pattern, Protocol};
-use crate::session::{Sample, SessionRecord};
 use coldspray_hal::{Output, Sensor};
 use std::collections::HashMap;
 use zbus::zvariant::{OwnedValue, Value};

@@ -186,7 +186,7 @@ impl Maintenance {
     /// Active: the unit is in maintenance mode.
     #[zbus(property)]
     fn active(&self) -> bool {
-        self.h.snapshot().state == crate::state::UnitState::Maintenance
+        self.h.snapshot().state == crate::model::state::UnitState::Maintenance
     }
 
     /// Activity: "" or prime, drain, self_test, test_output:OUTPUT.

@@ -26,7 +26,7 @@ pub mod validate;
 
 use crate::api::{Event, Snapshot};
 use crate::handle::ControlHandle;
-use crate::session::Outcome;
+use crate::model::session::Outcome;
 use crate::store::Stats;
 use maintenance::Maintenance;
 use protocols::Protocols;
@@ -320,8 +320,8 @@ async fn watch_snapshots(
         }
         {
             let m = maint.get().await;
-            if (last.state == crate::state::UnitState::Maintenance)
-                != (new.state == crate::state::UnitState::Maintenance)
+            if (last.state == crate::model::state::UnitState::Maintenance)
+                != (new.state == crate::model::state::UnitState::Maintenance)
             {
                 let _ = m.active_changed(&me).await;
             }
@@ -479,7 +479,7 @@ pub fn stats_dict(stats: &Stats) -> convert::Dict {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::session::SessionRecord;
+    use crate::model::session::SessionRecord;
     use crate::store::export::test_record as rec;
 
     #[test]

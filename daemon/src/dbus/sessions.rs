@@ -8,7 +8,7 @@ use super::error::Error;
 use super::guard::Guard;
 use super::validate as v;
 use crate::handle::ControlHandle;
-use crate::session::SessionRecord;
+use crate::model::session::SessionRecord;
 use crate::store::{LogStore, SessionQuery, Stats};
 use std::collections::HashMap;
 use std::sync::Arc;

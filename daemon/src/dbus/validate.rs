@@ -2,9 +2,9 @@
 //! option keys, output and sensor names. Nothing reaches the controller unchecked.
 
 use super::error::Error;
-use crate::alarm::AlarmKind;
 use crate::api::StartOptions;
 use crate::limits::widen;
+use crate::model::alarm::AlarmKind;
 use crate::protocol::{limits, validate_name, Goal, Pattern, Protocol};
 use coldspray_hal::{Output, Sensor};
 use std::collections::HashMap;
@@ -207,16 +207,18 @@ pub fn session_query(
     }
     if let Some(v) = dict.get("outcome") {
         let o = string("outcome", v, MAX_TEXT)?;
-        q.outcome = Some(crate::session::Outcome::from_name(&o).ok_or_else(|| {
-            let names: Vec<_> = crate::session::Outcome::ALL
-                .iter()
-                .map(|o| o.name())
-                .collect();
-            Error::InvalidArgument(format!(
-                "unknown outcome `{o}` (one of {})",
-                names.join(", ")
-            ))
-        })?);
+        q.outcome = Some(
+            crate::model::session::Outcome::from_name(&o).ok_or_else(|| {
+                let names: Vec<_> = crate::model::session::Outcome::ALL
+                    .iter()
+                    .map(|o| o.name())
+                    .collect();
+                Error::InvalidArgument(format!(
+                    "unknown outcome `{o}` (one of {})",
+                    names.join(", ")
+                ))
+            })?,
+        );
     }
     if let Some(v) = dict.get("limit") {
         let l = integer("limit", v)?;

@@ -5,10 +5,10 @@
 use super::family::Family;
 use super::snapshot::sensor_label;
 use super::MetricsError;
-use crate::alarm::{AlarmKind, Priority};
 use crate::api::Event;
 use crate::handle::{ControlHandle, ShutdownSignal};
-use crate::session::{Outcome, StartCause};
+use crate::model::alarm::{AlarmKind, Priority};
+use crate::model::session::{Outcome, StartCause};
 use coldspray_hal::Sensor;
 use prometheus::proto::MetricFamily;
 use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts, Registry};

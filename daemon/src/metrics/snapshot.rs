@@ -3,10 +3,10 @@
 //! the snapshot is an `Arc` the loop already published.
 
 use super::family::{flag, Family};
-use crate::alarm::{AlarmKind, Priority};
 use crate::api::Snapshot;
 use crate::handle::ControlHandle;
-use crate::state::UnitState;
+use crate::model::alarm::{AlarmKind, Priority};
+use crate::model::state::UnitState;
 use crate::telemetry::{Telemetry, STEP_BUCKETS_S};
 use coldspray_hal::{Output, Sensor};
 use prometheus::proto::MetricFamily;

@@ -3,11 +3,11 @@
 
 use super::events::DELAY_BUCKETS_S;
 use super::Exporter;
-use crate::alarm::{Alarm, AlarmKind};
 use crate::api::{Event, Snapshot};
 use crate::handle::{ControlHandle, HandleEnds, UnitInfo};
+use crate::model::alarm::{Alarm, AlarmKind};
+use crate::model::session::{Outcome, SessionRecord, SessionStart, StartCause};
 use crate::protocol::Goal;
-use crate::session::{Outcome, SessionRecord, SessionStart, StartCause};
 use coldspray_hal::Sensor;
 use std::sync::Arc;
 use std::time::Duration;

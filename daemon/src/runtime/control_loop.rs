@@ -5,13 +5,13 @@
 use super::journal::JournalItem;
 use super::notify::Notifier;
 use super::outputs::OutputHealth;
-use super::sensors::SensorMessage;
+use super::sensor_poller::SensorMessage;
 use super::watchdog::{Heartbeat, SharedOutputs, StallFlag};
 use super::{nanos, settings, status_line, unix_ms_now, RuntimeError, DEFAULT_STOP_REASON};
-use crate::alarm::AlarmKind;
 use crate::api::Snapshot;
 use crate::control::{Core, StepOutput};
 use crate::handle::{CommandRequest, HandleEnds};
+use crate::model::alarm::AlarmKind;
 use coldspray_hal::signal::OutputLevels;
 use coldspray_hal::{Clock, Input, InputEdge, InputPort, Output};
 use std::panic::AssertUnwindSafe;

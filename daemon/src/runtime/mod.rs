@@ -12,18 +12,18 @@ mod control_loop;
 pub mod journal;
 pub mod notify;
 pub mod outputs;
-pub mod sensors;
+pub mod sensor_poller;
 mod settings;
 mod sim_driver;
 pub mod watchdog;
 
-use crate::alarm::AlarmKind;
 use crate::api::{Command, Snapshot};
 use crate::config::{Backend, Config};
 use crate::control::{Core, StepOutput};
 use crate::handle::{ControlHandle, UnitInfo};
+use crate::model::alarm::AlarmKind;
+use crate::model::state::UnitState;
 use crate::protocol::Protocol;
-use crate::state::UnitState;
 use crate::store::{saved_or_default, LogStore};
 use coldspray_hal::signal::OutputLevels;
 use coldspray_hal::sim::SimUnit;
@@ -230,7 +230,7 @@ pub fn start(config: &Config, parts: Parts) -> Result<Daemon, RuntimeError> {
     let (identify_tx, identify_rx) = std_mpsc::channel();
     let sensor_mark = Arc::new(AtomicU64::new(nanos(now)));
     let control_mark = Arc::new(AtomicU64::new(nanos(now)));
-    let sensor_thread = sensors::spawn(sensors::SensorThread {
+    let sensor_thread = sensor_poller::spawn(sensor_poller::SensorThread {
         port: board.sensors,
         clock: clock.clone(),
         period: Duration::from_millis(config.unit.sensor_period_ms),

@@ -376,9 +376,9 @@ mod tests {
         }
         let snap = core.snapshot(now);
         assert!(
-            snap.has_alarm(crate::alarm::AlarmKind::OutputFault),
+            snap.has_alarm(crate::model::alarm::AlarmKind::OutputFault),
             "{snap:#?}"
         );
-        assert_eq!(snap.state, crate::state::UnitState::Fault);
+        assert_eq!(snap.state, crate::model::state::UnitState::Fault);
     }
 }

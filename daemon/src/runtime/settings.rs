@@ -14,8 +14,8 @@
 //! | unreadable or damaged | any | `settings_lost`: the log's copy (or the configuration) in force, no treatment until confirmed |
 
 use super::journal::SettingsJob;
-use crate::alarm::AlarmKind;
 use crate::control::Core;
+use crate::model::alarm::AlarmKind;
 use crate::store::{saved_or_default, LogStore, Settings};
 use crate::unit_settings::{self, OperatorSetpoint, SetpointChoice, UnitSettings};
 use std::path::{Path, PathBuf};

@@ -7,8 +7,8 @@
 //! * Audio pause silences the buzzer for a while, but any *new* alarm ends the pause at once.
 //! * Every change is an [`Event`]; high-priority raises are durable (logged before published).
 
-use crate::alarm::{Alarm, AlarmKind, Priority};
 use crate::api::{CommandError, Event};
+use crate::model::alarm::{Alarm, AlarmKind, Priority};
 use std::time::Duration;
 
 /// The set of current alarms.

@@ -6,7 +6,7 @@
 //! * the valve is never open without the pump;
 //! * the fan runs whenever the chiller runs.
 
-use crate::state::UnitState;
+use crate::model::state::UnitState;
 use coldspray_hal::signal::OutputLevels;
 use coldspray_hal::Output;
 

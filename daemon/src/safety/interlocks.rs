@@ -4,9 +4,9 @@
 
 use super::config::SafetyConfig;
 use super::sensor_health::{FlowWatch, SensorHealth};
-use crate::alarm::AlarmKind;
 use crate::limits::secs;
-use crate::sensing::SensorSample;
+use crate::model::alarm::AlarmKind;
+use crate::model::sensing::SensorSample;
 use coldspray_hal::Sensor;
 use std::time::Duration;
 

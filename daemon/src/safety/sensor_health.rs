@@ -1,10 +1,10 @@
 //! The safety layer's own view of the raw samples: which sensors are fresh, implausible or
 //! stuck, and when the last flow pulse came. It is fed the same samples and pulses as the
-//! controller's view (`control/sensors.rs`) but shares no code or state with it, so a
+//! controller's view (`control/readings.rs`) but shares no code or state with it, so a
 //! fault in the controller's tracking cannot blind the interlocks (ARCHITECTURE.md, "Safety
 //! segregation").
 
-use crate::sensing::SensorSample;
+use crate::model::sensing::SensorSample;
 use coldspray_hal::Sensor;
 use std::time::Duration;
 

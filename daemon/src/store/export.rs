@@ -17,9 +17,9 @@ use std::io::Write;
 
 use super::sled_store::{SledStore, SCHEMA_VERSION};
 use super::{SessionQuery, StoreError};
-use crate::alarm::Priority;
 use crate::api::Event;
-use crate::session::{Sample, SessionRecord};
+use crate::model::alarm::Priority;
+use crate::model::session::{Sample, SessionRecord};
 
 /// Export file format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -362,11 +362,11 @@ impl<T> super::sled_store::Checked<T> {
 #[cfg(test)]
 pub(crate) fn test_record(id: u64, protocol: &str, alarm: Option<&str>) -> SessionRecord {
     SessionRecord {
-        start: crate::session::SessionStart {
+        start: crate::model::session::SessionStart {
             id,
             protocol: protocol.into(),
             goal: crate::protocol::Goal::Protect,
-            cause: crate::session::StartCause::Trigger,
+            cause: crate::model::session::StartCause::Trigger,
             started_at: std::time::Duration::from_secs(1),
             started_unix_ms: 1000,
             laser_to_spray_ms: Some(12.5),
@@ -376,7 +376,7 @@ pub(crate) fn test_record(id: u64, protocol: &str, alarm: Option<&str>) -> Sessi
         },
         ended_at: std::time::Duration::from_secs(3),
         ended_unix_ms: 3000,
-        outcome: crate::session::Outcome::Interlock,
+        outcome: crate::model::session::Outcome::Interlock,
         peak_skin_c: None,
         min_skin_c: None,
         time_to_target_ms: None,

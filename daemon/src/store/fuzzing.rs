@@ -4,8 +4,8 @@
 //! tests only check that a reason is given).
 
 use crate::api::{Counters, Event};
+use crate::model::session::Sample;
 use crate::protocol::Protocol;
-use crate::session::Sample;
 
 use super::codec;
 use super::sled_store::{Settings, StoredSession};

@@ -41,8 +41,8 @@
 //!   settings never. So alarms and records outlive curves.
 
 use crate::api::{Counters, Event};
+use crate::model::session::{Outcome, Sample, SessionRecord};
 use crate::protocol::Protocol;
-use crate::session::{Outcome, Sample, SessionRecord};
 
 mod codec;
 mod config;

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use super::export::utc_date;
 use super::sled_store::SledStore;
 use super::{SessionQuery, StoreError};
-use crate::session::SessionRecord;
+use crate::model::session::SessionRecord;
 
 /// Statistics over sessions started in a time range (days are UTC days).
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -19,7 +19,7 @@ pub struct Stats {
     pub to_unix_ms: i64,
     /// Sessions started in the range.
     pub sessions: u64,
-    /// Sessions whose outcome counts as completed ([`crate::session::Outcome::is_completed`]).
+    /// Sessions whose outcome counts as completed ([`crate::model::session::Outcome::is_completed`]).
     #[serde(default)]
     pub completed: u64,
     /// Sessions per UTC day (`YYYY-MM-DD`), days without sessions omitted.

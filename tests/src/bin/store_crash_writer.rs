@@ -9,9 +9,9 @@ use std::io::Write;
 use std::time::Duration;
 
 use anyhow::Context;
-use coldsprayd::alarm::{Alarm, AlarmKind};
+use coldsprayd::model::alarm::{Alarm, AlarmKind};
+use coldsprayd::model::session::{Outcome, Sample, SessionRecord, SessionStart, StartCause};
 use coldsprayd::protocol::Goal;
-use coldsprayd::session::{Outcome, Sample, SessionRecord, SessionStart, StartCause};
 use coldsprayd::store::{LogStore, StoreConfig};
 use coldsprayd::Event;
 

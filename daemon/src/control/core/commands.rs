@@ -5,9 +5,9 @@ use super::tasks::Timed;
 use super::Core;
 use crate::api::{Command, CommandError, Reply};
 use crate::limits::secs;
+use crate::model::session::StartCause;
+use crate::model::state::UnitState;
 use crate::protocol::Protocol;
-use crate::session::StartCause;
-use crate::state::UnitState;
 use std::time::Duration;
 
 impl Core {

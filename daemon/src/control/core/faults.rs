@@ -2,10 +2,10 @@
 //! (treatment log, output writes, a stalled loop), and entering `fault`.
 
 use super::{Core, LATE_STEP, STALL_HOLD_OFF, STALL_LIMIT};
-use crate::alarm::AlarmKind;
+use crate::model::alarm::AlarmKind;
+use crate::model::session::Outcome;
+use crate::model::state::UnitState;
 use crate::safety::interlocks::InterlockInputs;
-use crate::session::Outcome;
-use crate::state::UnitState;
 use std::time::Duration;
 
 impl Core {

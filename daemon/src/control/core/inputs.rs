@@ -3,9 +3,9 @@
 
 use super::Core;
 use crate::api::StartOptions;
-use crate::sensing::SensorSample;
-use crate::session::{Outcome, StartCause};
-use crate::state::UnitState;
+use crate::model::sensing::SensorSample;
+use crate::model::session::{Outcome, StartCause};
+use crate::model::state::UnitState;
 use coldspray_hal::{ChipIdentity, Input, InputEdge, Sensor, SensorError};
 use std::time::Duration;
 

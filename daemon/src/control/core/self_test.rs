@@ -4,10 +4,10 @@
 
 use super::tasks::Task;
 use super::Core;
-use crate::alarm::AlarmKind;
 use crate::api::{CommandError, Event};
 use crate::limits::secs;
-use crate::state::UnitState;
+use crate::model::alarm::AlarmKind;
+use crate::model::state::UnitState;
 use coldspray_hal::Sensor;
 use std::time::Duration;
 

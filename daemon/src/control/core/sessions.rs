@@ -1,14 +1,14 @@
 //! Treatment sessions: starting one (by command, pedal or auto-start after the laser),
 //! stopping it, arming auto-start, and the curve samples recorded while it runs.
 
-use super::super::session::ActiveSession;
+use super::super::running_session::ActiveSession;
 use super::{Core, SAMPLE_PERIOD};
-use crate::alarm::AlarmKind;
 use crate::api::{CommandError, Event, StartOptions};
 use crate::limits::{self as range, secs};
+use crate::model::alarm::AlarmKind;
+use crate::model::session::{Outcome, Sample, SessionStart, StartCause};
+use crate::model::state::UnitState;
 use crate::protocol::{limits, Protocol};
-use crate::session::{Outcome, Sample, SessionStart, StartCause};
-use crate::state::UnitState;
 use coldspray_hal::{Output, Sensor};
 use std::time::Duration;
 

@@ -2,9 +2,9 @@
 //! start, changed by command, and confirmed by a technician after they may have been lost.
 
 use super::Core;
-use crate::alarm::AlarmKind;
 use crate::api::CommandError;
 use crate::limits as range;
+use crate::model::alarm::AlarmKind;
 use crate::unit_settings::{OperatorSetpoint, SetpointChoice, UnitSettings};
 use coldspray_hal::Sensor;
 use std::time::Duration;

@@ -4,7 +4,7 @@ use super::tasks::{Task, Timed};
 use super::Core;
 use crate::api::{MaintenanceActivity, SessionProgress, Snapshot};
 use crate::limits::secs;
-use crate::state::UnitState;
+use crate::model::state::UnitState;
 use coldspray_hal::Sensor;
 use std::time::Duration;
 

@@ -1,15 +1,15 @@
 //! The control step: safety first (interlocks), then the state machine, the chiller, the
 //! desired outputs, and the safety gate's last word; and the shutdown step.
 
-use super::super::session::DAMAGE_THRESHOLD_C;
+use super::super::running_session::DAMAGE_THRESHOLD_C;
 use super::tasks::Task;
 use super::{Core, StepOutput, IDLE_PUMP_DUTY};
-use crate::alarm::AlarmKind;
 use crate::api::StartOptions;
 use crate::limits::secs;
+use crate::model::alarm::AlarmKind;
+use crate::model::session::{Outcome, StartCause};
+use crate::model::state::UnitState;
 use crate::safety::gate::{self, GateInputs};
-use crate::session::{Outcome, StartCause};
-use crate::state::UnitState;
 use coldspray_hal::signal::OutputLevels;
 use coldspray_hal::{Output, Sensor};
 use std::time::Duration;

@@ -5,7 +5,7 @@ use super::self_test::{SelfTest, SelfTestPhase};
 use super::Core;
 use crate::api::CommandError;
 use crate::limits::{self as range, secs};
-use crate::state::UnitState;
+use crate::model::state::UnitState;
 use coldspray_hal::signal::OutputLevels;
 use coldspray_hal::Output;
 use std::time::Duration;

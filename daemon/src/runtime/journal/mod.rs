@@ -331,7 +331,7 @@ fn log_event(ev: &Event) {
             tracing::info!(target: "coldspray::state", "state {from} -> {to}: {reason}");
         }
         Event::AlarmRaised(a) => match a.priority {
-            crate::alarm::Priority::High => {
+            crate::model::alarm::Priority::High => {
                 tracing::error!(target: "coldspray::alarm", "ALARM {} [{}]: {}", a.kind, a.priority, a.message);
             }
             _ => {

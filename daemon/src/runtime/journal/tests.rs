@@ -2,8 +2,8 @@
 //! playing the control loop.
 
 use super::*;
+use crate::model::session::{Outcome, SessionRecord, SessionStart, StartCause};
 use crate::protocol::Goal;
-use crate::session::{Outcome, SessionRecord, SessionStart, StartCause};
 use crate::store::{SessionDetail, SessionQuery, Settings};
 use std::sync::atomic::AtomicBool;
 use std::sync::Mutex;

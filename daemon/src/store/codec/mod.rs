@@ -19,7 +19,7 @@
 //! Files: this one (envelope, keys, what both sample layouts share), `packed` (the current
 //! layout) and `v1` (the first layout, read only).
 
-use crate::session::Sample;
+use crate::model::session::Sample;
 
 mod packed;
 #[cfg(test)]

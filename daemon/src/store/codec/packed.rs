@@ -4,7 +4,7 @@
 use super::{
     channels, sample_from, to_fixed, unzigzag, zigzag, CodecError, MAX_CHUNK_SAMPLES, SCALES,
 };
-use crate::session::Sample;
+use crate::model::session::Sample;
 
 /// Largest fixed-point magnitude the encoder writes (see [`to_fixed`]); the packed decoder
 /// refuses anything beyond it.

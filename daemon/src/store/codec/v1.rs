@@ -1,7 +1,7 @@
 //! The first layout of a curve chunk (envelope kind 2): byte-aligned varints, still read.
 
 use super::{sample_from, unzigzag, CodecError, SCALES};
-use crate::session::Sample;
+use crate::model::session::Sample;
 
 struct Reader<'a> {
     bytes: &'a [u8],

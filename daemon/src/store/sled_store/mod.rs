@@ -17,8 +17,8 @@ use super::codec;
 use super::config::StoreConfig;
 use super::{Cause, LogStore, SessionDetail, SessionQuery, StoreError};
 use crate::api::{Counters, Event};
+use crate::model::session::{Outcome, Sample, SessionRecord, SessionStart};
 use crate::protocol::Protocol;
-use crate::session::{Outcome, Sample, SessionRecord, SessionStart};
 use coldspray_hal::Sensor;
 
 mod meta;

@@ -10,7 +10,7 @@ use super::{
     codec, corrupt, io, Cause, Inner, Shared, SledStore, StoreConfig, StoreError, StoredSession,
     HIGH_WATER_FILE, META_SCHEMA, SCHEMA_VERSION, STORE_DIR,
 };
-use crate::session::{Outcome, Sample, SessionRecord, SessionStart};
+use crate::model::session::{Outcome, Sample, SessionRecord, SessionStart};
 
 /// Opens (creating if needed) the treatment log in `state_dir/log`.
 ///

@@ -3,7 +3,7 @@
 
 use super::{codec, corrupt, io, Checked, LoggedEvent, SledStore, StoreError, StoredSession};
 use crate::api::Event;
-use crate::session::{Sample, SessionRecord};
+use crate::model::session::{Sample, SessionRecord};
 use crate::store::{SessionDetail, SessionQuery};
 
 impl SledStore {

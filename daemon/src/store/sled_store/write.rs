@@ -11,7 +11,7 @@ use super::{
     StoredSession,
 };
 use crate::api::Event;
-use crate::session::Sample;
+use crate::model::session::Sample;
 
 /// Wall-clock time of an event, when it carries one.
 fn event_time(event: &Event) -> Option<i64> {

@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use super::sled_store::HIGH_WATER_FILE;
 use super::*;
-use crate::alarm::{Alarm, AlarmKind};
 use crate::api::Counters;
+use crate::model::alarm::{Alarm, AlarmKind};
+use crate::model::session::{SessionStart, StartCause};
+use crate::model::state::UnitState;
 use crate::protocol::{Goal, Protocol};
-use crate::session::{SessionStart, StartCause};
-use crate::state::UnitState;
 
 mod damage;
 mod export;

@@ -2,7 +2,7 @@
 //! the control loop. Sensor reads may block on a bus; a hung bus delays this thread only, and
 //! the control loop sees the sensor go stale.
 
-use crate::sensing::SensorSample;
+use crate::model::sensing::SensorSample;
 use coldspray_hal::{ChipIdentity, Clock, Sensor, SensorError, SensorPort};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};

@@ -3,7 +3,7 @@
 //! flow rate. Judging sensor faults is the safety layer's job, on its own view
 //! ([`crate::safety::sensor_health`]).
 
-use crate::sensing::SensorSample;
+use crate::model::sensing::SensorSample;
 use coldspray_hal::signal::FLOW_PULSES_PER_LITRE;
 use coldspray_hal::Sensor;
 use std::collections::VecDeque;

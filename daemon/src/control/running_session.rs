@@ -1,8 +1,8 @@
 //! A running session: the valve pattern, the closed loop on skin temperature, and the
 //! quality indicators it will be remembered by.
 
+use crate::model::session::{Outcome, SessionRecord, SessionStart};
 use crate::protocol::{Goal, Pattern, Protocol};
-use crate::session::{Outcome, SessionRecord, SessionStart};
 use std::time::Duration;
 
 /// Skin temperature above which heat keeps doing damage after the laser, °C.
@@ -220,7 +220,7 @@ fn millis(d: Duration) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::session::StartCause;
+    use crate::model::session::StartCause;
 
     fn session(name: &str) -> ActiveSession {
         let protocol = Protocol::factory_defaults()

@@ -1,6 +1,6 @@
 //! The sensor vocabulary below both the controller and the safety layer: one reading as the
 //! sensor thread delivers it. Each side keeps its own view of the readings (the controller
-//! in [`crate::control::sensors`], the safety layer in [`crate::safety::sensor_health`]).
+//! in [`crate::control::readings`], the safety layer in [`crate::safety::sensor_health`]).
 
 use coldspray_hal::{Sensor, SensorError};
 use std::time::Duration;

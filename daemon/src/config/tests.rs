@@ -1,0 +1,218 @@
+//! The configuration's tests.
+
+use super::*;
+
+#[test]
+fn empty_file_gives_documented_defaults() {
+    let c = Config::parse("", "x.toml").unwrap();
+    assert_eq!(c.thermostat.setpoint_c, 4.0);
+    assert_eq!(c.safety.max_spray_s, 120.0);
+    assert_eq!(c.unit.backend, Backend::Linux);
+    assert_eq!(c.state_dir(), PathBuf::from(DEFAULT_STATE_DIR));
+}
+
+#[test]
+fn unknown_key_names_file_line_and_key() {
+    let text = "[unit]\nbackend = \"sim\"\n\n[thermostat]\nsetpiont_c = 5.0\n";
+    let e = Config::parse(text, "/etc/coldspray/coldspray.toml").unwrap_err();
+    let ConfigError::Invalid {
+        line, key, reason, ..
+    } = &e
+    else {
+        panic!("{e:?}");
+    };
+    assert_eq!(*line, 5);
+    assert_eq!(key, "thermostat.setpiont_c");
+    assert!(reason.contains("unknown field"), "{reason}");
+    assert!(
+        e.to_string()
+            .starts_with("/etc/coldspray/coldspray.toml:5:"),
+        "{e}"
+    );
+}
+
+#[test]
+fn out_of_range_value_names_its_line() {
+    let text = "[unit]\nbackend = \"sim\"\n[thermostat]\nhysteresis_c = 1.0\nsetpoint_c = 30\n";
+    let e = Config::parse(text, "c.toml").unwrap_err();
+    assert_eq!(
+        e,
+        ConfigError::Invalid {
+            file: "c.toml".into(),
+            line: 5,
+            column: 1,
+            key: "thermostat.setpoint_c".into(),
+            reason: "30 is outside 2..=15".into(),
+        }
+    );
+}
+
+#[test]
+fn wrong_type_and_syntax_errors_are_located() {
+    let e = Config::parse("[sim]\nspeed = \"fast\"\n", "c.toml").unwrap_err();
+    assert!(
+        matches!(&e, ConfigError::Invalid { line: 2, key, .. } if key == "sim.speed"),
+        "{e:?}"
+    );
+    let e = Config::parse("[sim\nspeed = 1\n", "c.toml").unwrap_err();
+    assert!(matches!(e, ConfigError::Invalid { line: 1, .. }), "{e:?}");
+    let e = Config::parse("[unit]\nbackend = \"gpio\"\n", "c.toml").unwrap_err();
+    assert!(
+        matches!(&e, ConfigError::Invalid { line: 2, key, .. } if key == "unit.backend"),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn the_shipped_reference_wiring_parses() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../packaging/hardware/rpi-rev-a.toml"
+    );
+    let c = Config::load(Path::new(path)).unwrap();
+    assert_eq!(c.hardware.i2c_bus, PathBuf::from("/dev/i2c-1"));
+    let e = Config::parse("[hardware]\nchip = 5\n", "c.toml").unwrap_err();
+    assert!(
+        matches!(&e, ConfigError::Invalid { line: 2, key, .. } if key == "hardware.chip"),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn the_shipped_default_config_is_the_defaults() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../packaging/coldspray.toml");
+    let shipped = Config::load(Path::new(path)).unwrap();
+    assert_eq!(shipped, Config::default());
+    // Every commented default in the shipped file parses and equals the built-in default.
+    let text = std::fs::read_to_string(path).unwrap();
+    let uncommented: String = text
+        .lines()
+        .map(|l| {
+            l.strip_prefix("# ")
+                .filter(|r| r.contains(" = "))
+                .unwrap_or(l)
+        })
+        .map(|l| l.split("  #").next().unwrap_or(l).to_string() + "\n")
+        .collect();
+    let mut explicit = Config::parse(&uncommented, "uncommented").unwrap();
+    assert_eq!(explicit.state_dir(), Config::default().state_dir());
+    explicit.unit.state_dir = None;
+    assert_eq!(explicit, Config::default());
+}
+
+fn invalid_key(e: &ConfigError) -> (usize, &str, &str) {
+    match e {
+        ConfigError::Invalid {
+            line, key, reason, ..
+        } => (*line, key.as_str(), reason.as_str()),
+        other => panic!("not an Invalid error: {other:?}"),
+    }
+}
+
+#[test]
+fn a_malformed_dbus_address_is_refused_at_check_time() {
+    let text = "[unit]\nbackend = \"sim\"\n[dbus]\naddress = \"unix:pth=/run/x\"\n";
+    let e = Config::parse(text, "c.toml").unwrap_err();
+    let (line, key, reason) = invalid_key(&e);
+    assert_eq!((line, key), (4, "dbus.address"), "{e}");
+    assert!(reason.contains("not a D-Bus address"), "{reason}");
+    for bad in ["/run/bus", "", "tcp:host=x,port=notaport"] {
+        let text = format!("[dbus]\naddress = \"{bad}\"\n");
+        assert!(Config::parse(&text, "c.toml").is_err(), "{bad:?} accepted");
+    }
+    let ok = "[dbus]\naddress = \"unix:path=/run/coldspray-bus\"\n";
+    assert!(Config::parse(ok, "c.toml").is_ok());
+}
+
+#[test]
+fn an_empty_or_relative_state_dir_is_refused() {
+    for (value, says) in [("", "is empty"), ("var/lib/coldspray", "is relative")] {
+        let text = format!("[unit]\nbackend = \"sim\"\nstate_dir = \"{value}\"\n");
+        let e = Config::parse(&text, "c.toml").unwrap_err();
+        let (line, key, reason) = invalid_key(&e);
+        assert_eq!((line, key), (3, "unit.state_dir"), "{e}");
+        assert!(reason.contains(says), "{reason}");
+    }
+    let ok = "[unit]\nstate_dir = \"/srv/coldspray\"\n";
+    assert!(Config::parse(ok, "c.toml").is_ok());
+}
+
+#[test]
+fn a_default_protocol_that_is_no_factory_protocol_is_a_located_warning() {
+    let text = "[unit]\ndefault_protocol = \"my_hifu\"\narm_at_start = true\n";
+    let (_, warnings) = Config::parse_checked(text, "c.toml").unwrap();
+    let w = warnings
+        .iter()
+        .find(|w| w.key == "unit.default_protocol")
+        .expect("a warning");
+    assert_eq!(w.line, 2);
+    assert!(w.message.contains("not a factory protocol"), "{w}");
+    assert!(w.message.contains("arm_at_start"), "{w}");
+    assert!(w.message.contains("not checkable here"), "{w}");
+    // The shipped default is a factory protocol: no warning.
+    let (_, warnings) = Config::parse_checked("", "c.toml").unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+}
+
+#[test]
+fn metrics_on_every_interface_is_a_warning_not_an_error() {
+    for listen in ["0.0.0.0:12653", "[::]:12653"] {
+        let text = format!("[metrics]\nlisten = \"{listen}\"\n");
+        let (_, warnings) = Config::parse_checked(&text, "c.toml").unwrap();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert_eq!(
+            (warnings[0].line, warnings[0].key.as_str()),
+            (2, "metrics.listen")
+        );
+        assert!(warnings[0].to_string().contains("every network interface"));
+    }
+    let text = "[metrics]\nenabled = false\nlisten = \"0.0.0.0:12653\"\n";
+    assert!(Config::parse_checked(text, "c.toml").unwrap().1.is_empty());
+    let text = "[metrics]\nlisten = \"192.168.1.20:12653\"\n";
+    assert!(Config::parse_checked(text, "c.toml").unwrap().1.is_empty());
+}
+
+#[test]
+fn only_a_bounded_regular_file_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    // A directory, a character device, a FIFO (no writer: a blocking open would hang).
+    let fifo = dir.path().join("fifo.toml");
+    // coreutils' `mkfifo`: the crate forbids `unsafe`, and std has no mkfifo.
+    let made = std::process::Command::new("mkfifo")
+        .args(["-m", "600"])
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success(), "mkfifo {}: {made}", fifo.display());
+    for (path, says) in [
+        (dir.path().to_path_buf(), "a directory"),
+        (PathBuf::from("/dev/zero"), "a character device"),
+        (fifo, "a FIFO"),
+    ] {
+        let e = Config::load(&path).unwrap_err();
+        assert!(
+            matches!(&e, ConfigError::Refused { reason, .. } if reason.contains(says)),
+            "{}: {e}",
+            path.display()
+        );
+        assert!(e
+            .to_string()
+            .starts_with(&format!("{}: refused", path.display())));
+    }
+    let big = dir.path().join("big.toml");
+    std::fs::write(&big, "#".repeat(MAX_CONFIG_BYTES as usize + 1)).unwrap();
+    let e = Config::load(&big).unwrap_err();
+    assert!(matches!(e, ConfigError::Refused { .. }), "{e}");
+    let ok = dir.path().join("ok.toml");
+    std::fs::write(&ok, "#".repeat(MAX_CONFIG_BYTES as usize - 1)).unwrap();
+    assert_eq!(Config::load(&ok).unwrap(), Config::default());
+}
+
+#[test]
+fn missing_file_is_a_read_error() {
+    let e = Config::load(Path::new("/nonexistent/coldspray.toml")).unwrap_err();
+    assert!(matches!(e, ConfigError::Read { .. }));
+    assert!(e
+        .to_string()
+        .starts_with("/nonexistent/coldspray.toml: cannot read"));
+}
