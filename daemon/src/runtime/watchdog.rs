@@ -395,21 +395,29 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_write_hung_under_the_lock_does_not_block_the_watchdog() {
+    /// The "control loop" hangs inside a write, holding the outputs lock: returns the
+    /// outputs, the sender whose drop releases the write, and the hung thread (joined once
+    /// released). Returns only once the lock is held.
+    fn a_write_hung_under_the_lock() -> (SharedOutputs, mpsc::Sender<()>, JoinHandle<()>) {
         let (release, hang) = mpsc::channel::<()>();
         let outputs: SharedOutputs = Arc::new(Mutex::new(Box::new(HungPort(hang))));
-        let hb = Heartbeat::new();
-        hb.beat();
-        // The "control loop" hangs inside a write, holding the outputs lock.
         let o = outputs.clone();
         let (locked_tx, locked_rx) = mpsc::channel();
         let hung = std::thread::spawn(move || {
             let mut port = o.lock().unwrap_or_else(|p| p.into_inner());
             locked_tx.send(()).unwrap();
-            let _ = port.set(Output::Pump, true);
+            port.set(Output::Pump, true)
+                .expect("the hung port answers Ok once released");
         });
         locked_rx.recv().unwrap();
+        (outputs, release, hung)
+    }
+
+    #[test]
+    fn a_write_hung_under_the_lock_does_not_block_the_watchdog() {
+        let (outputs, release, hung) = a_write_hung_under_the_lock();
+        let hb = Heartbeat::new();
+        hb.beat();
         // The backend's lock-free path (on the sim: a second handle onto the twin).
         let sim = SimUnit::new(SimConfig::default());
         let mut second = sim.board().outputs;
@@ -443,18 +451,9 @@ mod tests {
 
     #[test]
     fn without_a_lock_free_path_a_hung_write_still_ends_the_process() {
-        let (release, hang) = mpsc::channel::<()>();
-        let outputs: SharedOutputs = Arc::new(Mutex::new(Box::new(HungPort(hang))));
+        let (outputs, release, hung) = a_write_hung_under_the_lock();
         let hb = Heartbeat::new();
         hb.beat();
-        let o = outputs.clone();
-        let (locked_tx, locked_rx) = mpsc::channel();
-        let hung = std::thread::spawn(move || {
-            let mut port = o.lock().unwrap_or_else(|p| p.into_inner());
-            locked_tx.send(()).unwrap();
-            let _ = port.set(Output::Pump, true);
-        });
-        locked_rx.recv().unwrap();
         let (tx, rx) = mpsc::channel();
         let t = spawn(watchdog(&hb, outputs, limits(50, 60_000)), move |s| {
             let _ = tx.send(s);
