@@ -111,10 +111,11 @@ impl Core {
                 self.end_session(now, outcome, None);
             }
         }
-        self.drive_task(now, &mut desired, heatsink);
         desired[Output::LampReady] = matches!(self.state, UnitState::Ready | UnitState::Spraying);
         desired[Output::Buzzer] = self.alarms.buzzer(now);
         desired[Output::LampFault] = self.alarms.fault_lamp(now);
+        // After the indicators: an output test of a lamp or the buzzer must win over them.
+        self.drive_task(now, &mut desired, heatsink);
 
         // 5. The gate has the last word.
         let outputs = gate::apply(
