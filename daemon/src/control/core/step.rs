@@ -161,6 +161,7 @@ impl Core {
                 if let Some(Task::SelfTest(_)) = self.task {
                     self.run_self_test(now, None);
                 }
+                self.ready_eta.observe(now, reservoir);
                 if reservoir.is_some_and(|t| self.thermostat.cold_enough(t, false)) {
                     self.transition(UnitState::Ready, now, "reservoir at setpoint");
                 }
