@@ -78,3 +78,45 @@ impl Guard {
             .map_err(Error::from)
     }
 }
+
+/// Writes a `#[zbus::interface]` impl whose methods all go through the interface's
+/// [`Guard`] (the struct's `guard` field): each method written inside `methods { }` as
+/// `async fn name(&self, hdr, conn, arg: Type, ...) -> [T] { body }` gets the message header
+/// as `hdr` and the connection as `conn` and returns `Result<T, Error>`; its body (evaluating
+/// to `Result<T, Error>`, `?` allowed) runs only when [`Guard::run`] allows the caller, and
+/// the call is counted. The return type is in brackets so that zbus sees its tokens (a `ty`
+/// fragment would hide `()` and tuples from the interface macro, which needs them for the
+/// XML). Properties and signals follow the `methods` block unchanged.
+macro_rules! guarded_interface {
+    (
+        #[interface($($iface:tt)*)]
+        impl $ty:ident {
+            methods {
+                $(
+                    $(#[$meta:meta])*
+                    async fn $name:ident(
+                        &$self:ident, $hdr:ident, $conn:ident $(, $arg:ident: $argty:ty)* $(,)?
+                    ) -> [$($ret:tt)*] $body:block
+                )*
+            }
+            $($rest:tt)*
+        }
+    ) => {
+        #[zbus::interface($($iface)*)]
+        impl $ty {
+            $(
+                $(#[$meta])*
+                async fn $name(
+                    &$self,
+                    #[zbus(header)] $hdr: zbus::message::Header<'_>,
+                    #[zbus(connection)] $conn: &zbus::Connection,
+                    $($arg: $argty),*
+                ) -> Result<$($ret)*, $crate::dbus::error::Error> {
+                    $self.guard.run($conn, &$hdr, async $body).await
+                }
+            )*
+            $($rest)*
+        }
+    };
+}
+pub(crate) use guarded_interface;

@@ -43,11 +43,7 @@ use zbus::object_server::InterfaceRef;
 
 pub use error::Error;
 
-/// The well-known bus name.
-pub const NAME: &str = "org.coldspray.ColdSpray1";
-/// The object path of every interface.
-pub const PATH: &str = "/org/coldspray/ColdSpray1";
-/// Interface names, in the order they are documented.
+/// Interface names, in the order they are documented (each is [`NAME`] and a last part).
 pub const INTERFACES: [&str; 5] = [
     "org.coldspray.ColdSpray1.Unit",
     "org.coldspray.ColdSpray1.Protocols",
@@ -55,6 +51,10 @@ pub const INTERFACES: [&str; 5] = [
     "org.coldspray.ColdSpray1.Maintenance",
     "org.coldspray.ColdSpray1.Simulator",
 ];
+/// The well-known bus name.
+pub const NAME: &str = "org.coldspray.ColdSpray1";
+/// The object path of every interface.
+pub const PATH: &str = "/org/coldspray/ColdSpray1";
 /// Smallest temperature change that emits `PropertiesChanged` for Temperatures, °C.
 pub const TEMP_EPSILON_C: f64 = 0.05;
 /// Smallest pressure (bar) or flow (L/min) change that emits `PropertiesChanged`.
@@ -457,8 +457,12 @@ async fn forward_events(
                 ..
             } => Unit::not_recorded(&ue, &what, session_id.unwrap_or(0), &reason).await,
             Event::StateChanged {
-                from, to, reason, ..
-            } => Unit::state_transition(&ue, from.name(), to.name(), &reason).await,
+                from,
+                to,
+                reason,
+                code,
+                ..
+            } => Unit::state_transition(&ue, from.name(), to.name(), &reason, &code).await,
             Event::SelfTestFinished { passed, report, .. } => {
                 Maintenance::self_test_finished(&me, passed, report).await
             }

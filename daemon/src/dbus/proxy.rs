@@ -362,9 +362,9 @@ pub trait Unit {
     /// An alarm is gone.
     #[zbus(signal)]
     fn alarm_cleared(&self, key: &str) -> zbus::Result<()>;
-    /// The unit changed state (from, to, reason).
+    /// The unit changed state (from, to, reason, code: the reason as a stable code).
     #[zbus(signal, name = "StateChanged")]
-    fn state_transition(&self, from: &str, to: &str, reason: &str) -> zbus::Result<()>;
+    fn state_transition(&self, from: &str, to: &str, reason: &str, code: &str) -> zbus::Result<()>;
 }
 
 /// `org.coldspray.ColdSpray1.Protocols`: spray protocols.
