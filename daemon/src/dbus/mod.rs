@@ -309,6 +309,7 @@ async fn watch_snapshots(
             }
             if last.alarms != new.alarms {
                 let _ = u.active_alarms_changed(&ue).await;
+                let _ = u.alarm_details_changed(&ue).await;
             }
             if convert::current_session(&last) != convert::current_session(&new) {
                 let _ = u.current_session_changed(&ue).await;

@@ -158,6 +158,22 @@ guarded_interface! {
                 .collect()
         }
 
+        /// AlarmDetails: the alarms of ActiveAlarms, same order, each as a dictionary for a
+        /// kiosk that translates: code s (the alarm kind, stable), key s (code, plus :SENSOR
+        /// for a sensor alarm; what Acknowledge takes), sensor s (sensor alarms only), priority
+        /// s, title s (the kind's fixed English sentence: translate it by code and sensor),
+        /// message s (English, with the values seen), raised_unix_ms x, condition_present b,
+        /// acknowledged b.
+        #[zbus(property)]
+        fn alarm_details(&self) -> Vec<Dict> {
+            self.h
+                .snapshot()
+                .alarms
+                .iter()
+                .map(convert::alarm_details)
+                .collect()
+        }
+
         /// CurrentSession: the running session (empty when none): id t, protocol s, goal s, cause s,
         /// started_unix_ms x, late b, laser_to_spray_ms d, elapsed_s d, remaining_s d (to the
         /// spray cap, the latest it can end), end_in_s d (when it is expected to end), end_basis s
