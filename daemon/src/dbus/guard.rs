@@ -52,6 +52,23 @@ impl Guard {
         r
     }
 
+    /// Checks that the sender of a `Get`/`GetAll` may read the property `name` (as the
+    /// access rules know it, `Interface.Name`); `hdr` is `None` when the service itself reads
+    /// it to announce a change (the bus policy decides who receives that signal).
+    pub async fn may_read(
+        &self,
+        conn: &zbus::Connection,
+        hdr: Option<&Header<'_>>,
+        name: &str,
+    ) -> zbus::fdo::Result<()> {
+        let Some(hdr) = hdr else { return Ok(()) };
+        let what = format!("{}.{name}", self.interface);
+        self.access
+            .check(conn, hdr, &what)
+            .await
+            .map_err(|e| zbus::fdo::Error::AccessDenied(e.to_string()))
+    }
+
     /// Sends a command to the controller and returns its reply.
     pub async fn request(&self, c: Command) -> Result<Reply, Error> {
         self.h.command(c).await.map_err(Error::from)

@@ -181,9 +181,15 @@ guarded_interface! {
         /// hold time counts down; estimate = the skin's fall rate to the target plus the hold),
         /// in_band b, skin_target_c d, skin_floor_c d, peak_skin_c d, min_skin_c d (absent when
         /// unknown).
+        /// Treatment data: read only by the operator and admin groups (and root).
         #[zbus(property)]
-        fn current_session(&self) -> Dict {
-            convert::current_session(&self.h.snapshot())
+        async fn current_session(
+            &self,
+            #[zbus(connection)] conn: &zbus::Connection,
+            #[zbus(header)] hdr: Option<zbus::message::Header<'_>>,
+        ) -> zbus::fdo::Result<Dict> {
+            self.guard.may_read(conn, hdr.as_ref(), "CurrentSession").await?;
+            Ok(convert::current_session(&self.h.snapshot()))
         }
 
         /// Armed: protocol armed for auto-start, "" when disarmed.
