@@ -245,3 +245,64 @@ async fn alarms_come_with_a_stable_code_their_sensor_and_the_english_apart() {
     );
     assert_eq!(unit.active_alarms().await.unwrap()[0].0, text("key"));
 }
+
+/// A raw call, answered with its D-Bus error name (`""` when it succeeded).
+async fn error_of<B>(c: &zbus::Connection, iface: &str, member: &str, body: &B) -> String
+where
+    B: serde::Serialize + zbus::zvariant::DynamicType,
+{
+    match c
+        .call_method(Some(dbus::NAME), dbus::PATH, Some(iface), member, body)
+        .await
+    {
+        Ok(_) => String::new(),
+        Err(zbus::Error::MethodError(name, _, _)) => name.as_str().to_string(),
+        Err(e) => format!("not a D-Bus error: {e}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_signature_and_a_read_only_set_get_the_standard_errors() {
+    let _ticket = coldspray_e2e::gate::shared();
+    let r = rig().await;
+    let c = &r.client;
+    let unit = "org.coldspray.ColdSpray1.Unit";
+    let maint = "org.coldspray.ColdSpray1.Maintenance";
+    for (iface, member, err) in [
+        (
+            unit,
+            "SetSetpoint",
+            error_of(c, unit, "SetSetpoint", &("five",)).await,
+        ),
+        (unit, "Stop", error_of(c, unit, "Stop", &(1u32,)).await),
+        (maint, "Prime", error_of(c, maint, "Prime", &(5u32,)).await),
+    ] {
+        assert_eq!(
+            err, "org.freedesktop.DBus.Error.InvalidArgs",
+            "{iface}.{member}"
+        );
+    }
+    let set = |prop: &'static str| {
+        let v = zbus::zvariant::Value::from("maintenance");
+        async move {
+            error_of(
+                c,
+                "org.freedesktop.DBus.Properties",
+                "Set",
+                &(unit, prop, v),
+            )
+            .await
+        }
+    };
+    assert_eq!(
+        set("State").await,
+        "org.freedesktop.DBus.Error.PropertyReadOnly"
+    );
+    assert_eq!(
+        set("NoSuchThing").await,
+        "org.freedesktop.DBus.Error.UnknownProperty"
+    );
+    // Right signatures still go through.
+    assert_eq!(error_of(c, unit, "SetSetpoint", &(5.0f64,)).await, "");
+    assert_eq!(error_of(c, unit, "Disarm", &()).await, "");
+}
