@@ -69,6 +69,15 @@ async fn not_ready_reasons_ready_estimate_water_pedal_and_audio_pause_are_proper
     assert_eq!(unit.pedal_protocol().await.unwrap(), "co2_fractional");
     assert_eq!(unit.audio_pause_left().await.unwrap(), 0.0);
 
+    let props = zbus::fdo::PropertiesProxy::builder(&r.client)
+        .destination(dbus::NAME)
+        .unwrap()
+        .path(dbus::PATH)
+        .unwrap()
+        .build()
+        .await
+        .unwrap();
+    let mut changes = props.receive_properties_changed().await.unwrap();
     r.core.update(|s| {
         s.state = coldsprayd::model::state::UnitState::Precooling;
         s.ready = false;
@@ -90,6 +99,28 @@ async fn not_ready_reasons_ready_estimate_water_pedal_and_audio_pause_are_proper
     assert_eq!(unit.pedal_protocol().await.unwrap(), "pico");
     let left = unit.audio_pause_left().await.unwrap();
     assert!(left > 99.0 && left <= 100.0, "{left}");
+    // What changed together is announced together, in one signal.
+    let names = tokio::time::timeout(Duration::from_secs(10), async {
+        use futures_util::StreamExt;
+        while let Some(sig) = changes.next().await {
+            let args = sig.args().unwrap();
+            if args.changed_properties.contains_key("WaterLow") {
+                let mut names: Vec<String> = args
+                    .changed_properties
+                    .keys()
+                    .map(|k| k.to_string())
+                    .collect();
+                names.sort();
+                return names;
+            }
+        }
+        Vec::new()
+    })
+    .await
+    .expect("PropertiesChanged for WaterLow");
+    for name in ["NotReady", "PedalProtocol", "ReadyIn", "WaterLow"] {
+        assert!(names.contains(&name.to_string()), "{names:?}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -12,6 +12,7 @@
 //!   the typed errors of [`error`].
 
 pub mod access;
+pub mod announce;
 pub mod convert;
 pub mod error;
 pub mod guard;
@@ -343,20 +344,7 @@ async fn watch_snapshots(
                 let _ = u.audio_paused_changed(&ue).await;
                 let _ = u.audio_pause_left_changed(&ue).await;
             }
-            if last.not_ready != new.not_ready {
-                let _ = u.not_ready_changed(&ue).await;
-            }
-            if moved(last.ready_in_s, new.ready_in_s, 1.0) {
-                let _ = u.ready_in_changed(&ue).await;
-            } else {
-                announced.ready_in_s = last.ready_in_s;
-            }
-            if last.water_low != new.water_low {
-                let _ = u.water_low_changed(&ue).await;
-            }
-            if last.pedal_protocol != new.pedal_protocol {
-                let _ = u.pedal_protocol_changed(&ue).await;
-            }
+            let _ = announce::home(&ue, &last, &new).await;
         }
         {
             let m = maint.get().await;
