@@ -344,7 +344,9 @@ async fn watch_snapshots(
                 let _ = u.audio_paused_changed(&ue).await;
                 let _ = u.audio_pause_left_changed(&ue).await;
             }
-            let _ = announce::home(&ue, &last, &new).await;
+            if let Err(e) = announce::home(&ue, &last, &new).await {
+                tracing::debug!("D-Bus PropertiesChanged not sent: {e}");
+            }
         }
         {
             let m = maint.get().await;
