@@ -303,7 +303,8 @@ pub struct Snapshot {
     /// Why a Start would not spray at once, as stable codes; empty when ready.
     #[serde(default)]
     pub not_ready: Vec<String>,
-    /// Estimated seconds until ready while precooling (`None`: unknown or not precooling).
+    /// Estimated seconds until ready while precooling (`None`: unknown or not precooling);
+    /// see `control::core::snapshot::ReadyEta`.
     #[serde(default)]
     pub ready_in_s: Option<f64>,
 }

@@ -64,7 +64,7 @@ fn the_snapshot_says_why_not_ready_and_when_ready_and_keeps_the_self_test_report
     let report = u.snapshot().last_self_test_report;
     assert!(!report.is_empty(), "the start's self-test report is kept");
     assert_eq!(u.snapshot().not_ready, vec!["precooling".to_string()]);
-    u.run_for(Duration::from_secs(60));
+    u.run_for(Duration::from_secs(360));
     let estimate = u.snapshot().ready_in_s.expect("an estimate while cooling");
     let took = u
         .run_until(Duration::from_secs(3600), |u| u.snapshot().ready)
@@ -72,11 +72,10 @@ fn the_snapshot_says_why_not_ready_and_when_ready_and_keeps_the_self_test_report
         .as_secs_f64();
     let s = u.snapshot();
     assert!(s.not_ready.is_empty() && s.ready_in_s.is_none(), "{s:?}");
-    println!("time to ready a minute into precooling: estimated {estimate:.0} s, took {took:.0} s");
-    // The estimate carries the current cooling rate on, so it errs short as the chiller slows
-    // near the setpoint; it must still be the right order of magnitude.
+    println!("time to ready 6 min into precooling: estimated {estimate:.0} s, took {took:.0} s");
+    // Four minutes of readings show the cooling slow down; the estimate carries it on.
     assert!(
-        estimate > took / 4.0 && estimate < took * 2.0,
+        estimate > took / 2.0 && estimate < took * 2.0,
         "estimated {estimate:.0} s, took {took:.0} s"
     );
     u.command(Command::Arm {

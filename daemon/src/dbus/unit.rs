@@ -232,9 +232,10 @@ guarded_interface! {
             self.h.snapshot().not_ready.clone()
         }
 
-        /// ReadyIn: estimated seconds until ready while precooling: the reservoir's cooling rate
-        /// over the last 10 s carried on (it errs short, as cooling slows near the setpoint);
-        /// NaN when unknown (not cooling yet) or not precooling.
+        /// ReadyIn: estimated seconds until ready while precooling: the reservoir's cooling over
+        /// the last four minutes carried on, its slowing down included (in the first four
+        /// minutes the last rate, which errs short); NaN when unknown (not cooling yet) or not
+        /// precooling.
         #[zbus(property)]
         fn ready_in(&self) -> f64 {
             self.h.snapshot().ready_in_s.unwrap_or(f64::NAN)

@@ -96,43 +96,76 @@ impl Core {
         why
     }
 
-    /// Seconds until the reservoir reaches the ready band while precooling, at the rate it
-    /// has cooled over the last [`ReadyEta::WINDOW`]; `None` when not precooling or not
-    /// (yet) cooling.
+    /// Seconds until the reservoir reaches the ready band while precooling (see
+    /// [`ReadyEta::seconds_to`]); `None` when not precooling or not (yet) cooling.
     fn ready_in_s(&self, reservoir: Option<f64>) -> Option<f64> {
         if self.state != UnitState::Precooling {
             return None;
         }
         let threshold = self.thermostat.setpoint() + self.thermostat.config().ready_band_c;
-        let rate = self.ready_eta.rate?;
-        Some(((reservoir? - threshold) / rate).max(0.0))
+        self.ready_eta.seconds_to(reservoir? - threshold)
     }
 }
 
-/// The reservoir's cooling rate while precooling, measured over [`ReadyEta::WINDOW`].
-#[derive(Debug, Clone, Copy, Default)]
+/// The reservoir's readings while precooling, one per [`ReadyEta::STEP`] over the last
+/// [`ReadyEta::POINTS`], for the time-to-ready estimate.
+#[derive(Debug, Clone, Default)]
 pub(super) struct ReadyEta {
-    /// The reading the current window started with.
-    anchor: Option<(Duration, f64)>,
-    /// °C per second of cooling (positive) over the last full window.
-    rate: Option<f64>,
+    /// (time, °C), oldest first.
+    points: std::collections::VecDeque<(Duration, f64)>,
 }
 
 impl ReadyEta {
-    /// Length of one measuring window.
-    pub(super) const WINDOW: Duration = Duration::from_secs(10);
+    /// Time between two kept readings.
+    pub(super) const STEP: Duration = Duration::from_secs(10);
+    /// Readings kept: four minutes, two halves of two minutes to see the cooling slow down.
+    pub(super) const POINTS: usize = 25;
 
     /// Takes the reservoir reading of one precooling step.
     pub(super) fn observe(&mut self, now: Duration, reservoir: Option<f64>) {
         let Some(t) = reservoir else { return };
-        match self.anchor {
-            Some((at, was)) if now.saturating_sub(at) >= Self::WINDOW => {
-                let rate = (was - t) / now.saturating_sub(at).as_secs_f64();
-                self.rate = (rate > 0.0).then_some(rate);
-                self.anchor = Some((now, t));
+        let due = self
+            .points
+            .back()
+            .is_none_or(|(at, _)| now.saturating_sub(*at) >= Self::STEP);
+        if due {
+            if self.points.len() == Self::POINTS {
+                self.points.pop_front();
             }
-            Some(_) => {}
-            None => self.anchor = Some((now, t)),
+            self.points.push_back((now, t));
         }
+    }
+
+    /// Cooling rate between two kept readings, °C/s (positive while cooling).
+    fn rate(&self, from: usize, to: usize) -> Option<f64> {
+        let ((t0, c0), (t1, c1)) = (self.points.get(from)?, self.points.get(to)?);
+        let dt = t1.saturating_sub(*t0).as_secs_f64();
+        (dt > 0.0).then(|| (c0 - c1) / dt)
+    }
+
+    /// Seconds to cool by `above` °C. Cooling slows as the water nears the chiller's limit
+    /// (Newton's law: the rate decays exponentially); once four minutes of readings show the
+    /// decay, it is carried on, before that the last rate is (which errs short). `None` before
+    /// any cooling is seen, or when the decay would never get there.
+    pub(super) fn seconds_to(&self, above: f64) -> Option<f64> {
+        let n = self.points.len();
+        let last = self.rate(n.checked_sub(2)?.min(n / 2), n - 1)?;
+        if last <= 0.0 {
+            return None;
+        }
+        if above <= 0.0 {
+            return Some(0.0);
+        }
+        if n == Self::POINTS {
+            let mid = n / 2;
+            let (older, newer) = (self.rate(0, mid)?, self.rate(mid, n - 1)?);
+            let span = self.points[mid].0.saturating_sub(self.points[0].0);
+            if older > newer && newer > 0.0 {
+                let k = (older / newer).ln() / span.as_secs_f64();
+                let x = k * above / newer;
+                return (x < 1.0).then(|| -(1.0 - x).ln() / k);
+            }
+        }
+        Some(above / last)
     }
 }
