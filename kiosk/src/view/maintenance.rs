@@ -1,0 +1,128 @@
+//! Service: maintenance mode, prime, drain, output tests, self-test, water change and the
+//! service counters.
+
+use super::{act, figure, Scale, GREEN, GREY, RED, YELLOW};
+use crate::app::{App, Message};
+use crate::client::Action;
+use coldspray_hal::Output;
+use iced::widget::{button, column, row, scrollable, text, Row};
+use iced::{Color, Element, Length};
+
+/// Seconds a prime, a drain or an output test runs.
+pub const RUN_S: f64 = 5.0;
+
+/// The service screen.
+pub fn view(app: &App, s: Scale) -> Element<'_, Message> {
+    let Some(p) = app.poll.as_ref() else {
+        return text("").into();
+    };
+    let m = &p.maintenance;
+    let active = m.active == Some(true);
+    let need = || (!active).then(|| "Enter maintenance first".to_string());
+    let mode = if active {
+        act(
+            app,
+            "Leave maintenance",
+            Action::ExitMaintenance,
+            None,
+            s,
+            button::primary,
+        )
+    } else {
+        act(
+            app,
+            "Enter maintenance",
+            Action::EnterMaintenance,
+            None,
+            s,
+            button::primary,
+        )
+    };
+    let activity = m.activity.clone().filter(|a| !a.is_empty());
+    let first = row![
+        mode,
+        act(
+            app,
+            &format!("Prime {RUN_S:.0} s"),
+            Action::Prime(RUN_S),
+            need(),
+            s,
+            button::secondary
+        ),
+        act(
+            app,
+            &format!("Drain {RUN_S:.0} s"),
+            Action::Drain(RUN_S),
+            need(),
+            s,
+            button::secondary
+        ),
+        act(
+            app,
+            "Self-test",
+            Action::SelfTest,
+            need(),
+            s,
+            button::secondary
+        ),
+        act(
+            app,
+            "Water changed",
+            Action::RecordWaterChange,
+            None,
+            s,
+            button::secondary
+        ),
+    ]
+    .spacing(s.gap);
+    let mut outputs: Row<'_, Message> = row![].spacing(s.gap / 2.0);
+    for o in Output::ALL {
+        outputs = outputs.push(act(
+            app,
+            o.name(),
+            Action::TestOutput(o.name().to_string(), RUN_S),
+            need(),
+            s,
+            button::secondary,
+        ));
+    }
+    let last = m.last_self_test.clone().unwrap_or_else(|| "—".into());
+    let last_colour = match last.as_str() {
+        "passed" => GREEN,
+        "failed" => RED,
+        _ => GREY,
+    };
+    let hours = |v: Option<f64>| v.map_or("—".into(), |h| format!("{h:.1} h"));
+    let count = |v: Option<u64>| v.map_or("—".into(), |n| n.to_string());
+    let counters = row![
+        figure("Pump", hours(m.pump_hours), Color::WHITE, s),
+        figure("Chiller", hours(m.chiller_hours), Color::WHITE, s),
+        figure("Sessions", count(m.session_count), Color::WHITE, s),
+        figure("Late", count(m.late_session_count), Color::WHITE, s),
+        figure("Water changes", count(m.water_changes), Color::WHITE, s),
+        figure("Self-test", last, last_colour, s),
+    ]
+    .spacing(s.gap * 2.0);
+    let mut c = column![
+        text(match &activity {
+            Some(a) => format!("Running: {a}"),
+            None if active => "Maintenance mode: outputs under technician control".into(),
+            None => "Normal operation".into(),
+        })
+        .size(s.body)
+        .color(if active { YELLOW } else { GREY }),
+        first,
+        text(format!("Test one output for {RUN_S:.0} s:"))
+            .size(s.small)
+            .color(GREY),
+        outputs,
+        counters,
+    ]
+    .spacing(s.gap);
+    c = c.push(
+        text("Self-test report: coldsprayctl selftest (the report is not on the bus yet)")
+            .size(s.small)
+            .color(GREY),
+    );
+    scrollable(c.width(Length::Fill)).into()
+}
