@@ -37,14 +37,15 @@ impl canvas::Program<Message> for Chart {
         let mut f = Frame::new(renderer, bounds.size());
         let left = self.text * 3.0;
         let bottom = self.text * 1.6;
+        let top = self.text * 0.8;
         let plot = Size::new(
             (bounds.width - left - 8.0).max(10.0),
-            (bounds.height - bottom - 8.0).max(10.0),
+            (bounds.height - bottom - top).max(10.0),
         );
         let t_max = self.samples.last().map_or(30.0, |s| s.t_s.max(30.0)).ceil();
         let (lo, hi) = (0.0_f64, 40.0_f64);
         let x = |t: f64| left + (t / t_max) as f32 * plot.width;
-        let y = |c: f64| 4.0 + ((hi - c.clamp(lo, hi)) / (hi - lo)) as f32 * plot.height;
+        let y = |c: f64| top + ((hi - c.clamp(lo, hi)) / (hi - lo)) as f32 * plot.height;
         let label = |f: &mut Frame, s: String, at: Point, colour: Color| {
             f.fill_text(canvas::Text {
                 content: s,
@@ -72,7 +73,7 @@ impl canvas::Program<Message> for Chart {
         label(
             &mut f,
             format!("0 s … {t_max:.0} s"),
-            Point::new(left, plot.height + 10.0),
+            Point::new(left, top + plot.height + 4.0),
             GREY,
         );
         let hline = |f: &mut Frame, c: f64, colour: Color| {

@@ -1,7 +1,7 @@
 //! Service: maintenance mode, prime, drain, output tests, self-test, water change and the
 //! service counters.
 
-use super::{act, figure, Scale, GREEN, GREY, RED, YELLOW};
+use super::{act, act_in_group, figure, Scale, GREEN, GREY, RED, YELLOW};
 use crate::app::{App, Message};
 use crate::client::Action;
 use coldspray_hal::Output;
@@ -39,32 +39,17 @@ pub fn view(app: &App, s: Scale) -> Element<'_, Message> {
         )
     };
     let activity = m.activity.clone().filter(|a| !a.is_empty());
+    // The technician functions need maintenance mode (or the technician role): one reason,
+    // written once above them.
+    let why = app
+        .role
+        .may("Maintenance.Prime")
+        .err()
+        .map(str::to_string)
+        .or_else(need);
+    let gated = |label: &str, action: Action| act_in_group(app, label, action, why.clone(), s);
     let first = row![
         mode,
-        act(
-            app,
-            &format!("Prime {RUN_S:.0} s"),
-            Action::Prime(RUN_S),
-            need(),
-            s,
-            button::secondary
-        ),
-        act(
-            app,
-            &format!("Drain {RUN_S:.0} s"),
-            Action::Drain(RUN_S),
-            need(),
-            s,
-            button::secondary
-        ),
-        act(
-            app,
-            "Self-test",
-            Action::SelfTest,
-            need(),
-            s,
-            button::secondary
-        ),
         act(
             app,
             "Water changed",
@@ -75,17 +60,24 @@ pub fn view(app: &App, s: Scale) -> Element<'_, Message> {
         ),
     ]
     .spacing(s.gap);
-    let mut outputs: Row<'_, Message> = row![].spacing(s.gap / 2.0);
-    for o in Output::ALL {
-        outputs = outputs.push(act(
-            app,
-            o.name(),
-            Action::TestOutput(o.name().to_string(), RUN_S),
-            need(),
-            s,
-            button::secondary,
-        ));
-    }
+    let second = row![
+        gated(&format!("Prime {RUN_S:.0} s"), Action::Prime(RUN_S)),
+        gated(&format!("Drain {RUN_S:.0} s"), Action::Drain(RUN_S)),
+        gated("Self-test", Action::SelfTest),
+    ]
+    .spacing(s.gap);
+    let outputs: Vec<Row<'_, Message>> = Output::ALL
+        .chunks(4)
+        .map(|chunk| {
+            Row::with_children(chunk.iter().map(|o| {
+                gated(
+                    &o.name().replace('_', " "),
+                    Action::TestOutput(o.name().to_string(), RUN_S),
+                )
+            }))
+            .spacing(s.gap / 2.0)
+        })
+        .collect();
     let last = m.last_self_test.clone().unwrap_or_else(|| "—".into());
     let last_colour = match last.as_str() {
         "passed" => GREEN,
@@ -112,14 +104,19 @@ pub fn view(app: &App, s: Scale) -> Element<'_, Message> {
         .size(s.body)
         .color(if active { YELLOW } else { GREY }),
         first,
-        text(format!("Test one output for {RUN_S:.0} s:"))
-            .size(s.small)
-            .color(GREY),
-        outputs,
-        counters,
+        text(match &why {
+            Some(w) => format!("{w}: prime, drain, self-test, output tests ({RUN_S:.0} s each)"),
+            None => format!("Prime, drain, self-test, output tests ({RUN_S:.0} s each)"),
+        })
+        .size(s.small)
+        .color(GREY),
+        second,
     ]
     .spacing(s.gap);
-    c = c.push(
+    for r in outputs {
+        c = c.push(r);
+    }
+    let c = c.push(counters).push(
         text("Self-test report: coldsprayctl selftest (the report is not on the bus yet)")
             .size(s.small)
             .color(GREY),

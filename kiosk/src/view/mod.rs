@@ -156,11 +156,17 @@ fn nav(app: &App, s: Scale) -> Element<'_, Message> {
             button::secondary
         };
         r = r.push(
-            button(text(label).size(s.body).center())
-                .on_press(Message::Go(screen))
-                .style(style)
-                .width(Length::Fill)
-                .height(s.target),
+            button(
+                text(label)
+                    .size(s.body)
+                    .width(Length::Fill)
+                    .height(Length::Fill)
+                    .center(),
+            )
+            .on_press(Message::Go(screen))
+            .style(style)
+            .width(Length::Fill)
+            .height(s.target),
         );
     }
     r.into()
@@ -199,19 +205,49 @@ pub fn act<'a>(
     s: Scale,
     style: fn(&iced::Theme, button::Status) -> button::Style,
 ) -> Element<'a, Message> {
+    action_button(app, label, action, blocked, s, style, true)
+}
+
+/// As [`act`], for a group of buttons whose common reason is written once beside them: a
+/// disabled button carries no reason of its own.
+pub fn act_in_group<'a>(
+    app: &App,
+    label: &str,
+    action: Action,
+    blocked: Option<String>,
+    s: Scale,
+) -> Element<'a, Message> {
+    action_button(app, label, action, blocked, s, button::secondary, false)
+}
+
+fn action_button<'a>(
+    app: &App,
+    label: &str,
+    action: Action,
+    blocked: Option<String>,
+    s: Scale,
+    style: fn(&iced::Theme, button::Status) -> button::Style,
+    with_reason: bool,
+) -> Element<'a, Message> {
     let why = app
         .role
         .may(action.method())
         .err()
         .map(str::to_string)
         .or(blocked);
-    let b = button(text(label.to_string()).size(s.body).center())
-        .on_press_maybe(why.is_none().then_some(Message::Do(action)))
-        .style(style)
-        .width(Length::Fill)
-        .height(s.target);
+    let b = button(
+        text(label.to_string())
+            .size(s.body)
+            .width(Length::Fill)
+            .height(Length::Fill)
+            .center(),
+    )
+    .on_press_maybe(why.is_none().then_some(Message::Do(action)))
+    .style(style)
+    .width(Length::Fill)
+    .height(s.target);
     let mut c: Column<'a, Message> = column![b].spacing(2);
-    if let Some(w) = why {
+    if let Some(w) = why.filter(|_| with_reason) {
         c = c.push(text(w).size(s.small).color(GREY));
     }
     c.width(Length::Fill).into()
