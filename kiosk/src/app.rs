@@ -4,7 +4,7 @@
 //! headlessly by the same code that runs on the unit.
 
 use crate::client::{Action, ClientError, Reply, Request};
-use crate::model::{self, Alarm, CoolingTrend, CurveSample, Poll};
+use crate::model::{self, Alarm, CurveSample, LiveCurve, Poll};
 use crate::role::Role;
 use coldsprayd::dbus::proxy::{ProtocolInfo, SessionInfo};
 
@@ -181,10 +181,8 @@ pub struct App {
     pub poll: Option<Poll>,
     /// Alarms of the last poll, in display order.
     pub alarms: Vec<Alarm>,
-    /// Reservoir readings while precooling.
-    pub trend: CoolingTrend,
-    /// The running session's curve as polled (id, samples).
-    pub live: Option<(u64, Vec<CurveSample>)>,
+    /// The running (or last) session's curve, as `Sessions.LiveCurve` gives it.
+    pub live: LiveCurve,
     /// The treatment log (newest first), once loaded.
     pub history: Option<Result<Vec<SessionInfo>, ClientError>>,
     /// The session opened from the history.
@@ -210,8 +208,7 @@ impl App {
             link: Link::Connecting,
             poll: None,
             alarms: Vec::new(),
-            trend: CoolingTrend::default(),
-            live: None,
+            live: LiveCurve::default(),
             history: None,
             opened: None,
             chosen: None,
@@ -249,7 +246,7 @@ impl App {
                     return None;
                 }
                 self.polling = true;
-                Some(Request::Poll)
+                Some(Request::Poll(self.live.next))
             }
             Message::Go(screen) => {
                 self.screen = screen;
@@ -334,7 +331,7 @@ impl App {
                 // Show the effect at once rather than at the next tick.
                 (!self.polling).then(|| {
                     self.polling = true;
-                    Request::Poll
+                    Request::Poll(self.live.next)
                 })
             }
         }
@@ -344,24 +341,8 @@ impl App {
     fn polled(&mut self, p: Poll) {
         self.link = Link::Up;
         self.alarms = model::alarms(p.unit.active_alarms.as_deref().unwrap_or(&[]));
-        match (p.unit.state.as_deref(), model::reservoir(&p.unit)) {
-            (Some("precooling"), Some(r)) => self.trend.push(self.now_s, r),
-            _ => self.trend.clear(),
-        }
-        match model::running(&p.unit.current_session) {
-            Some(run) => {
-                let sample = CurveSample {
-                    t_s: run.elapsed_s,
-                    skin_c: model::sensor(&p.unit, "skin").unwrap_or(f64::NAN),
-                    mist_c: model::sensor(&p.unit, "mist").unwrap_or(f64::NAN),
-                };
-                match self.live.as_mut() {
-                    Some((id, v)) if *id == run.id => v.push(sample),
-                    _ => self.live = Some((run.id, vec![sample])),
-                }
-            }
-            // The last curve stays on the session screen, marked as ended, until the next.
-            None => {}
+        if let Some(slice) = p.curve.clone() {
+            self.live.add(slice);
         }
         if let Some(c) = &self.chosen {
             if !p.protocols.iter().any(|x| &x.name == c) {
@@ -376,8 +357,7 @@ impl App {
         self.link = Link::Lost(e.to_string());
         self.poll = None;
         self.alarms.clear();
-        self.trend.clear();
-        self.live = None;
+        self.live = LiveCurve::default();
         self.editing = None;
     }
 }
@@ -401,11 +381,11 @@ mod tests {
     #[test]
     fn a_tick_polls_once_until_the_answer_comes() {
         let mut app = App::new(Role::Operator, Screen::Home);
-        assert_eq!(app.update(Message::Tick(0.1)), Some(Request::Poll));
+        assert_eq!(app.update(Message::Tick(0.1)), Some(Request::Poll(0)));
         assert_eq!(app.update(Message::Tick(0.2)), None);
         app.update(Message::Reply(poll("ready")));
         assert_eq!(app.link, Link::Up);
-        assert_eq!(app.update(Message::Tick(0.3)), Some(Request::Poll));
+        assert_eq!(app.update(Message::Tick(0.3)), Some(Request::Poll(0)));
     }
 
     #[test]
@@ -421,7 +401,7 @@ mod tests {
         assert!(app.poll.is_none());
         assert!(matches!(app.link, Link::Lost(_)));
         // and the next tick tries again
-        assert_eq!(app.update(Message::Tick(2.0)), Some(Request::Poll));
+        assert_eq!(app.update(Message::Tick(2.0)), Some(Request::Poll(0)));
     }
 
     #[test]

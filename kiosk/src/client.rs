@@ -3,7 +3,7 @@
 //! [`Reply`] comes out; the screens never see zbus. The connection is made on first use and
 //! made again after the bus went away, so the kiosk reconnects by itself.
 
-use crate::model::Poll;
+use crate::model::{self, CurveSlice, Poll};
 use coldsprayd::dbus::convert::{CurvePoint, Dict};
 use coldsprayd::dbus::proxy::{
     uncached, MaintenanceProxy, ProtocolsProxy, SessionFilter, SessionInfo, SessionsProxy,
@@ -77,8 +77,8 @@ impl ClientError {
 /// What the kiosk asks of the daemon.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Request {
-    /// Every property the screens show.
-    Poll,
+    /// Every property the screens show, and the live curve from this index.
+    Poll(u32),
     /// Sessions of the treatment log, newest first.
     History,
     /// One session and its curve.
@@ -223,8 +223,8 @@ impl Client {
     /// Carries out one request.
     pub async fn perform(self, request: Request) -> Reply {
         match request {
-            Request::Poll => {
-                let r = self.poll().await.map(Box::new);
+            Request::Poll(since) => {
+                let r = self.poll(since).await.map(Box::new);
                 if let Err(e) = &r {
                     self.forget_on(e).await;
                 }
@@ -259,17 +259,35 @@ impl Client {
             .map_err(|e| ClientError::Other(format!("{iface}: {e}")))
     }
 
-    /// Every value the screens show, read from the service now.
-    pub async fn poll(&self) -> Result<Poll, ClientError> {
+    /// Every value the screens show, read from the service now, and the live curve's
+    /// samples from index `since`.
+    pub async fn poll(&self, since: u32) -> Result<Poll, ClientError> {
         let conn = self.conn().await?;
         let unit = self.all(&conn, INTERFACES[0]).await?;
         let maintenance = self.all(&conn, INTERFACES[3]).await?;
         let protocols: ProtocolsProxy = uncached(&conn).await.map_err(ClientError::of)?;
         let protocols = protocols.list().await.map_err(ClientError::of)?;
+        let sessions: SessionsProxy = uncached(&conn).await.map_err(ClientError::of)?;
+        let curve = match sessions.live_curve(since).await.map_err(ClientError::of) {
+            Ok((session_id, running, next, points)) => Some(CurveSlice {
+                session_id,
+                running,
+                next,
+                from: since,
+                samples: model::curve(&points),
+            }),
+            // A role that may not read it (a viewer) sees no curve; the rest still shows.
+            Err(ClientError::Refused { name, message }) => {
+                tracing::debug!("LiveCurve refused: {name}: {message}");
+                None
+            }
+            Err(e) => return Err(e),
+        };
         Ok(Poll {
             unit,
             maintenance,
             protocols,
+            curve,
         })
     }
 

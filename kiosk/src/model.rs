@@ -8,7 +8,8 @@ use coldsprayd::dbus::proxy::{
     LiveSession, MaintenanceProperties, ProtocolInfo, SessionInfo, UnitProperties,
 };
 
-/// One poll of the daemon: the properties of Unit and Maintenance and the protocols.
+/// One poll of the daemon: the properties of Unit and Maintenance, the protocols and the new
+/// samples of the live curve.
 #[derive(Debug, Clone, Default)]
 pub struct Poll {
     /// `Unit` properties.
@@ -17,6 +18,58 @@ pub struct Poll {
     pub maintenance: MaintenanceProperties,
     /// Every protocol.
     pub protocols: Vec<ProtocolInfo>,
+    /// `Sessions.LiveCurve` from the index asked for.
+    pub curve: Option<CurveSlice>,
+}
+
+/// New samples of the running (or last) session's curve.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CurveSlice {
+    /// Session id (0: no session yet).
+    pub session_id: u64,
+    /// It is still running.
+    pub running: bool,
+    /// The index to ask from next time.
+    pub next: u32,
+    /// The index these samples start at.
+    pub from: u32,
+    /// The samples.
+    pub samples: Vec<CurveSample>,
+}
+
+/// The curve the session screen draws, grown slice by slice.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LiveCurve {
+    /// Session id (0: none yet).
+    pub session_id: u64,
+    /// Still running.
+    pub running: bool,
+    /// The index to ask from next time.
+    pub next: u32,
+    /// Samples, oldest first.
+    pub samples: Vec<CurveSample>,
+}
+
+impl LiveCurve {
+    /// Adds a slice: appended when it continues this curve, else the curve starts over (a
+    /// new session; a slice of a new session that does not start at 0 is dropped and asked
+    /// again from 0).
+    pub fn add(&mut self, slice: CurveSlice) {
+        if slice.session_id == self.session_id && slice.from == self.next {
+            self.samples.extend(slice.samples);
+        } else if slice.from == 0 {
+            self.samples = slice.samples;
+        } else {
+            *self = LiveCurve {
+                session_id: slice.session_id,
+                ..LiveCurve::default()
+            };
+            return;
+        }
+        self.session_id = slice.session_id;
+        self.running = slice.running;
+        self.next = slice.next;
+    }
 }
 
 /// IEC 60601-1-8 alarm priority.
@@ -104,8 +157,16 @@ pub struct Running {
     pub protocol: String,
     /// Seconds since it started.
     pub elapsed_s: f64,
-    /// Seconds left until the protocol's spray cap.
+    /// Seconds left until the protocol's spray cap (the latest it can end).
     pub remaining_s: Option<f64>,
+    /// Seconds until it is expected to end.
+    pub end_in_s: Option<f64>,
+    /// What `end_in_s` rests on: `cap`, `hold` or `estimate`.
+    pub end_basis: Option<String>,
+    /// Skin target, °C.
+    pub target_c: Option<f64>,
+    /// Skin floor, °C.
+    pub floor_c: Option<f64>,
     /// Started late after the laser.
     pub late: bool,
     /// Skin in the target band.
@@ -120,39 +181,56 @@ pub fn running(s: &Option<LiveSession>) -> Option<Running> {
         protocol: s.protocol.clone().unwrap_or_default(),
         elapsed_s: s.elapsed_s.unwrap_or(0.0),
         remaining_s: s.remaining_s,
+        end_in_s: s.end_in_s,
+        end_basis: s.end_basis.clone(),
+        target_c: s.skin_target_c,
+        floor_c: s.skin_floor_c,
         late: s.late.unwrap_or(false),
         in_band: s.in_band.unwrap_or(false),
     })
 }
 
-/// Why a Start would not spray now, in words for the person at the unit (empty when ready).
-pub fn not_ready_reasons(u: &UnitProperties, alarms: &[Alarm]) -> Vec<String> {
-    if u.ready == Some(true) {
-        return Vec::new();
+/// Why a Start would not spray now, in words for the person at the unit, from the daemon's
+/// stable `NotReady` codes (empty when ready).
+pub fn not_ready_reasons(u: &UnitProperties) -> Vec<String> {
+    let codes = u.not_ready.as_deref().unwrap_or(&[]);
+    codes.iter().map(|c| reason_text(c, u)).collect()
+}
+
+/// One `NotReady` code in words.
+pub fn reason_text(code: &str, u: &UnitProperties) -> String {
+    match code {
+        "precooling" => match (reservoir(u), u.setpoint) {
+            (Some(r), Some(sp)) => format!("Cooling water: {r:.1} °C, needs {sp:.1} °C"),
+            _ => "Cooling water: no reservoir reading".to_string(),
+        },
+        "fault" => "Unit in fault: see Alarms".to_string(),
+        "maintenance" => "In maintenance (technician)".to_string(),
+        "spraying" => "A session is running".to_string(),
+        "starting" => "Starting up: self-test".to_string(),
+        "stopping" => "Stopping".to_string(),
+        "settings_unconfirmed" => "Settings lost: a technician must confirm them".to_string(),
+        "estop" => "E-stop pressed: release it".to_string(),
+        "water_low" => "Water low: refill the reservoir".to_string(),
+        other => match other.strip_prefix("interlock:") {
+            Some(key) => format!("Interlock: {key}"),
+            None => format!("Not ready: {other}"),
+        },
     }
-    let mut why = Vec::new();
-    let state = u.state.as_deref().unwrap_or("unknown");
-    match state {
-        "fault" => why.push("Unit in fault: see Alarms".to_string()),
-        "maintenance" => why.push("In maintenance (technician)".to_string()),
-        "spraying" => why.push("A session is running".to_string()),
-        "starting" => why.push("Starting up: self-test".to_string()),
-        "stopping" => why.push("Stopping".to_string()),
-        "precooling" => {
-            let res = reservoir(u);
-            match (res, u.setpoint) {
-                (Some(r), Some(sp)) => {
-                    why.push(format!("Cooling water: {r:.1} °C, needs {sp:.1} °C"))
-                }
-                _ => why.push("Cooling water: no reservoir reading".to_string()),
-            }
-        }
-        other => why.push(format!("State: {other}")),
+}
+
+/// Seconds until ready as the daemon estimates it (`None`: unknown).
+pub fn ready_in(u: &UnitProperties) -> Option<f64> {
+    u.ready_in.filter(|s| s.is_finite() && *s >= 0.0)
+}
+
+/// The expected end of the running session in words: what it rests on.
+pub fn end_basis(basis: Option<&str>) -> &'static str {
+    match basis {
+        Some("hold") => "Ends (target held)",
+        Some("estimate") => "Ends (estimate)",
+        _ => "Ends (spray time)",
     }
-    if alarms.iter().any(|a| a.key == "settings_lost") {
-        why.push("Settings lost: a technician must confirm them".to_string());
-    }
-    why
 }
 
 /// The reservoir temperature, °C.
@@ -167,40 +245,6 @@ pub fn sensor(u: &UnitProperties, name: &str) -> Option<f64> {
         .get(name)
         .copied()
         .filter(|v| v.is_finite())
-}
-
-/// Reservoir readings over time, for an estimate of the time until ready while precooling.
-#[derive(Debug, Clone, Default)]
-pub struct CoolingTrend {
-    points: Vec<(f64, f64)>,
-}
-
-impl CoolingTrend {
-    /// Adds a reading at monotonic time `t_s`; keeps the last 60 s.
-    pub fn push(&mut self, t_s: f64, celsius: f64) {
-        self.points.push((t_s, celsius));
-        self.points.retain(|(t, _)| t_s - t <= 60.0);
-    }
-
-    /// Forgets everything (daemon gone, state changed).
-    pub fn clear(&mut self) {
-        self.points.clear();
-    }
-
-    /// Seconds until the reservoir reaches `setpoint` at the cooling rate of the readings
-    /// kept; `None` without at least 10 s of readings or when it is not cooling.
-    pub fn eta_s(&self, setpoint: f64) -> Option<f64> {
-        let (t0, c0) = *self.points.first()?;
-        let (t1, c1) = *self.points.last()?;
-        if t1 - t0 < 10.0 {
-            return None;
-        }
-        let rate = (c0 - c1) / (t1 - t0);
-        if rate <= 1e-4 {
-            return None;
-        }
-        Some(((c1 - setpoint) / rate).max(0.0))
-    }
 }
 
 /// A point of a curve: seconds since the start, skin and mist °C (NaN: no reading).
@@ -354,34 +398,61 @@ mod tests {
     }
 
     #[test]
-    fn precooling_says_how_cold_the_water_is_and_what_it_needs() {
+    fn not_ready_codes_read_as_words() {
         let u = UnitProperties {
             state: Some("precooling".into()),
             ready: Some(false),
             setpoint: Some(8.0),
             temperatures: Some(HashMap::from([("reservoir".to_string(), 14.25)])),
+            not_ready: Some(vec![
+                "precooling".into(),
+                "water_low".into(),
+                "interlock:dry_run".into(),
+            ]),
+            ready_in: Some(f64::NAN),
             ..UnitProperties::default()
         };
         assert_eq!(
-            not_ready_reasons(&u, &[]),
-            ["Cooling water: 14.2 °C, needs 8.0 °C"]
+            not_ready_reasons(&u),
+            [
+                "Cooling water: 14.2 °C, needs 8.0 °C",
+                "Water low: refill the reservoir",
+                "Interlock: dry_run"
+            ]
         );
-        let ready = UnitProperties {
-            ready: Some(true),
-            ..u
-        };
-        assert!(not_ready_reasons(&ready, &[]).is_empty());
+        assert_eq!(ready_in(&u), None);
+        assert_eq!(
+            ready_in(&UnitProperties {
+                ready_in: Some(42.0),
+                ..u
+            }),
+            Some(42.0)
+        );
     }
 
     #[test]
-    fn the_trend_estimates_time_to_setpoint_only_when_cooling() {
-        let mut t = CoolingTrend::default();
-        t.push(0.0, 12.0);
-        assert_eq!(t.eta_s(8.0), None);
-        t.push(20.0, 10.0); // 0.1 °C/s, 2 °C to go
-        assert_eq!(t.eta_s(8.0).map(|s| s.round()), Some(20.0));
-        t.push(40.0, 12.5); // warmer than 40 s ago: not cooling
-        assert_eq!(t.eta_s(8.0), None);
+    fn the_live_curve_grows_by_slices_and_starts_over_for_a_new_session() {
+        let s = |t_s| CurveSample {
+            t_s,
+            skin_c: 30.0,
+            mist_c: 5.0,
+        };
+        let slice = |id, from, next, n: usize| CurveSlice {
+            session_id: id,
+            running: true,
+            next,
+            from,
+            samples: (0..n).map(|i| s(i as f64)).collect(),
+        };
+        let mut c = LiveCurve::default();
+        c.add(slice(1, 0, 3, 3));
+        c.add(slice(1, 3, 5, 2));
+        assert_eq!((c.session_id, c.next, c.samples.len()), (1, 5, 5));
+        // A slice of session 2 from index 5: not its start, asked again from 0.
+        c.add(slice(2, 5, 9, 4));
+        assert_eq!((c.session_id, c.next, c.samples.len()), (2, 0, 0));
+        c.add(slice(2, 0, 9, 9));
+        assert_eq!((c.session_id, c.next, c.samples.len()), (2, 9, 9));
     }
 
     #[test]

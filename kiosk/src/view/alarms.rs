@@ -14,6 +14,11 @@ pub fn view(app: &App, s: Scale) -> Element<'_, Message> {
         return text("").into();
     };
     let paused = p.unit.audio_paused == Some(true);
+    let pause_label = match p.unit.audio_pause_left.filter(|l| paused && *l > 0.0) {
+        Some(left) => format!("Audio paused, {} left", model::mmss(left)),
+        None if paused => "Audio paused".to_string(),
+        None => "Pause audio".to_string(),
+    };
     let none = app.alarms.is_empty();
     let top = row![
         act(
@@ -26,11 +31,7 @@ pub fn view(app: &App, s: Scale) -> Element<'_, Message> {
         ),
         act(
             app,
-            if paused {
-                "Audio paused"
-            } else {
-                "Pause audio"
-            },
+            &pause_label,
             Action::AudioPause,
             if none {
                 Some("No alarm".to_string())

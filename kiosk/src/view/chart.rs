@@ -12,6 +12,8 @@ use iced::{mouse, Color, Point, Rectangle, Renderer, Size, Theme};
 pub struct Chart {
     /// Samples, oldest first.
     pub samples: Vec<CurveSample>,
+    /// The time axis spans at least this, s (the protocol's spray time).
+    pub span_s: f64,
     /// Skin target, °C.
     pub target: Option<f64>,
     /// Skin floor, °C.

@@ -30,6 +30,7 @@ pub fn view(app: &App, s: Scale) -> Element<'_, Message> {
                 .spacing(s.gap),
                 canvas(Chart {
                     samples: curve.clone(),
+                    span_s: info.duration_s.unwrap_or(30.0),
                     target: info.skin_target_c,
                     floor: Some(info.skin_floor_c),
                     text: s.small,

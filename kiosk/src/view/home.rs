@@ -15,7 +15,7 @@ pub fn view(app: &App, s: Scale) -> Element<'_, Message> {
     };
     let u = &p.unit;
     let ready = u.ready == Some(true);
-    let reasons = model::not_ready_reasons(u, &app.alarms);
+    let reasons = model::not_ready_reasons(u);
     let head = row![
         lamp(if ready { GREEN } else { GREY }, s.big),
         text(if ready { "READY" } else { "NOT READY" })
@@ -34,20 +34,24 @@ pub fn view(app: &App, s: Scale) -> Element<'_, Message> {
         left = left.push(text(r.clone()).size(s.body).color(YELLOW));
     }
     if u.state.as_deref() == Some("precooling") {
-        let eta = u.setpoint.and_then(|sp| app.trend.eta_s(sp));
         left = left.push(
-            text(match eta {
-                Some(e) => format!("Ready in about {} (estimate)", model::mmss(e)),
-                None => "Time until ready: measuring…".to_string(),
+            text(match model::ready_in(u) {
+                Some(e) => format!("Ready in about {}", model::mmss(e)),
+                None => "Time until ready: not known yet".to_string(),
             })
             .size(s.body),
         );
     }
+    if u.water_low == Some(true) {
+        left = left.push(text("Water low: refill").size(s.body).color(YELLOW));
+    }
     let armed = u.armed.clone().filter(|a| !a.is_empty());
+    let pedal = u.pedal_protocol.clone().filter(|p| !p.is_empty());
     left = left.push(
-        text(match &armed {
-            Some(a) => format!("Pedal starts: {a}"),
-            None => "Pedal: not armed".to_string(),
+        text(match (&armed, &pedal) {
+            (Some(a), _) => format!("Pedal starts: {a} (armed)"),
+            (None, Some(p)) => format!("Pedal starts: {p}"),
+            (None, None) => "Pedal: not armed".to_string(),
         })
         .size(s.body),
     );

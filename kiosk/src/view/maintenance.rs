@@ -116,10 +116,13 @@ pub fn view(app: &App, s: Scale) -> Element<'_, Message> {
     for r in outputs {
         c = c.push(r);
     }
-    let c = c.push(counters).push(
-        text("Self-test report: coldsprayctl selftest (the report is not on the bus yet)")
-            .size(s.small)
-            .color(GREY),
-    );
+    let mut c = c.push(counters);
+    let report = m.last_self_test_report.clone().unwrap_or_default();
+    if !report.is_empty() {
+        c = c.push(text("Last self-test report:").size(s.small).color(GREY));
+    }
+    for line in report {
+        c = c.push(text(line).size(s.small));
+    }
     scrollable(c.width(Length::Fill)).into()
 }

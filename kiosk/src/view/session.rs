@@ -14,17 +14,25 @@ pub fn view(app: &App, s: Scale) -> Element<'_, Message> {
         return text("").into();
     };
     let run = model::running(&p.unit.current_session);
-    let Some((id, samples)) = app.live.as_ref() else {
+    let live = &app.live;
+    if live.session_id == 0 {
         return super::banner("No session yet: start one on Home.", GREY, s);
-    };
+    }
+    let (id, samples) = (live.session_id, &live.samples);
     let protocol = run
         .as_ref()
         .map(|r| r.protocol.clone())
         .or_else(|| app.protocol())
         .unwrap_or_default();
     let info = app.protocol_info(&protocol);
-    let target = info.and_then(|i| i.skin_target_c);
-    let floor = info.map(|i| i.skin_floor_c);
+    let target = run
+        .as_ref()
+        .and_then(|r| r.target_c)
+        .or_else(|| info.and_then(|i| i.skin_target_c));
+    let floor = run
+        .as_ref()
+        .and_then(|r| r.floor_c)
+        .or_else(|| info.map(|i| i.skin_floor_c));
     let q = model::quality(
         samples,
         target,
@@ -37,8 +45,9 @@ pub fn view(app: &App, s: Scale) -> Element<'_, Message> {
             figure("Session", format!("#{} {}", r.id, r.protocol), CYAN, s),
             figure("Elapsed", model::mmss(r.elapsed_s), iced::Color::WHITE, s),
             figure(
-                "Left (to spray cap)",
-                r.remaining_s.map_or("—".into(), model::mmss),
+                model::end_basis(r.end_basis.as_deref()),
+                r.end_in_s
+                    .map_or("—".into(), |e| format!("in {}", model::mmss(e))),
                 iced::Color::WHITE,
                 s
             ),
@@ -68,6 +77,7 @@ pub fn view(app: &App, s: Scale) -> Element<'_, Message> {
         head,
         canvas(Chart {
             samples: samples.clone(),
+            span_s: info.map_or(30.0, |i| i.spray_s),
             target,
             floor,
             text: s.small,
