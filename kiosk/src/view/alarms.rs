@@ -5,7 +5,7 @@ use super::{act, priority_colour, Scale, GREEN, GREY};
 use crate::app::{App, Message};
 use crate::client::Action;
 use crate::model;
-use iced::widget::{button, column, container, row, scrollable, text};
+use iced::widget::{button, column, container, row, text};
 use iced::{Border, Element, Length};
 
 /// The alarm screen.
@@ -91,7 +91,5 @@ pub fn view(app: &App, s: Scale) -> Element<'_, Message> {
                 }),
         );
     }
-    column![top, scrollable(list).height(Length::Fill)]
-        .spacing(s.gap)
-        .into()
+    column![top, super::scroll(list, s)].spacing(s.gap).into()
 }

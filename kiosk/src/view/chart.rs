@@ -44,7 +44,12 @@ impl canvas::Program<Message> for Chart {
             (bounds.width - left - 8.0).max(10.0),
             (bounds.height - bottom - top).max(10.0),
         );
-        let t_max = self.samples.last().map_or(30.0, |s| s.t_s.max(30.0)).ceil();
+        let t_max = self
+            .samples
+            .last()
+            .map_or(self.span_s, |s| s.t_s.max(self.span_s))
+            .max(1.0)
+            .ceil();
         let (lo, hi) = (0.0_f64, 40.0_f64);
         let x = |t: f64| left + (t / t_max) as f32 * plot.width;
         let y = |c: f64| top + ((hi - c.clamp(lo, hi)) / (hi - lo)) as f32 * plot.height;

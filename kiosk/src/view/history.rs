@@ -4,7 +4,7 @@ use super::session::indicators;
 use super::{Chart, Scale, GREY, RED};
 use crate::app::{App, Message};
 use crate::model;
-use iced::widget::{button, canvas, column, row, scrollable, text};
+use iced::widget::{button, canvas, column, row, text};
 use iced::{Element, Length};
 
 /// The history screen.
@@ -79,5 +79,5 @@ pub fn view(app: &App, s: Scale) -> Element<'_, Message> {
             );
         }
     }
-    scrollable(list).height(Length::Fill).into()
+    super::scroll(list, s).into()
 }

@@ -5,7 +5,7 @@ use super::{act, celsius, figure, lamp, Scale, GREEN, GREY, YELLOW};
 use crate::app::{App, Message};
 use crate::client::Action;
 use crate::model;
-use iced::widget::{button, column, row, scrollable, text};
+use iced::widget::{button, column, row, text};
 use iced::{Alignment, Element, Length};
 
 /// The home screen.
@@ -42,7 +42,7 @@ pub fn view(app: &App, s: Scale) -> Element<'_, Message> {
             .size(s.body),
         );
     }
-    if u.water_low == Some(true) {
+    if u.water_low == Some(true) && !u.not_ready.iter().flatten().any(|c| c == "water_low") {
         left = left.push(text("Water low: refill").size(s.body).color(YELLOW));
     }
     let armed = u.armed.clone().filter(|a| !a.is_empty());
@@ -120,7 +120,7 @@ pub fn view(app: &App, s: Scale) -> Element<'_, Message> {
             button::secondary,
         )
     };
-    let right = column![scrollable(list).height(Length::Fill), controls, pedal].spacing(s.gap);
+    let right = column![super::scroll(list, s), controls, pedal].spacing(s.gap);
     row![
         left.width(Length::FillPortion(1)),
         right.width(Length::FillPortion(1))

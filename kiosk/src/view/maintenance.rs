@@ -5,8 +5,8 @@ use super::{act, act_in_group, figure, Scale, GREEN, GREY, RED, YELLOW};
 use crate::app::{App, Message};
 use crate::client::Action;
 use coldspray_hal::Output;
-use iced::widget::{button, column, row, scrollable, text, Row};
-use iced::{Color, Element, Length};
+use iced::widget::{button, column, row, text, Row};
+use iced::{Color, Element};
 
 /// Seconds a prime, a drain or an output test runs.
 pub const RUN_S: f64 = 5.0;
@@ -124,5 +124,5 @@ pub fn view(app: &App, s: Scale) -> Element<'_, Message> {
     for line in report {
         c = c.push(text(line).size(s.small));
     }
-    scrollable(c.width(Length::Fill)).into()
+    super::scroll(c, s).into()
 }

@@ -172,6 +172,19 @@ fn nav(app: &App, s: Scale) -> Element<'_, Message> {
     r.into()
 }
 
+/// A vertical scroll area filling the height, its scroll bar beside the content, not on it.
+pub fn scroll<'a>(
+    content: impl Into<Element<'a, Message>>,
+    s: Scale,
+) -> iced::widget::Scrollable<'a, Message> {
+    iced::widget::scrollable(
+        container(content)
+            .width(Length::Fill)
+            .padding(iced::Padding::ZERO.right(s.gap * 2.0)),
+    )
+    .height(Length::Fill)
+}
+
 /// A coloured round lamp.
 pub fn lamp<'a>(colour: Color, size: f32) -> Element<'a, Message> {
     container(text(""))

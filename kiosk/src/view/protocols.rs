@@ -2,7 +2,7 @@
 
 use super::{Scale, GREY};
 use crate::app::{App, Field, Message};
-use iced::widget::{button, column, row, scrollable, text};
+use iced::widget::{button, column, row, text};
 use iced::{Alignment, Element, Length};
 
 /// The protocols screen.
@@ -50,7 +50,7 @@ pub fn view(app: &App, s: Scale) -> Element<'_, Message> {
             ]
             .spacing(s.gap),
         );
-        return scrollable(c).into();
+        return super::scroll(c, s).into();
     }
     let may_edit = app.role.may("Protocols.Update");
     let mut list = column![].spacing(s.gap / 2.0);
@@ -87,5 +87,5 @@ pub fn view(app: &App, s: Scale) -> Element<'_, Message> {
     if let Err(why) = may_edit {
         c = c.push(text(format!("Editing: {why}")).size(s.small).color(GREY));
     }
-    c.push(scrollable(list).height(Length::Fill)).into()
+    c.push(super::scroll(list, s)).into()
 }
