@@ -65,6 +65,8 @@ pub enum Link {
     Up,
     /// The last poll failed: the daemon is gone or restarting.
     Lost(String),
+    /// The daemon answered, but this user may not read the unit (not in the operator group).
+    Denied(String),
 }
 
 /// A numeric field of a protocol the edit screen changes with big − / + buttons.
@@ -354,7 +356,10 @@ impl App {
 
     /// The daemon went away: nothing it said before is shown any more.
     fn lost(&mut self, e: ClientError) {
-        self.link = Link::Lost(e.to_string());
+        self.link = match &e {
+            ClientError::Refused { .. } => Link::Denied(e.to_string()),
+            _ => Link::Lost(e.to_string()),
+        };
         self.poll = None;
         self.alarms.clear();
         self.live = LiveCurve::default();
@@ -402,6 +407,18 @@ mod tests {
         assert!(matches!(app.link, Link::Lost(_)));
         // and the next tick tries again
         assert_eq!(app.update(Message::Tick(2.0)), Some(Request::Poll(0)));
+    }
+
+    #[test]
+    fn a_refused_poll_is_said_as_such_not_as_a_lost_daemon() {
+        let mut app = App::new(Role::Viewer, Screen::Home);
+        app.update(Message::Tick(0.0));
+        app.update(Message::Reply(Reply::Polled(Err(ClientError::Refused {
+            name: "AccessDenied".into(),
+            message: "not for outsiders".into(),
+        }))));
+        assert!(matches!(app.link, Link::Denied(_)));
+        assert!(app.poll.is_none());
     }
 
     #[test]

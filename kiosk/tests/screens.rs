@@ -164,7 +164,7 @@ async fn home_session_history_a_treatment_from_start_to_record() {
 
     // Arm the pedal with nd_yag, disarm it, then start pico by hand.
     k.on_screen(|ui| click(ui, "nd_yag")).await;
-    k.on_screen(|ui| click(ui, "Pedal starts nd_yag")).await;
+    k.on_screen(|ui| click(ui, "Arm pedal: nd_yag")).await;
     assert_eq!(k.notice(), "Pedal starts nd_yag");
     k.until("armed", |a| {
         a.poll.as_ref().and_then(|p| p.unit.armed.as_deref()) == Some("nd_yag")

@@ -113,7 +113,7 @@ pub fn view(app: &App, s: Scale) -> Element<'_, Message> {
     } else {
         act(
             app,
-            &format!("Pedal starts {name}"),
+            &format!("Arm pedal: {name}"),
             Action::Arm(name.clone()),
             chosen.is_none().then(|| "No protocol".to_string()),
             s,

@@ -89,6 +89,13 @@ pub fn view(app: &App, size: Size) -> Element<'_, Message> {
         // The log is read on its own: it stays readable while the unit reconnects.
         (_, Screen::History) => history::view(app, s),
         (Link::Connecting, _) => banner("Connecting to the unit…", GREY, s),
+        (Link::Denied(why), _) => banner(
+            &format!(
+                "This user may not read the unit\n(needs the coldspray-operator group)\n{why}"
+            ),
+            YELLOW,
+            s,
+        ),
         (Link::Lost(why), _) => banner(
             &format!(
                 "Unit not reachable — reconnecting\n{why}\nNo value is shown until it answers."
@@ -124,6 +131,7 @@ fn status_bar(app: &App, s: Scale) -> Element<'_, Message> {
             (state.to_uppercase(), c)
         }
         (Link::Lost(_), _) => ("NO CONNECTION".to_string(), RED),
+        (Link::Denied(_), _) => ("NOT ALLOWED".to_string(), YELLOW),
         _ => ("CONNECTING".to_string(), GREY),
     };
     let alarm = app.alarms.first().map(|a| {
