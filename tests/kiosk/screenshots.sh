@@ -54,9 +54,11 @@ address = "$address"
 enabled = false
 TOML
 daemon_pid=
+# A warmer start for the "not ready yet" screen.
+sed 's/^initial_reservoir_c = .*/initial_reservoir_c = 12.0/' "$work/coldspray.toml" >"$work/warm.toml"
 start_daemon() {
   # Real time, so a session's curve is drawn at its pace.
-  "$bin/coldsprayd" --config "$work/coldspray.toml" --sim 2>>"$work/coldsprayd.log" &
+  "$bin/coldsprayd" --config "$work/${1:-coldspray}.toml" --sim 2>>"$work/coldsprayd.log" &
   daemon_pid=$!
   pids+=("$daemon_pid")
 }
@@ -107,6 +109,16 @@ show() {
   shot "$1" "$3"
   kill "$k"; wait "$k" 2>/dev/null || true
 }
+
+# Not ready yet: why, and the daemon's estimate of when.
+start_daemon warm
+wait_state precooling
+for _ in $(seq 100); do
+  ctl --json status | grep -q '"ReadyIn":[0-9]' && break
+  sleep 0.3
+done
+for size in 800x480 1280x800; do show "$size" home home-precooling; done
+kill "$daemon_pid"; wait "$daemon_pid" 2>/dev/null || true
 
 start_daemon
 wait_state ready
