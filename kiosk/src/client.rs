@@ -6,13 +6,15 @@
 use crate::model::{self, CurveSlice, Poll};
 use coldsprayd::dbus::convert::{CurvePoint, Dict};
 use coldsprayd::dbus::proxy::{
-    uncached, MaintenanceProxy, ProtocolsProxy, SessionFilter, SessionInfo, SessionsProxy,
-    UnitProxy,
+    uncached, MaintenanceProxy, ProtocolsProxy, SessionInfo, SessionsProxy, UnitProxy,
 };
 use coldsprayd::dbus::{INTERFACES, NAME, PATH};
 use std::sync::Arc;
 use std::time::Duration;
 use zbus::zvariant::OwnedValue;
+
+/// How many sessions the history screen asks for (newest first).
+const HISTORY_LIMIT: u32 = 200;
 
 /// How long a call may take before the daemon counts as gone.
 const CALL_TIMEOUT: Duration = Duration::from_secs(2);
@@ -289,11 +291,9 @@ impl Client {
     pub async fn history(&self) -> Result<Vec<SessionInfo>, ClientError> {
         let conn = self.conn().await?;
         let p: SessionsProxy = uncached(&conn).await.map_err(ClientError::of)?;
-        let filter = SessionFilter {
-            limit: Some(200),
-            ..SessionFilter::default()
-        };
-        p.list(filter.to_dict()).await.map_err(ClientError::of)
+        let mut filter = Dict::new();
+        coldsprayd::dbus::convert::put(&mut filter, "limit", HISTORY_LIMIT);
+        p.list(filter).await.map_err(ClientError::of)
     }
 
     /// One session and its curve.
