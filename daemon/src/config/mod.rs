@@ -8,7 +8,7 @@ use crate::control::CoreConfig;
 use crate::limits::SETPOINT_C;
 use crate::protocol::validate_name;
 use crate::safety::SafetyConfig;
-use coldspray_hal::sim::SimConfig;
+use coldspray_hal::sim::{ChillerKind, Modality, SimConfig, TwinModel};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -95,6 +95,20 @@ pub struct SimSection {
     pub skin_sensor: bool,
     /// Noise seed.
     pub seed: u64,
+    /// `"legacy"` (default) or `"realistic"` physics (docs/TWIN.md).
+    pub model: TwinModel,
+    /// `"ideal"` or `"tec"`; unset: the model's own.
+    pub chiller: Option<ChillerKind>,
+    /// Realistic: treated spot, cm² (1–400).
+    pub spot_cm2: f64,
+    /// Realistic: nozzle to skin, mm (10–300).
+    pub nozzle_mm: f64,
+    /// Realistic: skin sensor filter's 95 % settling time, ms (0–2000).
+    pub ir_settle_ms: f64,
+    /// Realistic: skin sensor to skin, mm (10–300).
+    pub ir_distance_mm: f64,
+    /// `"surface"`, `"deep"` or `"subdermal"`: where the laser's energy lands.
+    pub modality: Modality,
 }
 
 impl Default for SimSection {
@@ -107,6 +121,13 @@ impl Default for SimSection {
             water_litres: d.water_litres,
             skin_sensor: d.skin_sensor,
             seed: d.seed,
+            model: d.model,
+            chiller: d.chiller,
+            spot_cm2: d.spot_cm2,
+            nozzle_mm: d.nozzle_mm,
+            ir_settle_ms: d.ir_settle_ms,
+            ir_distance_mm: d.ir_distance_mm,
+            modality: d.modality,
         }
     }
 }
@@ -120,6 +141,13 @@ impl SimSection {
             water_litres: self.water_litres,
             skin_sensor: self.skin_sensor,
             seed: self.seed,
+            model: self.model,
+            chiller: self.chiller,
+            spot_cm2: self.spot_cm2,
+            nozzle_mm: self.nozzle_mm,
+            ir_settle_ms: self.ir_settle_ms,
+            ir_distance_mm: self.ir_distance_mm,
+            modality: self.modality,
         }
     }
 }
@@ -389,6 +417,10 @@ impl Config {
             40.0,
         )?;
         range("sim.water_litres", self.sim.water_litres, 0.0, 5.0)?;
+        range("sim.spot_cm2", self.sim.spot_cm2, 1.0, 400.0)?;
+        range("sim.nozzle_mm", self.sim.nozzle_mm, 10.0, 300.0)?;
+        range("sim.ir_settle_ms", self.sim.ir_settle_ms, 0.0, 2000.0)?;
+        range("sim.ir_distance_mm", self.sim.ir_distance_mm, 10.0, 300.0)?;
         self.store
             .validate()
             .map_err(|reason| ("store".to_string(), reason.to_string()))?;
