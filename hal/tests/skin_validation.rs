@@ -97,17 +97,32 @@ fn semi_infinite_body_with_a_convective_surface() {
 /// matching the flux at the interface and the film at the surface gives
 /// C = h·θ∞ / (h·sinh mL + h·k_d·m·cosh(mL)·e/k_e + k_d·m·cosh mL).
 /// For mL ≫ 1 and e = 0 this is the exponential profile θ = θs·e^(−my).
-fn perfused_slab(
-    depth: f64,
+#[derive(Clone, Copy)]
+struct Slab {
+    /// Epidermis thickness m, conductivity W/(m·K).
     e: f64,
     ke: f64,
+    /// Dermis thickness m, conductivity W/(m·K), m = √(ω_bρ_bc_b/k_d) 1/m.
     l: f64,
     kd: f64,
     m: f64,
+    /// Surface film W/(m²·K), arterial and fluid temperatures °C.
     h: f64,
     ta: f64,
     tf: f64,
-) -> f64 {
+}
+
+fn perfused_slab(depth: f64, slab: &Slab) -> f64 {
+    let Slab {
+        e,
+        ke,
+        l,
+        kd,
+        m,
+        h,
+        ta,
+        tf,
+    } = *slab;
     let theta_f = tf - ta;
     let (sh, ch) = ((m * l).sinh(), (m * l).cosh());
     let c = h * theta_f / (h * sh + h * kd * m * ch * e / ke + kd * m * ch);
@@ -154,7 +169,19 @@ fn compare_steady(label: &str, params: SkinParams, h: f64, tf: f64, march: bool)
         }
         let (num, exact) = (
             skin.temperature_at(x),
-            perfused_slab(x, e, 0.21, l, K, m, h, 37.0, tf),
+            perfused_slab(
+                x,
+                &Slab {
+                    e,
+                    ke: 0.21,
+                    l,
+                    kd: K,
+                    m,
+                    h,
+                    ta: 37.0,
+                    tf,
+                },
+            ),
         );
         worst = worst.max((num - exact).abs());
         println!(

@@ -1,0 +1,206 @@
+//! The controller on the realistic twin (docs/TWIN.md), in simulated time: every factory
+//! protocol × spot {10, 50, 100 cm²} × {fresh line, primed line} × skin-sensor settling
+//! {20, 100, 300 ms}. The *true* skin surface never falls below the protocol's floor and each
+//! session ends as its goal says. `-- --nocapture` prints the figures, and the old-twin vs
+//! new-twin table for docs/TWIN.md.
+
+use coldspray_hal::sim::{Modality, SimConfig, TwinModel};
+use coldsprayd::api::{Command, Event, StartOptions};
+use coldsprayd::control::CoreConfig;
+use coldsprayd::lockstep::Lockstep;
+use coldsprayd::model::session::{Outcome, SessionRecord};
+use coldsprayd::model::state::UnitState;
+use coldsprayd::protocol::{Goal, Protocol};
+use std::time::Duration;
+
+fn modality(protocol: &str) -> Modality {
+    match protocol {
+        "nd_yag" => Modality::Deep,
+        "hifu" | "rf_microneedling" => Modality::Subdermal,
+        _ => Modality::Surface,
+    }
+}
+
+/// What one session showed.
+struct Run {
+    record: SessionRecord,
+    to_target_s: Option<f64>,
+    true_min: f64,
+    sensor_min: f64,
+    peak: f64,
+    above_40_s: f64,
+    mist_at_start: f64,
+}
+
+fn ready(u: &mut Lockstep) {
+    let took = u.run_until(Duration::from_secs(1200), |u| u.snapshot().ready);
+    assert!(took.is_some(), "not ready: {:#?}", u.snapshot());
+}
+
+fn session(twin: SimConfig, protocol: &Protocol, primed: bool) -> Run {
+    let mut u = Lockstep::new(CoreConfig::default(), twin);
+    ready(&mut u);
+    u.sim.set_modality(modality(&protocol.name));
+    if primed {
+        // Purge the warm line to waste with the handpiece holstered, just before the patient.
+        u.sim.set_holstered(true);
+        u.command(Command::EnterMaintenance).expect("maintenance");
+        u.command(Command::Prime { seconds: 8.0 }).expect("prime");
+        u.run_for(Duration::from_secs(9));
+        u.command(Command::ExitMaintenance).expect("back");
+        ready(&mut u);
+        u.sim.set_holstered(false);
+    } else {
+        // A line that has stood for 10 minutes.
+        u.run_for(Duration::from_secs(600));
+    }
+    u.sim.laser_pass(Duration::from_secs(2), 1.0);
+    u.run_for(Duration::from_secs(2));
+    let mist_at_start = u.truth().mist_c;
+    u.command(Command::StartSession {
+        protocol: protocol.name.clone(),
+        options: StartOptions::default(),
+    })
+    .expect("start");
+    let started = u.now();
+    let (mut true_min, mut sensor_min, mut peak, mut above_40) =
+        (f64::INFINITY, f64::INFINITY, f64::MIN, 0.0);
+    let mut to_target = None;
+    while u.snapshot().state == UnitState::Spraying && u.now() - started < Duration::from_secs(200)
+    {
+        u.tick();
+        let t = u.truth();
+        true_min = true_min.min(t.skin_surface_c);
+        peak = peak.max(t.skin_peak_c);
+        if t.skin_peak_c > 40.0 {
+            above_40 += 0.01;
+        }
+        if let Some(s) = u.reading(coldspray_hal::Sensor::Skin) {
+            sensor_min = sensor_min.min(s);
+        }
+        if to_target.is_none()
+            && protocol
+                .skin_target_c
+                .is_some_and(|target| t.skin_surface_c <= target)
+        {
+            to_target = Some((u.now() - started).as_secs_f64());
+        }
+    }
+    // The mist in flight and the lagging sensor: keep watching the true surface a while.
+    for _ in 0..500 {
+        u.tick();
+        true_min = true_min.min(u.truth().skin_surface_c);
+    }
+    let record = u
+        .events
+        .iter()
+        .rev()
+        .find_map(|e| match e {
+            Event::SessionEnded(r) => Some(r.clone()),
+            _ => None,
+        })
+        .expect("session record");
+    Run {
+        record,
+        to_target_s: to_target,
+        true_min,
+        sensor_min,
+        peak,
+        above_40_s: above_40,
+        mist_at_start,
+    }
+}
+
+/// The outcomes a session of this goal may end with on the realistic twin. Protect must reach
+/// its target. Prepare may also run out of time: with a lagging sensor and the mist in flight
+/// the surface overshoots the band after the valve closes and the current band controller
+/// (running_session.rs) does not yet re-tune for it (docs/TWIN.md, "Not done yet").
+fn expected(goal: Goal) -> &'static [Outcome] {
+    match goal {
+        Goal::Protect => &[Outcome::TargetReached],
+        Goal::Prepare => &[Outcome::ReadyForDressing, Outcome::DurationElapsed],
+    }
+}
+
+fn realistic(spot_cm2: f64, settle_ms: f64) -> SimConfig {
+    SimConfig {
+        model: TwinModel::Realistic,
+        initial_reservoir_c: 4.0,
+        spot_cm2,
+        ir_settle_ms: settle_ms,
+        ..SimConfig::default()
+    }
+}
+
+#[test]
+fn every_protocol_spot_line_and_sensor_lag_keeps_the_true_surface_above_the_floor() {
+    let mut failures = Vec::new();
+    println!("protocol          spot  line    lag  outcome              true min  sensor min");
+    for protocol in Protocol::factory_defaults() {
+        for spot in [10.0, 50.0, 100.0] {
+            for primed in [false, true] {
+                for lag in [20.0, 100.0, 300.0] {
+                    let r = session(realistic(spot, lag), &protocol, primed);
+                    let line = if primed { "primed" } else { "fresh" };
+                    println!(
+                        "{:16} {spot:5} {line:6} {lag:5}  {:20} {:8.2}  {:8.2}",
+                        protocol.name,
+                        r.record.outcome.to_string(),
+                        r.true_min,
+                        r.sensor_min
+                    );
+                    if r.true_min <= protocol.skin_floor_c {
+                        failures.push(format!(
+                            "{} {spot} {line} {lag}: true surface {:.2}",
+                            protocol.name, r.true_min
+                        ));
+                    }
+                    if !expected(protocol.goal).contains(&r.record.outcome) {
+                        failures.push(format!(
+                            "{} {spot} {line} {lag}: {}",
+                            protocol.name, r.record.outcome
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+#[test]
+fn old_twin_and_new_twin_closed_loop_figures() {
+    println!(
+        "| protocol | twin | time to target s | true-surface min °C | sensor min °C | subsurface peak °C | above 40 °C s | mist at start °C |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for protocol in Protocol::factory_defaults() {
+        for (label, twin) in [
+            (
+                "old",
+                SimConfig {
+                    initial_reservoir_c: 4.0,
+                    ..SimConfig::default()
+                },
+            ),
+            ("new", realistic(50.0, 100.0)),
+        ] {
+            let r = session(twin, &protocol, false);
+            println!(
+                "| {} | {label} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |",
+                protocol.name,
+                r.to_target_s.map_or("—".to_string(), |t| format!("{t:.1}")),
+                r.true_min,
+                r.sensor_min,
+                r.peak,
+                r.above_40_s,
+                r.mist_at_start
+            );
+            assert!(
+                r.true_min > protocol.skin_floor_c,
+                "{label}: {}",
+                r.true_min
+            );
+        }
+    }
+}
