@@ -204,3 +204,38 @@ fn old_twin_and_new_twin_closed_loop_figures() {
         }
     }
 }
+
+#[test]
+fn a_healthy_tec_unit_cold_starts_without_chiller_ineffective() {
+    let mut u = Lockstep::new(
+        CoreConfig::default(),
+        SimConfig {
+            model: TwinModel::Realistic,
+            ..SimConfig::default()
+        },
+    );
+    let took = u.run_until(Duration::from_secs(3 * 3600), |u| u.snapshot().ready);
+    // Then an hour of holding the setpoint.
+    let mut coldest = f64::INFINITY;
+    for _ in 0..360 {
+        u.run_for(Duration::from_secs(10));
+        coldest = coldest.min(u.truth().reservoir_c);
+    }
+    let alarms: Vec<String> = u
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::AlarmRaised(a) => Some(format!("{a:?}")),
+            _ => None,
+        })
+        .collect();
+    println!(
+        "TEC cold start to ready: {:?} min; an hour later reservoir {:.2} °C (coldest {coldest:.2}), alarms {alarms:?}",
+        took.map(|t| t.as_secs_f64() / 60.0),
+        u.truth().reservoir_c
+    );
+    assert!(coldest <= 4.5, "never reached the band: {coldest}");
+    assert!(u.snapshot().ready);
+    assert!(took.is_some(), "{:#?}", u.snapshot());
+    assert!(alarms.is_empty(), "{alarms:?}");
+}

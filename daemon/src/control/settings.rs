@@ -22,7 +22,9 @@ pub struct ThermostatConfig {
     /// The cut-out releases above this temperature, °C.
     pub freeze_release_c: f64,
     /// Cooling-rate check (Klipper `verify_heater` turned around): while the chiller is on and
-    /// the reservoir is above the band, it must fall by at least this much, °C ...
+    /// the reservoir approaches the band, it must fall by at least this much, °C ... (0.25:
+    /// a healthy TEC unit half a degree above the band still gains ~0.45 °C in 180 s;
+    /// docs/TWIN.md)
     pub check_gain_c: f64,
     /// ... within this period, s. Otherwise: "chiller ineffective".
     pub check_period_s: f64,
@@ -50,7 +52,7 @@ impl Default for ThermostatConfig {
             min_off_s: 300.0,
             freeze_cutout_c: 1.0,
             freeze_release_c: 2.0,
-            check_gain_c: 0.5,
+            check_gain_c: 0.25,
             check_period_s: 180.0,
             check_max_error: 600.0,
             hot_side_rise_c: 1.0,
