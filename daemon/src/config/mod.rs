@@ -363,6 +363,7 @@ impl Config {
             3600.0,
         )?;
         range("session.floor_margin_c", se.floor_margin_c, 0.0, 5.0)?;
+        range("session.skin_sensor_fill", se.skin_sensor_fill, 0.5, 1.0)?;
         let u = &self.unit;
         validate_name(&u.default_protocol)
             .map_err(|e| ("unit.default_protocol".to_string(), e.to_string()))?;

@@ -74,6 +74,12 @@ pub struct SessionConfig {
     pub laser_association_s: f64,
     /// Margin above the skin floor at which closed-loop spraying pauses, °C.
     pub floor_margin_c: f64,
+    /// Share of the skin sensor's signal that comes from the treated spot (the rest is warm
+    /// untreated skin around it). The floor guard judges the estimated spot temperature, not
+    /// the reading: an MLX90614xCC (35° FOV) fills at most 0.9 of its signal with the spot
+    /// (docs/TWIN.md), so a reading of 12 °C can be a 9.5 °C spot. 1.0: the reading is the
+    /// spot (the legacy twin's ideal sensor).
+    pub skin_sensor_fill: f64,
 }
 
 impl Default for SessionConfig {
@@ -82,6 +88,7 @@ impl Default for SessionConfig {
             late_after_s: 10.0,
             laser_association_s: 300.0,
             floor_margin_c: 1.5,
+            skin_sensor_fill: 0.9,
         }
     }
 }
