@@ -133,7 +133,9 @@ fn realistic(spot_cm2: f64, settle_ms: f64) -> SimConfig {
 #[test]
 fn every_protocol_spot_line_and_sensor_lag_keeps_the_true_surface_above_the_floor() {
     let mut failures = Vec::new();
-    println!("protocol          spot  line    lag  outcome              true min  sensor min");
+    println!(
+        "protocol          spot  line    lag  outcome              true min  sensor min  mist at start"
+    );
     for protocol in Protocol::factory_defaults() {
         for spot in [10.0, 50.0, 100.0] {
             for primed in [false, true] {
@@ -141,11 +143,12 @@ fn every_protocol_spot_line_and_sensor_lag_keeps_the_true_surface_above_the_floo
                     let r = session(realistic(spot, lag), &protocol, primed);
                     let line = if primed { "primed" } else { "fresh" };
                     println!(
-                        "{:16} {spot:5} {line:6} {lag:5}  {:20} {:8.2}  {:8.2}",
+                        "{:16} {spot:5} {line:6} {lag:5}  {:20} {:8.2}  {:8.2}  {:8.1}",
                         protocol.name,
                         r.record.outcome.to_string(),
                         r.true_min,
-                        r.sensor_min
+                        r.sensor_min,
+                        r.mist_at_start
                     );
                     if r.true_min <= protocol.skin_floor_c {
                         failures.push(format!(

@@ -195,7 +195,7 @@ fn compare_steady(label: &str, params: SkinParams, h: f64, tf: f64, march: bool)
 #[test]
 fn steady_state_with_perfusion_is_the_exponential_profile() {
     // A deep (10 mm) uniform perfused slab under 4 °C mist, h = 1500: mL = 3.9, so the profile
-    // is within 0.1 % of θs·e^(−mx); one solved directly, one marched in time (1 hour).
+    // is within 0.1 % of θs·e^(−mx); one solved directly, one marched in time (10,000 s).
     let perf = 1.25e-3 * 1060.0 * 3770.0;
     let direct = compare_steady(
         "perfused, direct",

@@ -8,7 +8,7 @@ use crate::control::CoreConfig;
 use crate::limits::SETPOINT_C;
 use crate::protocol::validate_name;
 use crate::safety::SafetyConfig;
-use coldspray_hal::sim::{ChillerKind, Modality, SimConfig, TwinModel};
+use coldspray_hal::sim::SimConfig;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -79,78 +79,9 @@ impl Default for UnitConfig {
     }
 }
 
-/// `[sim]`: the simulated unit.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct SimSection {
-    /// Simulated seconds per wall second (0.1–1000; default 1).
-    pub speed: f64,
-    /// Room temperature, °C.
-    pub ambient_c: f64,
-    /// Reservoir at power-on, °C.
-    pub initial_reservoir_c: f64,
-    /// Water at power-on, litres.
-    pub water_litres: f64,
-    /// Skin IR sensor fitted.
-    pub skin_sensor: bool,
-    /// Noise seed.
-    pub seed: u64,
-    /// `"legacy"` (default) or `"realistic"` physics (docs/TWIN.md).
-    pub model: TwinModel,
-    /// `"ideal"` or `"tec"`; unset: the model's own.
-    pub chiller: Option<ChillerKind>,
-    /// Realistic: treated spot, cm² (1–400).
-    pub spot_cm2: f64,
-    /// Realistic: nozzle to skin, mm (10–300).
-    pub nozzle_mm: f64,
-    /// Realistic: skin sensor filter's 95 % settling time, ms (0–2000).
-    pub ir_settle_ms: f64,
-    /// Realistic: skin sensor to skin, mm (10–300).
-    pub ir_distance_mm: f64,
-    /// `"surface"`, `"deep"` or `"subdermal"`: where the laser's energy lands.
-    pub modality: Modality,
-}
-
-impl Default for SimSection {
-    fn default() -> Self {
-        let d = SimConfig::default();
-        Self {
-            speed: 1.0,
-            ambient_c: d.ambient_c,
-            initial_reservoir_c: d.initial_reservoir_c,
-            water_litres: d.water_litres,
-            skin_sensor: d.skin_sensor,
-            seed: d.seed,
-            model: d.model,
-            chiller: d.chiller,
-            spot_cm2: d.spot_cm2,
-            nozzle_mm: d.nozzle_mm,
-            ir_settle_ms: d.ir_settle_ms,
-            ir_distance_mm: d.ir_distance_mm,
-            modality: d.modality,
-        }
-    }
-}
-
-impl SimSection {
-    /// The twin's starting conditions.
-    pub fn twin(&self) -> SimConfig {
-        SimConfig {
-            ambient_c: self.ambient_c,
-            initial_reservoir_c: self.initial_reservoir_c,
-            water_litres: self.water_litres,
-            skin_sensor: self.skin_sensor,
-            seed: self.seed,
-            model: self.model,
-            chiller: self.chiller,
-            spot_cm2: self.spot_cm2,
-            nozzle_mm: self.nozzle_mm,
-            ir_settle_ms: self.ir_settle_ms,
-            ir_distance_mm: self.ir_distance_mm,
-            modality: self.modality,
-        }
-    }
-}
+/// `[sim]`: the simulated unit — the twin's starting conditions and physics, and its speed
+/// against the wall clock ([`SimConfig`], docs/TWIN.md).
+pub type SimSection = SimConfig;
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]

@@ -8,34 +8,29 @@
 //!   room temperature (τ ≈ 90 s, docs/REQUIREMENTS.md §5.3: 60–120 s), so the first ~4 s of a
 //!   spray are the warm plug (15 mL at 0.2 L/min) and then the cold reservoir water arrives.
 //!
+//! The line's figures:
+//!
+//! | figure | value | source |
+//! |---|---|---|
+//! | water in the line | 15 mL | 1.2 m of 4 mm bore PU tube: π·2²·1200 mm³ |
+//! | walls and nozzle | 56 J/K | 1.2 m of 4/6 mm PU tube ≈ 23 g at 1.8 J/g·K + a 40 g brass nozzle at 0.38 J/g·K |
+//! | standing line → room time constant | 90 s | docs/REQUIREMENTS.md §5.3: 60–120 s |
+//! | legacy: mist lag while flowing | 2.5 s | docs/REQUIREMENTS.md §5.3: 2–3 s |
+//! | legacy: pick-up from the room while flowing | 0.39 W/K | ~0.5 °C at 0.2 L/min and 18 K |
+//!
 //! Priming, on the reference hardware (docs/REQUIREMENTS.md §3): the pump's bypass
 //! recirculates only inside the pump, so nothing but a spray moves the line's water. A real
 //! unit purges the warm plug to waste — a short spray with the handpiece in its holster, over
 //! the holster's drip cup ([`super::SimUnit::set_holstered`]) — at most ~30 s before the
 //! patient; later than ~90 s the line is warm again.
 
-/// Lumps of the plug-flow line.
-pub(crate) const SEGMENTS: usize = 6;
+use super::thermal::WATER_CP;
 
-/// Water in the line, L (1.2 m of 4 mm bore PU tube: π·2²·1200 mm³ ≈ 15 mL).
 const LINE_LITRES: f64 = 0.015;
-
-/// Heat capacity of the line's walls and the brass nozzle, J/K (1.2 m of 4/6 mm PU tube,
-/// ≈ 23 g at 1.8 J/g·K, + a 40 g brass nozzle at 0.38 J/g·K).
 const WALL_J_K: f64 = 56.0;
-
-/// Time constant of the standing line drifting to room temperature, s (docs/REQUIREMENTS.md
-/// §5.3: 60–120 s).
 const STANDING_TAU_S: f64 = 90.0;
-
-/// Legacy: time constant of the mist temperature while water flows, s.
 const LEGACY_TAU_FLOWING: f64 = 2.5;
-
-/// Legacy: heat picked up by the line from the room while flowing, W/K.
 const LEGACY_LINE_UA: f64 = 0.39;
-
-/// Specific heat of water, J/(kg·K).
-const WATER_CP: f64 = super::thermal::WATER_CP;
 
 /// Heat that crossed the line's boundary in a step, J (enthalpies relative to 0 °C).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -47,6 +42,9 @@ pub(crate) struct LineFlows {
     /// Heat from the room.
     pub from_room: f64,
 }
+
+/// Lumps of the plug-flow line.
+pub(crate) const SEGMENTS: usize = 6;
 
 /// The line's state.
 #[derive(Debug, Clone)]

@@ -55,6 +55,9 @@ use twin::{duration_to_ns, Twin};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SimConfig {
+    /// Simulated seconds per wall second for a real-time driver (the daemon's sim thread;
+    /// `[sim] speed`, 0.1–1000). The twin itself moves only in [`SimUnit::advance`].
+    pub speed: f64,
     /// Room temperature, °C.
     pub ambient_c: f64,
     /// Reservoir temperature at power-on, °C (usually ambient).
@@ -160,6 +163,7 @@ impl EnergyLedger {
 impl Default for SimConfig {
     fn default() -> Self {
         Self {
+            speed: 1.0,
             ambient_c: 22.0,
             initial_reservoir_c: 22.0,
             water_litres: 1.5,

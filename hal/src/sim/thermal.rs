@@ -5,30 +5,24 @@
 //! constant here is seconds or more, so the steps are far inside the stability limit. Each step
 //! reports the heat that crossed the model's boundary ([`ThermalFlows`]) so the whole twin's
 //! energy balance can be checked.
+//!
+//! The plant's lumped figures:
+//!
+//! | figure | value | source |
+//! |---|---|---|
+//! | tank + cold block heat capacity | 400 J/K | ≈0.3 kg aluminium cold block at 900 J/kg·K + the polypropylene tank walls |
+//! | reservoir heat gain from the room | 2 W/K | docs/REQUIREMENTS.md §5.3: 1.5–3 W/K; a 1.5 L tank with 10 mm foam |
+//! | unpowered TEC bridge, hot ↔ cold side | 0.8 W/K | TEC1-12706: K ≈ 0.57 W/K a module ([`super::chiller::TecModule::conductance`]) |
+//! | heatsink heat capacity | 400 J/K | ≈0.45 kg aluminium at 900 J/kg·K |
+//! | heatsink → room, still air (fan off or dead) | 1 K/W | docs/REQUIREMENTS.md §5.3: ~1 K/W |
 
 use super::chiller::ChillerKind;
 use super::line::Line;
 
-/// Specific heat of water, J/(kg·K).
-pub(crate) const WATER_CP: f64 = 4186.0;
-
-/// Heat capacity of the empty tank and the chiller's cold block, J/K (≈0.3 kg aluminium cold
-/// block at 900 J/kg·K plus the polypropylene tank walls).
 const TANK_HEAT_CAPACITY: f64 = 400.0;
-
-/// Heat gain of the insulated reservoir from the room, W/K (docs/REQUIREMENTS.md §5.3:
-/// 1.5–3 W/K; a 1.5 L tank with 10 mm foam is about 2 W/K).
 const RESERVOIR_UA: f64 = 2.0;
-
-/// Passive conductance of the TEC modules between hot and cold side when unpowered, W/K
-/// (TEC1-12706: K ≈ 0.57 W/K a module, see [`super::chiller::TecModule::conductance`]).
 const TEC_PASSIVE_G: f64 = 0.8;
-
-/// Heat capacity of the hot-side heatsink, J/K (≈0.45 kg aluminium at 900 J/kg·K).
 const HEATSINK_HEAT_CAPACITY: f64 = 400.0;
-
-/// Heatsink-to-room thermal resistance in still air (fan off or dead), K/W
-/// (docs/REQUIREMENTS.md §5.3: ~1 K/W).
 const HEATSINK_R_STILL: f64 = 1.0;
 
 /// What drives the thermal model during one step.
@@ -45,6 +39,9 @@ pub(crate) struct ThermalDrive {
     /// Room temperature, °C.
     pub ambient_c: f64,
 }
+
+/// Specific heat of water, J/(kg·K).
+pub(crate) const WATER_CP: f64 = 4186.0;
 
 /// Heat that crossed the thermal model's boundary during one step, J.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
