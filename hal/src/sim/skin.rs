@@ -195,6 +195,8 @@ pub struct Skin {
     absorb: Vec<f64>,
     /// Surface temperature after the last step, °C.
     surface_c: f64,
+    /// [`Skin::worst_below`], cached.
+    worst_below: f64,
 }
 
 impl Skin {
@@ -232,8 +234,10 @@ impl Skin {
             perf,
             absorb: vec![0.0; n],
             surface_c: params.core_c,
+            worst_below: 0.0,
             p: SkinParams { cells: n, ..params },
         };
+        skin.worst_below = skin.worst_below();
         skin.set_absorption(Absorption::Exponential { depth_m: 0.2e-3 });
         skin.settle(ambient_c);
         skin
@@ -432,19 +436,20 @@ impl Skin {
 
     /// The largest stable explicit step for a film `h`, s.
     pub fn stable_dt(&self, h: f64) -> f64 {
-        let c = self.p.rho_c * self.p.dx_m;
+        let top = self.g_surface(h) + self.g[0] + self.perf[0];
+        self.p.rho_c * self.p.dx_m / top.max(self.worst_below)
+    }
+
+    /// The largest conductance sum of any cell below the first (it does not depend on the
+    /// film), W/(m²·K).
+    fn worst_below(&self) -> f64 {
         let n = self.t.len();
-        let mut worst: f64 = 0.0;
-        for i in 0..n {
-            let up = if i == 0 {
-                self.g_surface(h)
-            } else {
-                self.g[i - 1]
-            };
-            let down = if i == n - 1 { self.g_core } else { self.g[i] };
-            worst = worst.max(up + down + self.perf[i]);
-        }
-        c / worst
+        (1..n)
+            .map(|i| {
+                let down = if i == n - 1 { self.g_core } else { self.g[i] };
+                self.g[i - 1] + down + self.perf[i]
+            })
+            .fold(0.0, f64::max)
     }
 
     /// Advances by `dt` seconds under `d`; returns the energy that crossed each boundary.

@@ -30,7 +30,9 @@ const LASER_J_PER_M2: f64 = 40_000.0;
 struct Realism {
     spray: SprayGeometry,
     ir: IrSensor,
-    /// Untreated skin around the spot (room air only).
+    /// Untreated skin around the spot: at rest under room air, so at its steady profile for
+    /// the current room (re-settled when the room changes; its own transient, minutes long,
+    /// is not integrated, which keeps the twin fast).
     around: Skin,
     film: Film,
 }
@@ -260,6 +262,9 @@ impl Twin {
     pub(crate) fn set_ambient(&mut self, celsius: f64) {
         if celsius.is_finite() {
             self.ambient_c = celsius;
+            if let Some(r) = self.realism.as_mut() {
+                r.around.settle(celsius);
+            }
         }
     }
 
@@ -381,13 +386,6 @@ impl Twin {
         }
         let f = self.skin.step(dt, &d);
         let area = r.spray.spot_m2;
-        let rest = SkinDrive {
-            h_mist: 0.0,
-            laser_w_m2: 0.0,
-            surface_sink_w_m2: 0.0,
-            ..d
-        };
-        r.around.step(dt, &rest);
         let l = &mut self.ledger;
         l.from_room_j += area * f.air;
         l.laser_j += area * f.laser;
