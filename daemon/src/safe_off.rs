@@ -400,22 +400,14 @@ mod tests {
 
     #[test]
     fn the_backend_is_guessed_safely() {
-        assert_eq!(parse("", "c").backend, BackendGuess::Linux);
-        assert_eq!(
-            parse("[unit]\nbackend = \"sim\"\n", "c").backend,
-            BackendGuess::Sim
-        );
-        assert_eq!(
-            parse("[unit]\nbackend = \"gpio\"\n", "c").backend,
-            BackendGuess::Unknown
-        );
-        assert_eq!(
-            parse("[unit]\nbackend = sim\n", "c").backend,
-            BackendGuess::Unknown
-        );
+        let guess = |text: &str| parse(text, "c").backend;
+        assert_eq!(guess(""), BackendGuess::Linux);
+        assert_eq!(guess("[unit]\nbackend = \"sim\"\n"), BackendGuess::Sim);
+        assert_eq!(guess("[unit]\nbackend = \"gpio\"\n"), BackendGuess::Unknown);
+        assert_eq!(guess("[unit]\nbackend = sim\n"), BackendGuess::Unknown);
         // A sim unit with a typo elsewhere is still a sim unit.
         assert_eq!(
-            parse("[unit]\nbackend = \"sim\"\n[metrics]\nx = 1\n", "c").backend,
+            guess("[unit]\nbackend = \"sim\"\n[metrics]\nx = 1\n"),
             BackendGuess::Sim
         );
     }

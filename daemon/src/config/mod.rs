@@ -10,6 +10,7 @@ use crate::protocol::validate_name;
 use crate::safety::SafetyConfig;
 use coldspray_hal::sim::SimConfig;
 use serde::{Deserialize, Serialize};
+use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 
 mod file;
@@ -204,97 +205,81 @@ impl Config {
 
     /// Range and consistency checks serde cannot express: `Err((dotted key, reason))`.
     fn validate(&self) -> Result<(), (String, String)> {
-        fn range(key: &str, v: f64, lo: f64, hi: f64) -> Result<(), (String, String)> {
-            crate::limits::check(key, v, lo..=hi)
-                .map(|_| ())
-                .map_err(|_| (key.to_string(), format!("{v} is outside {lo}..={hi}")))
-        }
-        let t = &self.thermostat;
-        range(
-            "thermostat.setpoint_c",
-            t.setpoint_c,
-            *SETPOINT_C.start(),
-            *SETPOINT_C.end(),
+        // A bound may be another key's value: the release above the cut-out, the absolute
+        // pressure limit above the alarm limit.
+        let (t, s, se) = (&self.thermostat, &self.safety, &self.session);
+        check_ranges(
+            "thermostat",
+            [
+                ("setpoint_c", t.setpoint_c, SETPOINT_C),
+                ("hysteresis_c", t.hysteresis_c, 0.1..=5.0),
+                ("min_on_s", t.min_on_s, 0.0..=1800.0),
+                ("min_off_s", t.min_off_s, 0.0..=1800.0),
+                ("freeze_cutout_c", t.freeze_cutout_c, 0.5..=3.0),
+                (
+                    "freeze_release_c",
+                    t.freeze_release_c,
+                    t.freeze_cutout_c + 0.1..=5.0,
+                ),
+                ("check_gain_c", t.check_gain_c, 0.1..=10.0),
+                ("check_period_s", t.check_period_s, 10.0..=3600.0),
+                ("check_max_error", t.check_max_error, 10.0..=100_000.0),
+                ("hot_side_rise_c", t.hot_side_rise_c, 0.1..=20.0),
+                ("hot_side_check_s", t.hot_side_check_s, 5.0..=600.0),
+                ("ready_band_c", t.ready_band_c, 0.1..=10.0),
+                ("unready_band_c", t.unready_band_c, t.ready_band_c..=20.0),
+                ("fan_run_on_s", t.fan_run_on_s, 0.0..=600.0),
+            ],
         )?;
-        range("thermostat.hysteresis_c", t.hysteresis_c, 0.1, 5.0)?;
-        range("thermostat.min_on_s", t.min_on_s, 0.0, 1800.0)?;
-        range("thermostat.min_off_s", t.min_off_s, 0.0, 1800.0)?;
-        range("thermostat.freeze_cutout_c", t.freeze_cutout_c, 0.5, 3.0)?;
-        range(
-            "thermostat.freeze_release_c",
-            t.freeze_release_c,
-            t.freeze_cutout_c + 0.1,
-            5.0,
+        // A stuck limit of 0 turns the stuck check off.
+        let stuck = if s.stuck_after_s == 0.0 {
+            0.0..=0.0
+        } else {
+            5.0..=3600.0
+        };
+        check_ranges(
+            "safety",
+            [
+                ("stale_after_s", s.stale_after_s, 0.2..=2.0),
+                ("stuck_after_s", s.stuck_after_s, stuck),
+                (
+                    "implausible_count",
+                    f64::from(s.implausible_count),
+                    1.0..=10.0,
+                ),
+                ("dry_run_s", s.dry_run_s, 0.5..=2.0),
+                ("over_pressure_bar", s.over_pressure_bar, 0.5..=8.0),
+                (
+                    "absolute_max_pressure_bar",
+                    s.absolute_max_pressure_bar,
+                    s.over_pressure_bar..=10.0,
+                ),
+                ("over_pressure_s", s.over_pressure_s, 0.0..=5.0),
+                (
+                    "under_pressure_bar",
+                    s.under_pressure_bar,
+                    0.0..=s.over_pressure_bar,
+                ),
+                ("under_pressure_s", s.under_pressure_s, 0.1..=10.0),
+                ("heatsink_max_c", s.heatsink_max_c, 30.0..=100.0),
+                ("max_spray_s", s.max_spray_s, 5.0..=120.0),
+                ("audio_pause_s", s.audio_pause_s, 10.0..=300.0),
+                ("self_test_timeout_s", s.self_test_timeout_s, 1.0..=60.0),
+            ],
         )?;
-        range("thermostat.check_gain_c", t.check_gain_c, 0.1, 10.0)?;
-        range("thermostat.check_period_s", t.check_period_s, 10.0, 3600.0)?;
-        range(
-            "thermostat.check_max_error",
-            t.check_max_error,
-            10.0,
-            100_000.0,
+        check_ranges(
+            "session",
+            [
+                ("late_after_s", se.late_after_s, 1.0..=600.0),
+                (
+                    "laser_association_s",
+                    se.laser_association_s,
+                    se.late_after_s..=3600.0,
+                ),
+                ("floor_margin_c", se.floor_margin_c, 0.0..=5.0),
+                ("skin_sensor_fill", se.skin_sensor_fill, 0.5..=1.0),
+            ],
         )?;
-        range("thermostat.hot_side_rise_c", t.hot_side_rise_c, 0.1, 20.0)?;
-        range(
-            "thermostat.hot_side_check_s",
-            t.hot_side_check_s,
-            5.0,
-            600.0,
-        )?;
-        range("thermostat.ready_band_c", t.ready_band_c, 0.1, 10.0)?;
-        range(
-            "thermostat.unready_band_c",
-            t.unready_band_c,
-            t.ready_band_c,
-            20.0,
-        )?;
-        range("thermostat.fan_run_on_s", t.fan_run_on_s, 0.0, 600.0)?;
-        let s = &self.safety;
-        range("safety.stale_after_s", s.stale_after_s, 0.2, 2.0)?;
-        if s.stuck_after_s != 0.0 {
-            range("safety.stuck_after_s", s.stuck_after_s, 5.0, 3600.0)?;
-        }
-        range(
-            "safety.implausible_count",
-            f64::from(s.implausible_count),
-            1.0,
-            10.0,
-        )?;
-        range("safety.dry_run_s", s.dry_run_s, 0.5, 2.0)?;
-        range("safety.over_pressure_bar", s.over_pressure_bar, 0.5, 8.0)?;
-        range(
-            "safety.absolute_max_pressure_bar",
-            s.absolute_max_pressure_bar,
-            s.over_pressure_bar,
-            10.0,
-        )?;
-        range("safety.over_pressure_s", s.over_pressure_s, 0.0, 5.0)?;
-        range(
-            "safety.under_pressure_bar",
-            s.under_pressure_bar,
-            0.0,
-            s.over_pressure_bar,
-        )?;
-        range("safety.under_pressure_s", s.under_pressure_s, 0.1, 10.0)?;
-        range("safety.heatsink_max_c", s.heatsink_max_c, 30.0, 100.0)?;
-        range("safety.max_spray_s", s.max_spray_s, 5.0, 120.0)?;
-        range("safety.audio_pause_s", s.audio_pause_s, 10.0, 300.0)?;
-        range(
-            "safety.self_test_timeout_s",
-            s.self_test_timeout_s,
-            1.0,
-            60.0,
-        )?;
-        let se = &self.session;
-        range("session.late_after_s", se.late_after_s, 1.0, 600.0)?;
-        range(
-            "session.laser_association_s",
-            se.laser_association_s,
-            se.late_after_s,
-            3600.0,
-        )?;
-        range("session.floor_margin_c", se.floor_margin_c, 0.0, 5.0)?;
-        range("session.skin_sensor_fill", se.skin_sensor_fill, 0.5, 1.0)?;
         let u = &self.unit;
         validate_name(&u.default_protocol)
             .map_err(|e| ("unit.default_protocol".to_string(), e.to_string()))?;
@@ -333,26 +318,27 @@ impl Config {
         ] {
             crate::metrics::check_identity_value(value).map_err(|why| (key.to_string(), why))?;
         }
-        range("unit.step_ms", u.step_ms as f64, 1.0, 50.0)?;
-        range(
-            "unit.sensor_period_ms",
-            u.sensor_period_ms as f64,
-            20.0,
-            1000.0,
+        check_ranges(
+            "unit",
+            [
+                ("step_ms", u.step_ms as f64, 1.0..=50.0),
+                ("sensor_period_ms", u.sensor_period_ms as f64, 20.0..=1000.0),
+            ],
         )?;
-        range("sim.speed", self.sim.speed, 0.1, 1000.0)?;
-        range("sim.ambient_c", self.sim.ambient_c, 5.0, 40.0)?;
-        range(
-            "sim.initial_reservoir_c",
-            self.sim.initial_reservoir_c,
-            0.5,
-            40.0,
+        let sim = &self.sim;
+        check_ranges(
+            "sim",
+            [
+                ("speed", sim.speed, 0.1..=1000.0),
+                ("ambient_c", sim.ambient_c, 5.0..=40.0),
+                ("initial_reservoir_c", sim.initial_reservoir_c, 0.5..=40.0),
+                ("water_litres", sim.water_litres, 0.0..=5.0),
+                ("spot_cm2", sim.spot_cm2, 1.0..=400.0),
+                ("nozzle_mm", sim.nozzle_mm, 10.0..=300.0),
+                ("ir_settle_ms", sim.ir_settle_ms, 0.0..=2000.0),
+                ("ir_distance_mm", sim.ir_distance_mm, 10.0..=300.0),
+            ],
         )?;
-        range("sim.water_litres", self.sim.water_litres, 0.0, 5.0)?;
-        range("sim.spot_cm2", self.sim.spot_cm2, 1.0, 400.0)?;
-        range("sim.nozzle_mm", self.sim.nozzle_mm, 10.0, 300.0)?;
-        range("sim.ir_settle_ms", self.sim.ir_settle_ms, 0.0, 2000.0)?;
-        range("sim.ir_distance_mm", self.sim.ir_distance_mm, 10.0, 300.0)?;
         self.store
             .validate()
             .map_err(|reason| ("store".to_string(), reason.to_string()))?;
@@ -406,6 +392,22 @@ impl Config {
         }
         out
     }
+}
+
+/// Checks each `(key, value, allowed range)` of `section` in turn: the first value outside its
+/// range (or not finite) is `Err((section.key, reason))`.
+fn check_ranges<const N: usize>(
+    section: &str,
+    ranges: [(&str, f64, RangeInclusive<f64>); N],
+) -> Result<(), (String, String)> {
+    for (key, value, range) in ranges {
+        let key = format!("{section}.{key}");
+        crate::limits::check(&key, value, range).map_err(|e| {
+            let reason = format!("{} is outside {}..={}", e.value, e.min, e.max);
+            (key, reason)
+        })?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -2,6 +2,15 @@
 
 use super::*;
 
+/// Asserts `text` is refused with the error at `line`, naming `key`.
+fn refused_at(text: &str, line: usize, key: &str) {
+    let e = Config::parse(text, "c.toml").unwrap_err();
+    assert!(
+        matches!(&e, ConfigError::Invalid { line: l, key: k, .. } if *l == line && k == key),
+        "{e:?}"
+    );
+}
+
 #[test]
 fn empty_file_gives_documented_defaults() {
     let c = Config::parse("", "x.toml").unwrap();
@@ -49,18 +58,10 @@ fn out_of_range_value_names_its_line() {
 
 #[test]
 fn wrong_type_and_syntax_errors_are_located() {
-    let e = Config::parse("[sim]\nspeed = \"fast\"\n", "c.toml").unwrap_err();
-    assert!(
-        matches!(&e, ConfigError::Invalid { line: 2, key, .. } if key == "sim.speed"),
-        "{e:?}"
-    );
+    refused_at("[sim]\nspeed = \"fast\"\n", 2, "sim.speed");
     let e = Config::parse("[sim\nspeed = 1\n", "c.toml").unwrap_err();
     assert!(matches!(e, ConfigError::Invalid { line: 1, .. }), "{e:?}");
-    let e = Config::parse("[unit]\nbackend = \"gpio\"\n", "c.toml").unwrap_err();
-    assert!(
-        matches!(&e, ConfigError::Invalid { line: 2, key, .. } if key == "unit.backend"),
-        "{e:?}"
-    );
+    refused_at("[unit]\nbackend = \"gpio\"\n", 2, "unit.backend");
 }
 
 #[test]
@@ -71,11 +72,7 @@ fn the_shipped_reference_wiring_parses() {
     );
     let c = Config::load(Path::new(path)).unwrap();
     assert_eq!(c.hardware.i2c_bus, PathBuf::from("/dev/i2c-1"));
-    let e = Config::parse("[hardware]\nchip = 5\n", "c.toml").unwrap_err();
-    assert!(
-        matches!(&e, ConfigError::Invalid { line: 2, key, .. } if key == "hardware.chip"),
-        "{e:?}"
-    );
+    refused_at("[hardware]\nchip = 5\n", 2, "hardware.chip");
 }
 
 #[test]

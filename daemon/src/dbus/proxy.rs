@@ -8,9 +8,8 @@
 //! [`uncached`] (a command line and a benchmark want the value now, not a cached one).
 
 use super::convert::{AlarmTuple, CurvePoint, Dict};
-use serde::Serialize;
 use std::collections::HashMap;
-use zbus::zvariant::{DeserializeDict, OwnedValue, Type};
+use zbus::zvariant::{DeserializeDict, Type};
 
 /// A protocol as `Protocols.List` and `Protocols.Get` describe it.
 #[derive(Debug, Clone, PartialEq, DeserializeDict, Type)]
@@ -191,44 +190,6 @@ pub struct MaintenanceProperties {
     pub chiller_duty: Option<f64>,
     /// `never`, `passed` or `failed`.
     pub last_self_test: Option<String>,
-}
-
-/// The filter of `Sessions.List`, `Export` and `Stats`; `None` leaves a key out.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct SessionFilter {
-    /// Sessions started at or after, ms since the Unix epoch.
-    pub from_unix_ms: Option<i64>,
-    /// Sessions started before, ms since the Unix epoch.
-    pub to_unix_ms: Option<i64>,
-    /// Only this protocol.
-    pub protocol: Option<String>,
-    /// Only this outcome.
-    pub outcome: Option<String>,
-    /// At most this many, newest first.
-    pub limit: Option<u32>,
-}
-
-impl SessionFilter {
-    /// The filter as the `a{sv}` the service takes.
-    pub fn to_dict(&self) -> Dict {
-        let mut d = Dict::new();
-        let mut put = |k: &str, v: Option<OwnedValue>| {
-            if let Some(v) = v {
-                d.insert(k.to_string(), v);
-            }
-        };
-        put("from_unix_ms", self.from_unix_ms.map(OwnedValue::from));
-        put("to_unix_ms", self.to_unix_ms.map(OwnedValue::from));
-        put("protocol", self.protocol.as_deref().and_then(text));
-        put("outcome", self.outcome.as_deref().and_then(text));
-        put("limit", self.limit.map(OwnedValue::from));
-        d
-    }
-}
-
-/// A string as an owned variant (strings never carry file descriptors, so this never fails).
-pub fn text(s: &str) -> Option<OwnedValue> {
-    OwnedValue::try_from(zbus::zvariant::Value::from(s)).ok()
 }
 
 /// Builds a proxy that reads properties from the service on every call.

@@ -47,108 +47,92 @@ pub(crate) struct EventMetrics {
     interlock_trips: IntCounterVec,
 }
 
-fn register<C: prometheus::core::Collector + Clone + 'static>(
-    registry: &Registry,
-    c: C,
-) -> Result<C, MetricsError> {
-    registry.register(Box::new(c.clone()))?;
-    Ok(c)
+/// Makes metrics and registers them in one registry.
+struct Registrar(Registry);
+
+impl Registrar {
+    fn register<C: prometheus::core::Collector + Clone + 'static>(
+        &self,
+        c: C,
+    ) -> Result<C, MetricsError> {
+        self.0.register(Box::new(c.clone()))?;
+        Ok(c)
+    }
+
+    fn counter(&self, name: &str, help: &str) -> Result<IntCounter, MetricsError> {
+        self.register(IntCounter::new(name, help)?)
+    }
+
+    fn counter_vec(
+        &self,
+        name: &str,
+        help: &str,
+        labels: &[&str],
+    ) -> Result<IntCounterVec, MetricsError> {
+        self.register(IntCounterVec::new(Opts::new(name, help), labels)?)
+    }
+
+    fn histogram(
+        &self,
+        name: &str,
+        help: &str,
+        buckets: &[f64],
+    ) -> Result<Histogram, MetricsError> {
+        let opts = HistogramOpts::new(name, help).buckets(buckets.to_vec());
+        self.register(Histogram::with_opts(opts)?)
+    }
 }
 
 impl EventMetrics {
     pub(crate) fn new() -> Result<EventMetrics, MetricsError> {
-        let r = Registry::new();
-        let started = register(
-            &r,
-            IntCounterVec::new(
-                Opts::new(
-                    "coldspray_sessions_started_total",
-                    "Sessions started, by cause.",
-                ),
-                &["cause"],
-            )?,
+        let r = Registrar(Registry::new());
+        let started = r.counter_vec(
+            "coldspray_sessions_started_total",
+            "Sessions started, by cause.",
+            &["cause"],
         )?;
-        let ended = register(
-            &r,
-            IntCounterVec::new(
-                Opts::new(
-                    "coldspray_sessions_ended_total",
-                    "Sessions ended, by outcome.",
-                ),
-                &["outcome"],
-            )?,
+        let ended = r.counter_vec(
+            "coldspray_sessions_ended_total",
+            "Sessions ended, by outcome.",
+            &["outcome"],
         )?;
-        let completed = register(
-            &r,
-            IntCounter::new(
-                "coldspray_sessions_completed_total",
-                "Sessions that did their job (target reached, band held or spray time completed).",
-            )?,
+        let completed = r.counter(
+            "coldspray_sessions_completed_total",
+            "Sessions that did their job (target reached, band held or spray time completed).",
         )?;
-        let aborted = register(
-            &r,
-            IntCounter::new(
-                "coldspray_sessions_aborted_total",
-                "Sessions cut short by an interlock, a shutdown or a crash (operator stops excluded).",
-            )?,
+        let aborted = r.counter(
+            "coldspray_sessions_aborted_total",
+            "Sessions cut short by an interlock, a shutdown or a crash (operator stops excluded).",
         )?;
-        let late = register(
-            &r,
-            IntCounter::new(
-                "coldspray_sessions_late_total",
-                "Sessions that started later than the late threshold after the laser stopped.",
-            )?,
+        let late = r.counter(
+            "coldspray_sessions_late_total",
+            "Sessions that started later than the late threshold after the laser stopped.",
         )?;
-        let delay = register(
-            &r,
-            Histogram::with_opts(
-                HistogramOpts::new(
-                    "coldspray_laser_to_spray_delay_seconds",
-                    "Delay from the end of laser emission to spray start, per session after a laser pass.",
-                )
-                .buckets(DELAY_BUCKETS_S.to_vec()),
-            )?,
+        let delay = r.histogram(
+            "coldspray_laser_to_spray_delay_seconds",
+            "Delay from the end of laser emission to spray start, per session after a laser pass.",
+            &DELAY_BUCKETS_S,
         )?;
-        let duration = register(
-            &r,
-            Histogram::with_opts(
-                HistogramOpts::new(
-                    "coldspray_session_duration_seconds",
-                    "Duration of ended sessions, start to end.",
-                )
-                .buckets(DURATION_BUCKETS_S.to_vec()),
-            )?,
+        let duration = r.histogram(
+            "coldspray_session_duration_seconds",
+            "Duration of ended sessions, start to end.",
+            &DURATION_BUCKETS_S,
         )?;
-        let skin_min = register(
-            &r,
-            Histogram::with_opts(
-                HistogramOpts::new(
-                    "coldspray_session_skin_min_celsius",
-                    "Coldest skin temperature reached per ended session with a skin sensor.",
-                )
-                .buckets(SKIN_MIN_BUCKETS_C.to_vec()),
-            )?,
+        let skin_min = r.histogram(
+            "coldspray_session_skin_min_celsius",
+            "Coldest skin temperature reached per ended session with a skin sensor.",
+            &SKIN_MIN_BUCKETS_C,
         )?;
         let last_skin_min = AtomicU64::new(f64::NAN.to_bits());
-        let alarms_raised = register(
-            &r,
-            IntCounterVec::new(
-                Opts::new(
-                    "coldspray_alarms_raised_total",
-                    "Alarms raised, by priority, kind and sensor (empty unless a sensor alarm).",
-                ),
-                &["priority", "kind", "sensor"],
-            )?,
+        let alarms_raised = r.counter_vec(
+            "coldspray_alarms_raised_total",
+            "Alarms raised, by priority, kind and sensor (empty unless a sensor alarm).",
+            &["priority", "kind", "sensor"],
         )?;
-        let interlock_trips = register(
-            &r,
-            IntCounterVec::new(
-                Opts::new(
-                    "coldspray_interlock_trips_total",
-                    "Interlock trips, by cause (alarm kind) and sensor (empty unless a sensor alarm).",
-                ),
-                &["cause", "sensor"],
-            )?,
+        let interlock_trips = r.counter_vec(
+            "coldspray_interlock_trips_total",
+            "Interlock trips, by cause (alarm kind) and sensor (empty unless a sensor alarm).",
+            &["cause", "sensor"],
         )?;
 
         // Pre-create every series at 0 so rate() and absent-series alerts work from the start.
@@ -170,7 +154,7 @@ impl EventMetrics {
             }
         }
         Ok(EventMetrics {
-            registry: r,
+            registry: r.0,
             started,
             ended,
             completed,

@@ -233,24 +233,27 @@ fn telemetry(t: &Telemetry, out: &mut Vec<MetricFamily>) {
     )
     .histogram_value(&[], &STEP_BUCKETS_S, &counts, sum)
     .into(out);
-    Family::counter(
-        "coldspray_control_step_overruns_total",
-        "Control-loop steps that finished after their deadline.",
-    )
-    .value(&[], t.overruns.load(Ordering::Relaxed) as f64)
-    .into(out);
-    Family::counter(
-        "coldspray_events_lagged_total",
-        "Events a slow consumer (D-Bus, metrics, live view) missed.",
-    )
-    .value(&[], t.events_lagged.load(Ordering::Relaxed) as f64)
-    .into(out);
-    Family::counter(
-        "coldspray_log_store_write_errors_total",
-        "Treatment-log writes that failed.",
-    )
-    .value(&[], t.store_write_errors.load(Ordering::Relaxed) as f64)
-    .into(out);
+    for (name, help, count) in [
+        (
+            "coldspray_control_step_overruns_total",
+            "Control-loop steps that finished after their deadline.",
+            &t.overruns,
+        ),
+        (
+            "coldspray_events_lagged_total",
+            "Events a slow consumer (D-Bus, metrics, live view) missed.",
+            &t.events_lagged,
+        ),
+        (
+            "coldspray_log_store_write_errors_total",
+            "Treatment-log writes that failed.",
+            &t.store_write_errors,
+        ),
+    ] {
+        Family::counter(name, help)
+            .value(&[], count.load(Ordering::Relaxed) as f64)
+            .into(out);
+    }
 
     let mut calls = Family::counter(
         "coldspray_dbus_calls_total",

@@ -241,23 +241,12 @@ impl AlarmKind {
         )
     }
 
-    /// Priority of this alarm.
+    /// Priority of this alarm: high unless named here. High is every interlock but the two a
+    /// person resolves without hurry (refill the water, let the spray time reset), and every
+    /// fault that stops treatment or leaves the outputs unknown; a kind added without a
+    /// priority is high, the safe side.
     pub fn priority(self) -> Priority {
         match self {
-            AlarmKind::Estop
-            | AlarmKind::DryRun
-            | AlarmKind::OverPressure
-            | AlarmKind::UnderPressure
-            | AlarmKind::SensorStale(_)
-            | AlarmKind::SensorImplausible(_)
-            | AlarmKind::SensorStuck(_)
-            | AlarmKind::HeatsinkOverTemp
-            | AlarmKind::SkinBelowFloor
-            | AlarmKind::ChillerIneffective
-            | AlarmKind::SelfTestFailed
-            | AlarmKind::OutputFault
-            | AlarmKind::SettingsLost
-            | AlarmKind::ControlStalled => Priority::High,
             AlarmKind::WaterLow
             | AlarmKind::MaxSprayTime
             | AlarmKind::StoreUnavailable
@@ -265,6 +254,7 @@ impl AlarmKind {
             | AlarmKind::SettingsNotSaved
             | AlarmKind::LogWriteFailed => Priority::Medium,
             AlarmKind::FreezeCutout | AlarmKind::LateStart | AlarmKind::ServiceDue => Priority::Low,
+            _ => Priority::High,
         }
     }
 
@@ -274,13 +264,10 @@ impl AlarmKind {
     /// informational alarms do not latch, except `late_start` and `log_damaged`, which report
     /// an event that is over at once and stay until someone has seen them.
     pub fn latching(self) -> bool {
-        self.is_interlock()
+        (self.faults_unit() && self != AlarmKind::ControlStalled)
             || matches!(
                 self,
-                AlarmKind::ChillerIneffective
-                    | AlarmKind::SelfTestFailed
-                    | AlarmKind::OutputFault
-                    | AlarmKind::LateStart
+                AlarmKind::LateStart
                     | AlarmKind::LogDamaged
                     | AlarmKind::SettingsLost
                     | AlarmKind::SettingsNotSaved

@@ -176,27 +176,6 @@ mod tests {
         log.lock().unwrap().push(call);
     }
 
-    /// A port that writes several outputs at once (overrides `set_safe`), like the Linux one.
-    struct Grouped(Log);
-
-    impl OutputPort for Grouped {
-        fn set(&mut self, output: Output, on: bool) -> Result<(), HalError> {
-            record(&self.0, Call::Set(output, on));
-            Ok(())
-        }
-        fn set_safe(&mut self, outputs: &[Output]) -> Result<(), HalError> {
-            record(&self.0, Call::SetSafe(outputs.to_vec()));
-            Ok(())
-        }
-        fn set_pump_duty(&mut self, percent: u8) -> Result<(), HalError> {
-            record(&self.0, Call::Duty(percent));
-            Ok(())
-        }
-        fn commanded(&self, _: Output) -> bool {
-            false
-        }
-    }
-
     /// A port with the default `set_safe` (like the sim), failing every write to `fails`.
     struct OneByOne(Log, Option<Output>);
 
@@ -220,6 +199,32 @@ mod tests {
         }
     }
 
+    /// A port that writes several outputs at once (overrides `set_safe`), like the Linux one;
+    /// every other write as [`OneByOne`] without failures.
+    struct Grouped(OneByOne);
+
+    impl Grouped {
+        fn new(log: &Log) -> Self {
+            Grouped(OneByOne(log.clone(), None))
+        }
+    }
+
+    impl OutputPort for Grouped {
+        fn set(&mut self, output: Output, on: bool) -> Result<(), HalError> {
+            self.0.set(output, on)
+        }
+        fn set_safe(&mut self, outputs: &[Output]) -> Result<(), HalError> {
+            record(&self.0 .0, Call::SetSafe(outputs.to_vec()));
+            Ok(())
+        }
+        fn set_pump_duty(&mut self, percent: u8) -> Result<(), HalError> {
+            self.0.set_pump_duty(percent)
+        }
+        fn commanded(&self, output: Output) -> bool {
+            self.0.commanded(output)
+        }
+    }
+
     fn step(on: &[Output], pump_duty: u8) -> StepOutput {
         let mut outputs = OutputLevels::all_off();
         for o in on {
@@ -232,21 +237,42 @@ mod tests {
         }
     }
 
+    /// The outputs on while spraying with the ready lamp lit.
+    const SPRAYING: [Output; 5] = [
+        Output::Pump,
+        Output::SprayValve,
+        Output::Chiller,
+        Output::ChillerFan,
+        Output::LampReady,
+    ];
+
+    /// The outputs an E-stop from spraying turns off, in the safe order (valve first).
+    const ESTOP_OFF: [Output; 5] = [
+        Output::SprayValve,
+        Output::Pump,
+        Output::Chiller,
+        Output::ChillerFan,
+        Output::LampReady,
+    ];
+
+    /// What an E-stop from spraying writes after the outputs going off: the mark, then the
+    /// fault lamp and the buzzer on.
+    const ESTOP_THEN: [Call; 3] = [
+        Call::SafeGoingDone,
+        Call::Set(Output::LampFault, true),
+        Call::Set(Output::Buzzer, true),
+    ];
+
     /// Spraying with the ready lamp lit, then an E-stop: actuators and lamp off, fault lamp
     /// and buzzer on.
     fn estop_from_spraying() -> (StepOutput, StepOutput) {
-        let spraying = step(
-            &[
-                Output::Pump,
-                Output::SprayValve,
-                Output::Chiller,
-                Output::ChillerFan,
-                Output::LampReady,
-            ],
-            60,
-        );
         let stopped = step(&[Output::LampFault, Output::Buzzer], 60);
-        (spraying, stopped)
+        (step(&SPRAYING, 60), stopped)
+    }
+
+    /// The calls a port recorded.
+    fn calls(log: &Log) -> Vec<Call> {
+        log.lock().unwrap().clone()
     }
 
     fn apply(
@@ -264,47 +290,26 @@ mod tests {
     #[test]
     fn every_output_turning_off_goes_in_one_call_before_the_mark_and_the_ons() {
         let log = Log::default();
-        let mut port = Grouped(log.clone());
+        let mut port = Grouped::new(&log);
         let (spraying, stopped) = estop_from_spraying();
         apply(&mut port, &log, &spraying, &stopped).unwrap();
-        assert_eq!(
-            *log.lock().unwrap(),
-            vec![
-                Call::SetSafe(vec![
-                    Output::SprayValve,
-                    Output::Pump,
-                    Output::Chiller,
-                    Output::ChillerFan,
-                    Output::LampReady,
-                ]),
-                Call::SafeGoingDone,
-                Call::Set(Output::LampFault, true),
-                Call::Set(Output::Buzzer, true),
-            ]
-        );
+        let mut expected = vec![Call::SetSafe(ESTOP_OFF.to_vec())];
+        expected.extend(ESTOP_THEN);
+        assert_eq!(calls(&log), expected);
     }
 
     #[test]
     fn nothing_turning_off_makes_no_safe_call_but_still_marks_before_the_ons() {
         let log = Log::default();
-        let mut port = Grouped(log.clone());
+        let mut port = Grouped::new(&log);
         let ready = step(
             &[Output::Chiller, Output::ChillerFan, Output::LampReady],
             100,
         );
-        let spraying = step(
-            &[
-                Output::Pump,
-                Output::SprayValve,
-                Output::Chiller,
-                Output::ChillerFan,
-                Output::LampReady,
-            ],
-            70,
-        );
+        let spraying = step(&SPRAYING, 70);
         apply(&mut port, &log, &ready, &spraying).unwrap();
         assert_eq!(
-            *log.lock().unwrap(),
+            calls(&log),
             vec![
                 Call::Duty(70),
                 Call::SafeGoingDone,
@@ -325,19 +330,9 @@ mod tests {
             matches!(&written, Err(HalError::Io { signal, .. }) if signal == "pump"),
             "the pump's failure is reported: {written:?}"
         );
-        assert_eq!(
-            *log.lock().unwrap(),
-            vec![
-                Call::Set(Output::SprayValve, false),
-                Call::Set(Output::Pump, false),
-                Call::Set(Output::Chiller, false),
-                Call::Set(Output::ChillerFan, false),
-                Call::Set(Output::LampReady, false),
-                Call::SafeGoingDone,
-                Call::Set(Output::LampFault, true),
-                Call::Set(Output::Buzzer, true),
-            ]
-        );
+        let mut expected: Vec<Call> = ESTOP_OFF.map(|o| Call::Set(o, false)).to_vec();
+        expected.extend(ESTOP_THEN);
+        assert_eq!(calls(&log), expected);
     }
 
     #[test]
@@ -359,7 +354,7 @@ mod tests {
         let mut health = OutputHealth::default();
         let now = Duration::from_millis(10);
         health.drive(&mut port, &mut core, &ready, &spraying, now, || ());
-        let calls = log.lock().unwrap().clone();
+        let calls = calls(&log);
         assert!(
             !calls.contains(&Call::Set(Output::SprayValve, true)),
             "the valve opened after the pump failed: {calls:?}"

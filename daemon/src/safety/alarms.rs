@@ -258,11 +258,24 @@ mod tests {
         }
     }
 
-    #[test]
-    fn latching_alarm_needs_ack_and_cause_gone() {
+    /// A manager with `kind` raised at 0, and the events so far.
+    fn raised(kind: AlarmKind, message: &str) -> (AlarmManager, Vec<Event>) {
         let mut m = AlarmManager::new();
         let mut ev = Vec::new();
-        m.raise(AlarmKind::DryRun, "no flow".into(), t(0), &mut ev);
+        m.raise(kind, message.into(), t(0), &mut ev);
+        (m, ev)
+    }
+
+    /// The buzzer's state every 10 ms over `ms` (milliseconds since 0).
+    fn buzzer_over(m: &AlarmManager, ms: std::ops::Range<u64>) -> Vec<bool> {
+        ms.step_by(10)
+            .map(|ms| m.buzzer(Duration::from_millis(ms)))
+            .collect()
+    }
+
+    #[test]
+    fn latching_alarm_needs_ack_and_cause_gone() {
+        let (mut m, mut ev) = raised(AlarmKind::DryRun, "no flow");
         assert!(m.fault_latched());
         m.clear_condition(AlarmKind::DryRun, t(100), &mut ev);
         assert!(m.fault_latched(), "latched after the cause went");
@@ -273,9 +286,7 @@ mod tests {
 
     #[test]
     fn ack_while_cause_present_keeps_the_alarm_until_it_goes() {
-        let mut m = AlarmManager::new();
-        let mut ev = Vec::new();
-        m.raise(AlarmKind::Estop, "pressed".into(), t(0), &mut ev);
+        let (mut m, mut ev) = raised(AlarmKind::Estop, "pressed");
         m.acknowledge(Some("estop"), t(10), &mut ev).unwrap();
         assert!(m.fault_latched());
         assert!(
@@ -288,22 +299,16 @@ mod tests {
 
     #[test]
     fn non_latching_alarm_goes_with_its_condition() {
-        let mut m = AlarmManager::new();
-        let mut ev = Vec::new();
-        m.raise(AlarmKind::FreezeCutout, "cold".into(), t(0), &mut ev);
+        let (mut m, mut ev) = raised(AlarmKind::FreezeCutout, "cold");
         m.clear_condition(AlarmKind::FreezeCutout, t(5), &mut ev);
         assert!(m.alarms().is_empty());
     }
 
     #[test]
     fn audio_pause_never_silences_a_new_alarm() {
-        let mut m = AlarmManager::new();
-        let mut ev = Vec::new();
-        m.raise(AlarmKind::WaterLow, "low".into(), t(0), &mut ev);
+        let (mut m, mut ev) = raised(AlarmKind::WaterLow, "low");
         m.audio_pause(Duration::from_secs(120));
-        assert!((0..2000)
-            .step_by(10)
-            .all(|ms| !m.buzzer(Duration::from_millis(ms))));
+        assert!(!buzzer_over(&m, 0..2000).contains(&true));
         m.raise(
             AlarmKind::SensorStale(Sensor::Mist),
             "stale".into(),
@@ -311,22 +316,16 @@ mod tests {
             &mut ev,
         );
         assert_eq!(m.audio_paused_until(Duration::from_secs(4)), None);
-        assert!((3000..3300)
-            .step_by(10)
-            .any(|ms| m.buzzer(Duration::from_millis(ms))));
+        assert!(buzzer_over(&m, 3000..3300).contains(&true));
     }
 
     #[test]
     fn audio_pause_expires() {
-        let mut m = AlarmManager::new();
-        let mut ev = Vec::new();
-        m.raise(AlarmKind::DryRun, "x".into(), t(0), &mut ev);
+        let (mut m, _) = raised(AlarmKind::DryRun, "x");
         m.audio_pause(Duration::from_secs(120));
         assert!(m.audio_paused_until(Duration::from_secs(119)).is_some());
         assert!(m.audio_paused_until(Duration::from_secs(120)).is_none());
-        assert!((120_000..120_300)
-            .step_by(10)
-            .any(|ms| m.buzzer(Duration::from_millis(ms))));
+        assert!(buzzer_over(&m, 120_000..120_300).contains(&true));
     }
 
     #[test]
@@ -342,9 +341,7 @@ mod tests {
 
     #[test]
     fn high_priority_sorts_first_and_is_durable() {
-        let mut m = AlarmManager::new();
-        let mut ev = Vec::new();
-        m.raise(AlarmKind::ServiceDue, "svc".into(), t(0), &mut ev);
+        let (mut m, mut ev) = raised(AlarmKind::ServiceDue, "svc");
         m.raise(AlarmKind::OverPressure, "p".into(), t(1), &mut ev);
         assert_eq!(m.alarms()[0].kind, AlarmKind::OverPressure);
         assert!(ev[1].is_durable() && !ev[0].is_durable());

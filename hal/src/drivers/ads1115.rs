@@ -5,7 +5,7 @@
 //! no ID register: identify reads the config register and checks its reserved layout (a
 //! power-on ADS1115 reads 0x8583; any idle single-shot config has OS=1 and MODE=1).
 
-use super::{read_be16, write_be16, SensorError};
+use super::{Chip, SensorError};
 use embedded_hal::delay::DelayNs;
 use embedded_hal::i2c::I2c;
 
@@ -38,23 +38,18 @@ pub fn single_shot_config(channel: u8) -> u16 {
     OS | mux | PGA_4_096 | MODE_SINGLE | DR_128 | COMP_DISABLE
 }
 
-/// An ADS1115 at one address on a borrowed bus.
+/// Marker of the ADS1115 for [`Chip`].
 #[derive(Debug)]
-pub struct Ads1115<'a, I> {
-    bus: &'a mut I,
-    addr: u8,
-}
+pub enum Kind {}
 
-impl<'a, I: I2c> Ads1115<'a, I> {
-    /// The chip at `addr` (0x48–0x4B).
-    pub fn new(bus: &'a mut I, addr: u8) -> Self {
-        Self { bus, addr }
-    }
+/// An ADS1115 at one address (0x48–0x4B) on a borrowed bus.
+pub type Ads1115<'a, I> = Chip<'a, I, Kind>;
 
+impl<I: I2c> Ads1115<'_, I> {
     /// Reads the config register; a chip in single-shot idle has OS=1 and MODE=1 (as the
     /// power-on value 0x8583 does). Returns the config value.
     pub fn identify(&mut self) -> Result<u16, SensorError> {
-        let config = read_be16(self.bus, self.addr, REG_CONFIG)?;
+        let config = self.read_be16(REG_CONFIG)?;
         if config & (OS | MODE_SINGLE) != OS | MODE_SINGLE {
             return Err(SensorError::WrongChip {
                 expected: 0x8583,
@@ -72,11 +67,11 @@ impl<'a, I: I2c> Ads1115<'a, I> {
         channel: u8,
         delay: &mut D,
     ) -> Result<f64, SensorError> {
-        write_be16(self.bus, self.addr, REG_CONFIG, single_shot_config(channel))?;
+        self.write_be16(REG_CONFIG, single_shot_config(channel))?;
         delay.delay_us(FIRST_WAIT_US);
         let mut done = false;
         for attempt in 0..=MAX_POLLS {
-            if read_be16(self.bus, self.addr, REG_CONFIG)? & OS != 0 {
+            if self.read_be16(REG_CONFIG)? & OS != 0 {
                 done = true;
                 break;
             }
@@ -87,7 +82,7 @@ impl<'a, I: I2c> Ads1115<'a, I> {
         if !done {
             return Err(SensorError::NoResponse);
         }
-        let raw = read_be16(self.bus, self.addr, REG_CONVERSION)? as i16;
+        let raw = self.read_be16(REG_CONVERSION)? as i16;
         let volts = f64::from(raw) * VOLTS_PER_LSB;
         if raw == i16::MAX || raw == i16::MIN {
             return Err(SensorError::OutOfRange(volts));

@@ -4,7 +4,7 @@
 //! bit 12 the sign, bits 11:0 the magnitude in 1/16 °C (13-bit two's complement).
 //! Manufacturer ID (0x06) is 0x0054; device ID/revision (0x07) is 0x04 in the high byte.
 
-use super::{checked_celsius, expect_id, read_be16, SensorError};
+use super::{checked_celsius, expect_id, Chip, SensorError};
 use embedded_hal::i2c::I2c;
 
 /// Part name reported in [`crate::ChipIdentity`].
@@ -24,30 +24,25 @@ pub const CELSIUS_PER_LSB: f64 = 0.0625;
 /// Specified operating range, °C.
 pub const RANGE: std::ops::RangeInclusive<f64> = -40.0..=125.0;
 
-/// An MCP9808 at one address on a borrowed bus.
+/// Marker of the MCP9808 for [`Chip`].
 #[derive(Debug)]
-pub struct Mcp9808<'a, I> {
-    bus: &'a mut I,
-    addr: u8,
-}
+pub enum Kind {}
 
-impl<'a, I: I2c> Mcp9808<'a, I> {
-    /// The chip at `addr` (0x18–0x1F).
-    pub fn new(bus: &'a mut I, addr: u8) -> Self {
-        Self { bus, addr }
-    }
+/// An MCP9808 at one address (0x18–0x1F) on a borrowed bus.
+pub type Mcp9808<'a, I> = Chip<'a, I, Kind>;
 
+impl<I: I2c> Mcp9808<'_, I> {
     /// Checks manufacturer and device ID; returns the device ID register.
     pub fn identify(&mut self) -> Result<u16, SensorError> {
-        let manufacturer = read_be16(self.bus, self.addr, REG_MANUFACTURER)?;
+        let manufacturer = self.read_be16(REG_MANUFACTURER)?;
         expect_id(manufacturer, 0xFFFF, MANUFACTURER_ID)?;
-        let device = read_be16(self.bus, self.addr, REG_DEVICE)?;
+        let device = self.read_be16(REG_DEVICE)?;
         expect_id(device, 0xFF00, DEVICE_ID)
     }
 
     /// Reads the ambient temperature in °C.
     pub fn celsius(&mut self) -> Result<f64, SensorError> {
-        let raw = read_be16(self.bus, self.addr, REG_AMBIENT)?;
+        let raw = self.read_be16(REG_AMBIENT)?;
         checked_celsius(decode(raw), true, &RANGE)
     }
 }

@@ -7,7 +7,7 @@
 //! 0x0E (command 0x2E), whose low byte is the chip's own SMBus address, and checks it
 //! (with its PEC) against the address it answered on.
 
-use super::{bus_error, checked_celsius, expect_id, SensorError};
+use super::{bus_error, checked_celsius, expect_id, Chip, SensorError};
 use embedded_hal::i2c::I2c;
 
 /// Part name reported in [`crate::ChipIdentity`].
@@ -42,19 +42,14 @@ pub fn pec(addr: u8, cmd: u8, data: [u8; 2]) -> u8 {
     crc8(&[addr << 1, cmd, (addr << 1) | 1, data[0], data[1]])
 }
 
-/// An MLX90614 at one address on a borrowed bus.
+/// Marker of the MLX90614 for [`Chip`].
 #[derive(Debug)]
-pub struct Mlx90614<'a, I> {
-    bus: &'a mut I,
-    addr: u8,
-}
+pub enum Kind {}
 
-impl<'a, I: I2c> Mlx90614<'a, I> {
-    /// The chip at `addr` (factory default 0x5A).
-    pub fn new(bus: &'a mut I, addr: u8) -> Self {
-        Self { bus, addr }
-    }
+/// An MLX90614 at one address (factory default 0x5A) on a borrowed bus.
+pub type Mlx90614<'a, I> = Chip<'a, I, Kind>;
 
+impl<I: I2c> Mlx90614<'_, I> {
     /// Reads one word with PEC check.
     pub fn read_word(&mut self, cmd: u8) -> Result<u16, SensorError> {
         let mut buf = [0u8; 3];

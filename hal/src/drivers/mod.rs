@@ -19,6 +19,7 @@ use crate::signal::Sensor;
 use embedded_hal::delay::DelayNs;
 use embedded_hal::i2c::{ErrorKind, I2c};
 use serde::Deserialize;
+use std::marker::PhantomData;
 
 pub use ads1115::Ads1115;
 pub use mcp9808::Mcp9808;
@@ -32,14 +33,6 @@ pub fn bus_error<E: embedded_hal::i2c::Error>(e: E) -> SensorError {
         ErrorKind::NoAcknowledge(_) => SensorError::NoResponse,
         _ => SensorError::Bus(format!("{e:?}")),
     }
-}
-
-/// Reads a big-endian 16-bit register with a one-byte pointer write (TMP117, MCP9808,
-/// ADS1115 all send MSB first).
-pub(crate) fn read_be16<I: I2c>(bus: &mut I, addr: u8, reg: u8) -> Result<u16, SensorError> {
-    let mut buf = [0u8; 2];
-    bus.write_read(addr, &[reg], &mut buf).map_err(bus_error)?;
-    Ok(u16::from_be_bytes(buf))
 }
 
 /// Checks an identification register: its bits under `mask` must read `expected`. Returns
@@ -66,15 +59,41 @@ pub(crate) fn checked_celsius(
     }
 }
 
-/// Writes a big-endian 16-bit register.
-pub(crate) fn write_be16<I: I2c>(
-    bus: &mut I,
+/// A sensor chip of kind `K` (a driver's marker type, e.g. [`tmp117::Kind`]) at one address
+/// on a borrowed bus. Each driver is the `impl` block for its kind and names the whole type
+/// (e.g. [`Tmp117`]).
+#[derive(Debug)]
+pub struct Chip<'a, I, K> {
+    bus: &'a mut I,
     addr: u8,
-    reg: u8,
-    value: u16,
-) -> Result<(), SensorError> {
-    let [hi, lo] = value.to_be_bytes();
-    bus.write(addr, &[reg, hi, lo]).map_err(bus_error)
+    kind: PhantomData<K>,
+}
+
+impl<'a, I: I2c, K> Chip<'a, I, K> {
+    /// The chip at `addr` on `bus`.
+    pub fn new(bus: &'a mut I, addr: u8) -> Self {
+        Self {
+            bus,
+            addr,
+            kind: PhantomData,
+        }
+    }
+
+    /// Reads a big-endian 16-bit register with a one-byte pointer write (TMP117, MCP9808,
+    /// ADS1115 all send MSB first).
+    fn read_be16(&mut self, reg: u8) -> Result<u16, SensorError> {
+        let mut buf = [0u8; 2];
+        self.bus
+            .write_read(self.addr, &[reg], &mut buf)
+            .map_err(bus_error)?;
+        Ok(u16::from_be_bytes(buf))
+    }
+
+    /// Writes a big-endian 16-bit register.
+    fn write_be16(&mut self, reg: u8, value: u16) -> Result<(), SensorError> {
+        let [hi, lo] = value.to_be_bytes();
+        self.bus.write(self.addr, &[reg, hi, lo]).map_err(bus_error)
+    }
 }
 
 /// How the line-pressure transducer's voltage becomes bar (`[hardware.pressure]`).

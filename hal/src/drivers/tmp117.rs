@@ -4,7 +4,7 @@
 //! 7.8125 m°C/LSB; 0x8000 is the power-on value before the first conversion. Device ID
 //! (0x0F) holds 0x117 in bits 11:0 and a die revision in bits 15:12.
 
-use super::{checked_celsius, expect_id, read_be16, SensorError};
+use super::{checked_celsius, expect_id, Chip, SensorError};
 use embedded_hal::i2c::I2c;
 
 /// Part name reported in [`crate::ChipIdentity`].
@@ -22,28 +22,23 @@ pub const CELSIUS_PER_LSB: f64 = 0.007_812_5;
 /// Specified measurement range, °C.
 pub const RANGE: std::ops::RangeInclusive<f64> = -55.0..=150.0;
 
-/// A TMP117 at one address on a borrowed bus.
+/// Marker of the TMP117 for [`Chip`].
 #[derive(Debug)]
-pub struct Tmp117<'a, I> {
-    bus: &'a mut I,
-    addr: u8,
-}
+pub enum Kind {}
 
-impl<'a, I: I2c> Tmp117<'a, I> {
-    /// The chip at `addr` (0x48–0x4B).
-    pub fn new(bus: &'a mut I, addr: u8) -> Self {
-        Self { bus, addr }
-    }
+/// A TMP117 at one address (0x48–0x4B) on a borrowed bus.
+pub type Tmp117<'a, I> = Chip<'a, I, Kind>;
 
+impl<I: I2c> Tmp117<'_, I> {
     /// Reads the device ID register and checks it is a TMP117; returns the raw register.
     pub fn identify(&mut self) -> Result<u16, SensorError> {
-        let id = read_be16(self.bus, self.addr, REG_DEVICE_ID)?;
+        let id = self.read_be16(REG_DEVICE_ID)?;
         expect_id(id, 0x0FFF, DEVICE_ID)
     }
 
     /// Reads the last converted temperature in °C (continuous conversion, the power-on mode).
     pub fn celsius(&mut self) -> Result<f64, SensorError> {
-        let raw = read_be16(self.bus, self.addr, REG_TEMP)?;
+        let raw = self.read_be16(REG_TEMP)?;
         let celsius = f64::from(raw as i16) * CELSIUS_PER_LSB;
         checked_celsius(celsius, raw != TEMP_RESET, &RANGE)
     }

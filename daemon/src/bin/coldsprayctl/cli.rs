@@ -4,8 +4,7 @@
 
 use crate::failure::{other, Failure, EXIT_USAGE};
 use clap::{Args, Parser, Subcommand};
-use coldsprayd::dbus::convert::Dict;
-use coldsprayd::dbus::proxy::SessionFilter;
+use coldsprayd::dbus::convert::{self, Dict};
 use zbus::zvariant::{OwnedValue, Value};
 
 #[derive(Parser)]
@@ -273,16 +272,21 @@ pub enum OnOff {
 }
 
 impl Filter {
-    /// The filter as the service's filter dictionary.
+    /// The filter as the service's filter dictionary (`Sessions.List`, `Export`, `Stats`): an
+    /// option left out is a key left out.
     pub fn to_dict(&self) -> Dict {
-        SessionFilter {
-            from_unix_ms: self.from_unix_ms,
-            to_unix_ms: self.to_unix_ms,
-            protocol: self.protocol.clone(),
-            outcome: self.outcome.clone(),
-            limit: self.limit,
-        }
-        .to_dict()
+        let mut d = Dict::new();
+        let mut put = |key: &str, value: Option<Value<'_>>| {
+            if let Some(value) = value {
+                convert::put(&mut d, key, value);
+            }
+        };
+        put("from_unix_ms", self.from_unix_ms.map(Value::from));
+        put("to_unix_ms", self.to_unix_ms.map(Value::from));
+        put("protocol", self.protocol.as_deref().map(Value::from));
+        put("outcome", self.outcome.as_deref().map(Value::from));
+        put("limit", self.limit.map(Value::from));
+        d
     }
 }
 
