@@ -3,7 +3,7 @@
 //! `cargo bench -p coldspray-hal --bench twin` prints simulated seconds per wall-clock second
 //! for a busy duty cycle (chiller, fan, pulsed spraying with flow pulses to a subscriber, a
 //! laser pass every minute), once advanced in 1 s chunks and once in 10 ms ticks as a
-//! real-time driver would.
+//! real-time driver would; for the legacy and the realistic physics (docs/TWIN.md).
 
 use coldspray_hal::sim::{SimConfig, SimUnit};
 use coldspray_hal::{InputEdge, Output};
@@ -12,8 +12,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Runs `sim_seconds` of the duty cycle advancing by `chunk`; returns (wall time, edges).
-fn run(sim_seconds: u64, chunk: Duration) -> (Duration, u64) {
-    let sim = SimUnit::new(SimConfig::default());
+fn run(config: SimConfig, sim_seconds: u64, chunk: Duration) -> (Duration, u64) {
+    let sim = SimUnit::new(config);
     let mut board = sim.board();
     let edges = Arc::new(AtomicU64::new(0));
     let counter = edges.clone();
@@ -49,11 +49,33 @@ fn run(sim_seconds: u64, chunk: Duration) -> (Duration, u64) {
 }
 
 fn main() {
-    for (label, sim_seconds, chunk) in [
-        ("1 s chunks", 3600, Duration::from_secs(1)),
-        ("10 ms ticks", 600, Duration::from_millis(10)),
+    for (label, config, sim_seconds, chunk) in [
+        (
+            "legacy, 1 s chunks",
+            SimConfig::default(),
+            3600,
+            Duration::from_secs(1),
+        ),
+        (
+            "legacy, 10 ms ticks",
+            SimConfig::default(),
+            600,
+            Duration::from_millis(10),
+        ),
+        (
+            "realistic, 1 s chunks",
+            SimConfig::realistic(),
+            3600,
+            Duration::from_secs(1),
+        ),
+        (
+            "realistic, 10 ms ticks",
+            SimConfig::realistic(),
+            600,
+            Duration::from_millis(10),
+        ),
     ] {
-        let (wall, edges) = run(sim_seconds, chunk);
+        let (wall, edges) = run(config, sim_seconds, chunk);
         let ratio = sim_seconds as f64 / wall.as_secs_f64().max(1e-9);
         println!(
             "twin ({label}): {sim_seconds} simulated s in {:.3} wall s = {ratio:.0} simulated s per wall s ({edges} edges delivered)",

@@ -89,7 +89,7 @@ fn init_logging() {
 fn open_board(config: &Config) -> anyhow::Result<(coldspray_hal::Board, Option<SimUnit>)> {
     match config.unit.backend {
         Backend::Sim => {
-            let sim = SimUnit::new(config.sim.twin());
+            let sim = SimUnit::new(config.sim.clone());
             Ok((sim.board(), Some(sim)))
         }
         Backend::Linux => {

@@ -80,50 +80,9 @@ impl Default for UnitConfig {
     }
 }
 
-/// `[sim]`: the simulated unit.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct SimSection {
-    /// Simulated seconds per wall second (0.1–1000; default 1).
-    pub speed: f64,
-    /// Room temperature, °C.
-    pub ambient_c: f64,
-    /// Reservoir at power-on, °C.
-    pub initial_reservoir_c: f64,
-    /// Water at power-on, litres.
-    pub water_litres: f64,
-    /// Skin IR sensor fitted.
-    pub skin_sensor: bool,
-    /// Noise seed.
-    pub seed: u64,
-}
-
-impl Default for SimSection {
-    fn default() -> Self {
-        let d = SimConfig::default();
-        Self {
-            speed: 1.0,
-            ambient_c: d.ambient_c,
-            initial_reservoir_c: d.initial_reservoir_c,
-            water_litres: d.water_litres,
-            skin_sensor: d.skin_sensor,
-            seed: d.seed,
-        }
-    }
-}
-
-impl SimSection {
-    /// The twin's starting conditions.
-    pub fn twin(&self) -> SimConfig {
-        SimConfig {
-            ambient_c: self.ambient_c,
-            initial_reservoir_c: self.initial_reservoir_c,
-            water_litres: self.water_litres,
-            skin_sensor: self.skin_sensor,
-            seed: self.seed,
-        }
-    }
-}
+/// `[sim]`: the simulated unit — the twin's starting conditions and physics, and its speed
+/// against the wall clock ([`SimConfig`], docs/TWIN.md).
+pub type SimSection = SimConfig;
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -318,6 +277,7 @@ impl Config {
                     se.late_after_s..=3600.0,
                 ),
                 ("floor_margin_c", se.floor_margin_c, 0.0..=5.0),
+                ("skin_sensor_fill", se.skin_sensor_fill, 0.5..=1.0),
             ],
         )?;
         let u = &self.unit;
@@ -373,6 +333,10 @@ impl Config {
                 ("ambient_c", sim.ambient_c, 5.0..=40.0),
                 ("initial_reservoir_c", sim.initial_reservoir_c, 0.5..=40.0),
                 ("water_litres", sim.water_litres, 0.0..=5.0),
+                ("spot_cm2", sim.spot_cm2, 1.0..=400.0),
+                ("nozzle_mm", sim.nozzle_mm, 10.0..=300.0),
+                ("ir_settle_ms", sim.ir_settle_ms, 0.0..=2000.0),
+                ("ir_distance_mm", sim.ir_distance_mm, 10.0..=300.0),
             ],
         )?;
         self.store

@@ -213,3 +213,34 @@ fn missing_file_is_a_read_error() {
         .to_string()
         .starts_with("/nonexistent/coldspray.toml: cannot read"));
 }
+
+#[test]
+fn sim_section_selects_the_realistic_twin_and_checks_its_ranges() {
+    let c = Config::parse(
+        "[sim]\nmodel = \"realistic\"\nchiller = \"tec\"\nspot_cm2 = 10\nir_settle_ms = 300\nmodality = \"subdermal\"\n",
+        "c.toml",
+    )
+    .unwrap();
+    let twin = c.sim.clone();
+    assert_eq!(twin.model, coldspray_hal::sim::TwinModel::Realistic);
+    assert_eq!(twin.chiller, Some(coldspray_hal::sim::ChillerKind::Tec));
+    assert_eq!(twin.modality, coldspray_hal::sim::Modality::Subdermal);
+    assert_eq!((twin.spot_cm2, twin.ir_settle_ms), (10.0, 300.0));
+    assert_eq!(
+        Config::parse("", "c.toml").unwrap().sim.model,
+        coldspray_hal::sim::TwinModel::Legacy
+    );
+    let e = Config::parse("[sim]\nspot_cm2 = 0.1\n", "c.toml").unwrap_err();
+    assert!(
+        matches!(&e, ConfigError::Invalid { key, .. } if key == "sim.spot_cm2"),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn an_unknown_sim_key_is_refused() {
+    let e = Config::parse("[sim]\nspeed = 2\nspot_cm3 = 10\n", "c.toml").unwrap_err();
+    assert!(format!("{e:?}").contains("spot_cm3"), "{e:?}");
+    let c = Config::parse("[sim]\nspeed = 2\nambient_c = 25\n", "c.toml").unwrap();
+    assert_eq!((c.sim.speed, c.sim.clone().ambient_c), (2.0, 25.0));
+}

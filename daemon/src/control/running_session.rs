@@ -15,6 +15,36 @@ const FLOOR_LOOKAHEAD_S: f64 = 0.5;
 /// Once paused at the floor, the mist resumes only this much above the pause threshold, °C.
 const FLOOR_RESUME_C: f64 = 1.0;
 
+/// Time constant of the mean skin temperature a *prepare* session holds in its band, s. A
+/// strong mist moves the surface of a small spot by several kelvin within one pulse (skin's
+/// effusivity is low; docs/TWIN.md), far more than a band; the tissue under it, and the
+/// dressing, care about the mean. The floor guard never uses it.
+const PREPARE_MEAN_TAU_S: f64 = 2.0;
+
+/// The warmest untreated skin the sensor's field of view can take in around the spot, °C
+/// (resting skin: 32–34 °C; the upper end makes the estimate conservative).
+const SURROUND_C: f64 = 34.0;
+
+/// How the floor guard judges the skin.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FloorGuard {
+    /// Pause this far above the floor, °C.
+    pub margin_c: f64,
+    /// Share of the sensor's signal from the treated spot (1.0: the reading is the spot).
+    pub sensor_fill: f64,
+}
+
+impl FloorGuard {
+    /// The estimated spot temperature for a reading: the sensor averages the spot (`fill`)
+    /// with untreated skin at up to [`SURROUND_C`], so spot = S − (S − reading)/fill. Never
+    /// above the reading (warmer-than-skin surroundings are not assumed).
+    pub fn spot_estimate(&self, reading_c: f64) -> f64 {
+        let fill = self.sensor_fill.clamp(0.5, 1.0);
+        let est = SURROUND_C - (SURROUND_C - reading_c) / fill;
+        est.min(reading_c)
+    }
+}
+
 /// What the session wants this step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SessionDrive {
@@ -68,7 +98,7 @@ pub struct ActiveSession {
     pub spray_time: Duration,
     /// Prepare: in the band since. Protect: at or below the target since.
     pub in_band_since: Option<Duration>,
-    floor_margin_c: f64,
+    floor: FloorGuard,
     last_update: Duration,
     /// Previous distinct skin reading, for the fall rate.
     prev_skin: Option<(Duration, f64)>,
@@ -76,11 +106,13 @@ pub struct ActiveSession {
     skin_rate: f64,
     /// The floor guard is holding the valve shut.
     floor_hold: bool,
+    /// Mean skin reading (time constant [`PREPARE_MEAN_TAU_S`]), °C.
+    mean_skin: Option<f64>,
 }
 
 impl ActiveSession {
     /// Starts tracking a session.
-    pub fn new(start: SessionStart, protocol: Protocol, floor_margin_c: f64) -> Self {
+    pub fn new(start: SessionStart, protocol: Protocol, floor: FloorGuard) -> Self {
         let last_update = start.started_at;
         Self {
             start,
@@ -90,11 +122,12 @@ impl ActiveSession {
             time_to_target: None,
             spray_time: Duration::ZERO,
             in_band_since: None,
-            floor_margin_c,
+            floor,
             last_update,
             prev_skin: None,
             skin_rate: 0.0,
             floor_hold: false,
+            mean_skin: None,
         }
     }
 
@@ -175,6 +208,8 @@ impl ActiveSession {
                 None => self.prev_skin = Some((now, s)),
                 _ => {}
             }
+            let a = 1.0 - (-dt.as_secs_f64() / PREPARE_MEAN_TAU_S).exp();
+            self.mean_skin = Some(self.mean_skin.map_or(s, |m| m + a * (s - m)));
             self.peak_skin_c = Some(self.peak_skin_c.map_or(s, |p| p.max(s)));
             self.min_skin_c = Some(self.min_skin_c.map_or(s, |m| m.min(s)));
         }
@@ -203,6 +238,7 @@ impl ActiveSession {
                 }
                 Goal::Prepare => {
                     let band = self.protocol.band_c;
+                    let skin = self.mean_skin.unwrap_or(skin);
                     if (skin - target).abs() <= band {
                         let since = *self.in_band_since.get_or_insert(now);
                         if now.saturating_sub(since).as_secs_f64() >= self.protocol.hold_s {
@@ -211,7 +247,7 @@ impl ActiveSession {
                     } else {
                         self.in_band_since = None;
                     }
-                    // Hold the band: only cool while above the target.
+                    // Hold the band: only cool while the mean is above the target.
                     if skin <= target {
                         valve = false;
                     }
@@ -219,10 +255,14 @@ impl ActiveSession {
             }
         }
         // Never drive the skin to the floor: pause the mist short of it, target or not, looking
-        // ahead along the current fall (mist cools fast), and resume only with some room.
-        if let Some(skin) = skin_c {
-            let pause_at = self.protocol.skin_floor_c + self.floor_margin_c;
-            let predicted = skin + self.skin_rate.min(0.0) * FLOOR_LOOKAHEAD_S;
+        // ahead along the current fall (mist cools fast), and resume only with some room. The
+        // spot is judged by its estimate: the sensor's field of view takes in warmer skin.
+        if let Some(reading) = skin_c {
+            let skin = self.floor.spot_estimate(reading);
+            let pause_at = self.protocol.skin_floor_c + self.floor.margin_c;
+            // The estimate moves 1/fill as fast as the reading.
+            let rate = self.skin_rate.min(0.0) / self.floor.sensor_fill.clamp(0.5, 1.0);
+            let predicted = skin + rate * FLOOR_LOOKAHEAD_S;
             if predicted <= pause_at {
                 self.floor_hold = true;
             } else if skin > pause_at + FLOOR_RESUME_C {
@@ -295,7 +335,14 @@ mod tests {
             skin_target_c: protocol.skin_target_c,
             skin_floor_c: protocol.skin_floor_c,
         };
-        ActiveSession::new(start, protocol, 1.5)
+        ActiveSession::new(
+            start,
+            protocol,
+            FloorGuard {
+                margin_c: 1.5,
+                sensor_fill: 1.0,
+            },
+        )
     }
 
     fn at(s: f64) -> Duration {

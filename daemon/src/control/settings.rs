@@ -22,7 +22,9 @@ pub struct ThermostatConfig {
     /// The cut-out releases above this temperature, °C.
     pub freeze_release_c: f64,
     /// Cooling-rate check (Klipper `verify_heater` turned around): while the chiller is on and
-    /// the reservoir is above the band, it must fall by at least this much, °C ...
+    /// the reservoir approaches the band, it must fall by at least this much, °C ... (0.25:
+    /// a healthy TEC unit half a degree above the band still gains ~0.45 °C in 180 s;
+    /// docs/TWIN.md)
     pub check_gain_c: f64,
     /// ... within this period, s. Otherwise: "chiller ineffective".
     pub check_period_s: f64,
@@ -50,7 +52,7 @@ impl Default for ThermostatConfig {
             min_off_s: 300.0,
             freeze_cutout_c: 1.0,
             freeze_release_c: 2.0,
-            check_gain_c: 0.5,
+            check_gain_c: 0.25,
             check_period_s: 180.0,
             check_max_error: 600.0,
             hot_side_rise_c: 1.0,
@@ -72,6 +74,12 @@ pub struct SessionConfig {
     pub laser_association_s: f64,
     /// Margin above the skin floor at which closed-loop spraying pauses, °C.
     pub floor_margin_c: f64,
+    /// Share of the skin sensor's signal that comes from the treated spot (the rest is warm
+    /// untreated skin around it). The floor guard judges the estimated spot temperature, not
+    /// the reading: an MLX90614xCC (35° FOV) fills at most 0.9 of its signal with the spot
+    /// (docs/TWIN.md), so a reading of 12 °C can be a 9.5 °C spot. 1.0: the reading is the
+    /// spot (the legacy twin's ideal sensor).
+    pub skin_sensor_fill: f64,
 }
 
 impl Default for SessionConfig {
@@ -80,6 +88,7 @@ impl Default for SessionConfig {
             late_after_s: 10.0,
             laser_association_s: 300.0,
             floor_margin_c: 1.5,
+            skin_sensor_fill: 0.9,
         }
     }
 }

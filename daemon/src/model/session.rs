@@ -110,6 +110,7 @@ pub struct SessionStart {
     /// Wall-clock start, milliseconds since the Unix epoch.
     pub started_unix_ms: i64,
     /// Laser end → spray start, milliseconds, when a laser pass preceded the session.
+    /// *Measured*: both instants are kernel-stamped GPIO edges / control steps.
     pub laser_to_spray_ms: Option<f64>,
     /// Whether the start was later than the late threshold after the laser stopped.
     pub late: bool,
@@ -130,13 +131,20 @@ pub struct SessionRecord {
     pub ended_unix_ms: i64,
     /// How it ended.
     pub outcome: Outcome,
-    /// Hottest skin reading during the session, °C.
+    /// Hottest skin reading during the session, °C. *From the sensor*: the surface as the IR
+    /// sensor sees it (filter lag, field of view averaged with untreated skin); the subsurface
+    /// peak is not measured and can be ~15 K hotter (docs/TWIN.md).
     pub peak_skin_c: Option<f64>,
-    /// Coldest skin reading during the session, °C.
+    /// Coldest skin reading during the session, °C. *From the sensor*: it reads warm on a
+    /// falling surface (lag) and on a small spot (field of view); the floor guard works on an
+    /// *estimate* of the spot instead (`[session] skin_sensor_fill`).
     pub min_skin_c: Option<f64>,
-    /// Spray start → skin at or below target, milliseconds.
+    /// Spray start → skin at or below target, milliseconds. *From the sensor* (the true
+    /// surface gets there a little earlier: the sensor lags).
     pub time_to_target_ms: Option<u64>,
-    /// Time the skin spent above 40 °C after the laser stopped, milliseconds.
+    /// Time the skin spent above 40 °C after the laser stopped, milliseconds. *From the
+    /// sensor*, i.e. the surface: the subsurface, where deep modalities put their heat, stays
+    /// above 40 °C longer and is not measured.
     pub above_40_ms: Option<u64>,
     /// Total time the valve was open, milliseconds.
     pub spray_ms: u64,

@@ -8,8 +8,11 @@
 //!   its hot side warms, the hot-side heatsink and fan, and the line to the nozzle;
 //! * [`hydraulics`]: positive-displacement pump with bypass, flow meter, NC valve, nozzle
 //!   with check valve, and the leak/blockage/dry-run faults;
-//! * [`skin`]: 1-D finite-volume conduction in the top 3 mm of skin, laser heating and
-//!   mist cooling;
+//! * [`skin`]: the Pennes bioheat equation by 1-D finite volumes in the top 3 mm of skin,
+//!   laser heating by modality, mist cooling (public: validated on its own);
+//! * [`chiller`]: the ideal legacy chiller and thermoelectric modules from datasheet figures;
+//! * `mist`, `line`, `ir`: spray heat transfer with an energy balance on the water and the
+//!   evaporating film; the line's plug flow; what the MLX90614 sees (realistic twin);
 //! * [`sensors`]: the chips, their seeded noise, resolution, identities and failure values.
 //!
 //! Nominal figures (22 °C room, defaults; asserted by `hal/tests/sim_physics.rs`):
@@ -27,12 +30,18 @@
 //! [`SimUnit::advance`], [`SimUnit::inject`], [`SimUnit::laser_pass`] or the other
 //! edge-producing methods; reading levels, sensors or [`SimUnit::truth`] from it is fine.
 
+pub mod chiller;
 mod hydraulics;
+mod ir;
+mod line;
+mod mist;
 mod ports;
 mod sensors;
-mod skin;
+pub mod skin;
 mod thermal;
 mod twin;
+
+pub use chiller::ChillerKind;
 
 use crate::clock::{Clock, ManualClock};
 use crate::port::Board;
@@ -46,6 +55,9 @@ use twin::{duration_to_ns, Twin};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SimConfig {
+    /// Simulated seconds per wall second for a real-time driver (the daemon's sim thread;
+    /// `[sim] speed`, 0.1–1000). The twin itself moves only in [`SimUnit::advance`].
+    pub speed: f64,
     /// Room temperature, °C.
     pub ambient_c: f64,
     /// Reservoir temperature at power-on, °C (usually ambient).
@@ -56,16 +68,124 @@ pub struct SimConfig {
     pub skin_sensor: bool,
     /// Seed for sensor noise, so runs are reproducible.
     pub seed: u64,
+    /// Which physics: the first twin's (`legacy`, default: the figures the tests were tuned
+    /// on) or the realistic one (docs/TWIN.md).
+    pub model: TwinModel,
+    /// The chiller; unset: the model's own (legacy: `ideal`, realistic: `tec`).
+    pub chiller: Option<ChillerKind>,
+    /// Realistic: treated spot, cm².
+    pub spot_cm2: f64,
+    /// Realistic: nozzle to skin, mm.
+    pub nozzle_mm: f64,
+    /// Realistic: 95 % settling time of the skin sensor's filter, ms.
+    pub ir_settle_ms: f64,
+    /// Realistic: skin sensor to skin, mm.
+    pub ir_distance_mm: f64,
+    /// Where the laser's energy lands.
+    pub modality: Modality,
+}
+
+/// Which physics the twin runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum TwinModel {
+    /// The first twin: ideal skin sensor, fixed mist coefficient, lumped efficient chiller,
+    /// first-order line, no perfusion.
+    #[default]
+    Legacy,
+    /// MLX90614-like sensor (lag, field of view, emissivity), spray heat transfer with an
+    /// energy balance on the water, TEC chiller from datasheet figures, plug-flow line,
+    /// Pennes perfusion, evaporation of the water film.
+    Realistic,
+}
+
+/// Where a treatment's energy lands in the skin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Modality {
+    /// Surface-weighted (picosecond, fractional CO2): 1/e depth 0.2 mm.
+    #[default]
+    Surface,
+    /// Nd:YAG 1064 nm: 1/e depth 1.2 mm (optical penetration of dermis at 1064 nm, ~1–3 mm:
+    /// Anderson & Parrish, J. Invest. Dermatol. 77 (1981) 13).
+    Deep,
+    /// Focused ultrasound and RF microneedling: a layer centred 2 mm deep, σ 0.5 mm (HIFU
+    /// transducers focus at 1.5, 3.0 and 4.5 mm; RF needles reach 0.5–3.5 mm).
+    Subdermal,
+}
+
+impl Modality {
+    /// The absorption profile.
+    pub fn absorption(self) -> skin::Absorption {
+        match self {
+            Self::Surface => skin::Absorption::Exponential { depth_m: 0.2e-3 },
+            Self::Deep => skin::Absorption::Exponential { depth_m: 1.2e-3 },
+            Self::Subdermal => skin::Absorption::Gaussian {
+                centre_m: 2.0e-3,
+                width_m: 0.5e-3,
+            },
+        }
+    }
+}
+
+/// The twin's energy books, J (enthalpies relative to 0 °C). Over any interval,
+/// Δstored = chiller work + from room + laser + body − water out − skin to mist − evaporation.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct EnergyLedger {
+    /// Heat held now by the reservoir, tank, heatsink, line and the treated skin patch.
+    pub stored_j: f64,
+    /// Electrical work of the chiller.
+    pub chiller_work_j: f64,
+    /// Heat from the room (reservoir walls, heatsink, line, skin surface).
+    pub from_room_j: f64,
+    /// Laser energy absorbed by the patch.
+    pub laser_j: f64,
+    /// Heat from the body (core below the patch and blood perfusion).
+    pub body_j: f64,
+    /// Enthalpy of the water that left through the nozzle.
+    pub water_out_j: f64,
+    /// Heat the sprayed water took from the skin (leaves with the run-off).
+    pub skin_to_mist_j: f64,
+    /// Latent heat of the film that evaporated from the skin.
+    pub evaporation_j: f64,
+}
+
+impl EnergyLedger {
+    /// What crossed the boundary, net into the twin.
+    pub fn net_in_j(&self) -> f64 {
+        self.chiller_work_j + self.from_room_j + self.laser_j + self.body_j
+            - self.water_out_j
+            - self.skin_to_mist_j
+            - self.evaporation_j
+    }
 }
 
 impl Default for SimConfig {
     fn default() -> Self {
         Self {
+            speed: 1.0,
             ambient_c: 22.0,
             initial_reservoir_c: 22.0,
             water_litres: 1.5,
             skin_sensor: true,
             seed: 1,
+            model: TwinModel::Legacy,
+            chiller: None,
+            spot_cm2: 50.0,
+            nozzle_mm: 50.0,
+            ir_settle_ms: 100.0,
+            ir_distance_mm: 50.0,
+            modality: Modality::Surface,
+        }
+    }
+}
+
+impl SimConfig {
+    /// The realistic twin with its defaults.
+    pub fn realistic() -> Self {
+        Self {
+            model: TwinModel::Realistic,
+            ..Self::default()
         }
     }
 }
@@ -115,6 +235,8 @@ pub struct Truth {
     pub heatsink_c: f64,
     /// Skin surface temperature, °C.
     pub skin_surface_c: f64,
+    /// What the skin sensor's chip computes before its noise (legacy: the surface), °C.
+    pub skin_seen_c: f64,
     /// Hottest point in the skin model, °C.
     pub skin_peak_c: f64,
     /// Coldest point in the skin model, °C.
@@ -268,6 +390,23 @@ impl SimUnit {
     pub fn refill(&self, litres: f64, celsius: f64) {
         self.shared
             .with_edges(|twin, now| twin.refill(litres, celsius, now));
+    }
+    /// Puts the handpiece in its holster (a spray goes to the drip cup: a purge of the warm
+    /// line to waste) or takes it out (a spray lands on the skin).
+    pub fn set_holstered(&self, holstered: bool) {
+        self.shared.lock().set_holstered(holstered);
+    }
+    /// Changes where the laser's energy lands (takes effect for the next pass).
+    pub fn set_modality(&self, modality: Modality) {
+        self.shared.lock().set_modality(modality);
+    }
+    /// The energy books (realistic twin: the legacy line keeps none).
+    pub fn energy(&self) -> EnergyLedger {
+        self.shared.lock().energy()
+    }
+    /// The skin patch's cell temperatures, top first, °C (cells of 0.1 mm).
+    pub fn skin_profile(&self) -> Vec<f64> {
+        self.shared.lock().skin_profile()
     }
     /// The true physical state.
     pub fn truth(&self) -> Truth {

@@ -75,24 +75,24 @@ pub(crate) fn chip(sensor: Sensor) -> Chip {
         // TMP117: 16-bit, 7.8125 m°C LSB, ±0.1 °C accuracy, device-ID register 0x0F reads
         // 0x0117 (TI datasheet SNOSD82). Noise ~1.5 LSB rms.
         Sensor::Reservoir | Sensor::Mist => Chip {
-            part: tmp117::PART,
-            id: tmp117::DEVICE_ID,
-            lsb: tmp117::CELSIUS_PER_LSB,
             noise_sigma: 0.012,
-            range: bounds(&tmp117::RANGE),
-            grid_offset: 0.0,
-            out_of_range: 150.0,
+            ..celsius_chip(
+                tmp117::PART,
+                tmp117::DEVICE_ID,
+                tmp117::CELSIUS_PER_LSB,
+                &tmp117::RANGE,
+            )
         },
         // MCP9808: 0.0625 °C resolution at its default setting, ±0.25 °C typical accuracy,
         // device-ID register 0x07 reads 0x0400 (Microchip DS25095).
         Sensor::Heatsink => Chip {
-            part: mcp9808::PART,
-            id: mcp9808::DEVICE_ID,
-            lsb: mcp9808::CELSIUS_PER_LSB,
             noise_sigma: 0.07,
-            range: bounds(&mcp9808::RANGE),
-            grid_offset: 0.0,
-            out_of_range: 150.0,
+            ..celsius_chip(
+                mcp9808::PART,
+                mcp9808::DEVICE_ID,
+                mcp9808::CELSIUS_PER_LSB,
+                &mcp9808::RANGE,
+            )
         },
         // MLX90614: object temperature in 0.02 K steps (RAM 0x07), ~0.05 °C rms noise with
         // the default IIR; no identity register modelled (id 0).
@@ -117,6 +117,20 @@ pub(crate) fn chip(sensor: Sensor) -> Chip {
             grid_offset: -1.25,
             out_of_range: 12.0,
         },
+    }
+}
+
+/// A digital thermometer with an identity register, counting in °C from 0 (noise: 1 LSB until
+/// the caller sets its own), reporting 150 °C when it fails out of range.
+fn celsius_chip(part: &'static str, id: u16, lsb: f64, range: &RangeInclusive<f64>) -> Chip {
+    Chip {
+        part,
+        id,
+        lsb,
+        noise_sigma: lsb,
+        range: bounds(range),
+        grid_offset: 0.0,
+        out_of_range: 150.0,
     }
 }
 

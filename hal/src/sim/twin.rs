@@ -2,10 +2,13 @@
 //! mutex; everything here is plain single-threaded code.
 
 use super::hydraulics::{HydraulicDrive, Hydraulics, FLOAT_LOW_LITRES, PICKUP_DRY_LITRES};
+use super::ir::{IrScene, IrSensor, IrSetup};
+use super::line::Line;
+use super::mist::{h_legacy, Film, SprayGeometry};
 use super::sensors::{chip, NoiseRng};
-use super::skin::{Skin, SkinDrive, LASER_J_PER_M2};
+use super::skin::{Skin, SkinDrive, SkinParams};
 use super::thermal::{Thermal, ThermalDrive};
-use super::{Fault, SimConfig, Truth};
+use super::{EnergyLedger, Fault, Modality, SimConfig, Truth, TwinModel};
 use crate::port::{EdgeSink, InputEdge};
 use crate::reading::{ChipIdentity, SensorError};
 use crate::signal::{Input, Output, Sensor, FLOW_PULSES_PER_LITRE};
@@ -17,6 +20,22 @@ pub(crate) const MAX_STEP_NS: u64 = 10_000_000;
 
 /// Shortest laser pass, s (a zero-length pass still deposits its energy over 1 ms).
 const MIN_LASER_S: f64 = 0.001;
+
+/// Energy per area deposited by a pass of fluence 1.0, J/m² (4 J/cm² area-averaged);
+/// calibrated so a 2 s pass lifts the resting 32.4 °C surface to ~52 °C (0.5 s: ~62 °C,
+/// 5 s: ~46 °C, as more of the heat diffuses down during a longer pass).
+const LASER_J_PER_M2: f64 = 40_000.0;
+
+/// The parts only the realistic twin has.
+struct Realism {
+    spray: SprayGeometry,
+    ir: IrSensor,
+    /// Untreated skin around the spot: at rest under room air, so at its steady profile for
+    /// the current room (re-settled when the room changes; its own transient, minutes long,
+    /// is not integrated, which keeps the twin fast).
+    around: Skin,
+    film: Film,
+}
 
 /// The complete state of the simulated unit.
 pub(crate) struct Twin {
@@ -44,6 +63,10 @@ pub(crate) struct Twin {
     pub(crate) pending: Vec<InputEdge>,
     rngs: [NoiseRng; 5],
     stuck: [Option<f64>; 5],
+    realism: Option<Realism>,
+    /// The handpiece is in its holster: a spray goes to the drip cup, not the skin.
+    holstered: bool,
+    ledger: EnergyLedger,
 }
 
 fn ns_to_duration(ns: u64) -> Duration {
@@ -72,13 +95,47 @@ impl Twin {
         } else {
             0.0
         };
+        let realistic = cfg.model == TwinModel::Realistic;
+        let chiller = cfg.chiller.unwrap_or(if realistic {
+            super::ChillerKind::Tec
+        } else {
+            super::ChillerKind::Ideal
+        });
+        let (params, line) = if realistic {
+            (SkinParams::realistic(), Line::plug(ambient))
+        } else {
+            (SkinParams::legacy(), Line::legacy(ambient))
+        };
+        let mut skin = Skin::new(params.clone(), ambient);
+        skin.set_absorption(cfg.modality.absorption());
+        let spot_m2 = cfg.spot_cm2.clamp(0.1, 1000.0) * 1e-4;
+        let realism = realistic.then(|| {
+            let around = Skin::new(params, ambient);
+            Realism {
+                spray: SprayGeometry {
+                    spot_m2,
+                    distance_m: cfg.nozzle_mm.clamp(5.0, 500.0) * 1e-3,
+                },
+                ir: IrSensor::new(
+                    IrSetup {
+                        settle_s: cfg.ir_settle_ms.clamp(0.0, 5000.0) * 1e-3,
+                        distance_m: cfg.ir_distance_mm.clamp(5.0, 500.0) * 1e-3,
+                        spot_m2,
+                        emissivity_setting: 0.98,
+                    },
+                    around.surface_c(),
+                ),
+                around,
+                film: Film::default(),
+            }
+        });
         let mut twin = Self {
             skin_fitted: cfg.skin_sensor,
             ambient_c: ambient,
             water_l: water,
-            thermal: Thermal::new(reservoir, ambient),
+            thermal: Thermal::new(reservoir, ambient, chiller, line),
             hyd: Hydraulics::default(),
-            skin: Skin::new(ambient),
+            skin,
             outputs: [false; 7],
             duty: 100,
             faults: HashSet::new(),
@@ -93,6 +150,9 @@ impl Twin {
             pending: Vec::new(),
             rngs: Sensor::ALL.map(|s| NoiseRng::new(cfg.seed, s)),
             stuck: [None; 5],
+            realism,
+            holstered: false,
+            ledger: EnergyLedger::default(),
         };
         for input in [
             Input::Estop,
@@ -202,6 +262,9 @@ impl Twin {
     pub(crate) fn set_ambient(&mut self, celsius: f64) {
         if celsius.is_finite() {
             self.ambient_c = celsius;
+            if let Some(r) = self.realism.as_mut() {
+                r.around.settle(celsius);
+            }
         }
     }
 
@@ -282,17 +345,14 @@ impl Twin {
             nozzle_flow_l_min: nozzle,
             ambient_c: self.ambient_c,
         };
-        self.thermal.step(dt, self.water_l, &td);
+        let flows = self.thermal.step(dt, self.water_l, litres, &td);
+        self.ledger.chiller_work_j += flows.chiller_work;
+        self.ledger.from_room_j += flows.from_room;
+        self.ledger.water_out_j += flows.water_out;
 
         // Skin.
         let laser_on = self.laser_until.is_some_and(|u| t_ns < u);
-        let sd = SkinDrive {
-            ambient_c: self.ambient_c,
-            mist_l_min: nozzle,
-            mist_c: self.thermal.mist_c,
-            laser_w_m2: if laser_on { self.laser_w_m2 } else { 0.0 },
-        };
-        self.skin.step(dt, &sd);
+        self.step_skin(dt, nozzle, laser_on);
 
         if self.laser_until.is_some_and(|u| u <= end_ns) {
             self.laser_until = None;
@@ -300,12 +360,87 @@ impl Twin {
         self.report_level_changes(end_ns);
     }
 
+    /// The skin, the IR sensor's view of it and the energy the patch exchanged.
+    fn step_skin(&mut self, dt: f64, nozzle_l_min: f64, laser_on: bool) {
+        let spraying = nozzle_l_min > 0.0 && !self.holstered;
+        let mist_c = self.thermal.mist_c();
+        let mut d = SkinDrive {
+            ambient_c: self.ambient_c,
+            h_mist: 0.0,
+            mist_c,
+            laser_w_m2: if laser_on { self.laser_w_m2 } else { 0.0 },
+            surface_sink_w_m2: 0.0,
+        };
+        let Some(r) = self.realism.as_mut() else {
+            if spraying {
+                d.h_mist = h_legacy(nozzle_l_min);
+            }
+            self.skin.step(dt, &d);
+            return;
+        };
+        if spraying {
+            d.h_mist = r.spray.h_effective(nozzle_l_min);
+            r.film.wet();
+        } else {
+            d.surface_sink_w_m2 = r.film.evaporate(dt, self.skin.surface_c(), self.ambient_c);
+        }
+        let f = self.skin.step(dt, &d);
+        let area = r.spray.spot_m2;
+        let l = &mut self.ledger;
+        l.from_room_j += area * f.air;
+        l.laser_j += area * f.laser;
+        l.body_j += area * (f.core + f.perfusion);
+        l.skin_to_mist_j -= area * f.mist;
+        l.evaporation_j -= area * f.sink;
+        r.ir.step(
+            dt,
+            &IrScene {
+                spot_c: self.skin.surface_c(),
+                around_c: r.around.surface_c(),
+                ambient_c: self.ambient_c,
+                mist_c: spraying.then_some(mist_c),
+                wet: r.film.kg_m2 > 0.0,
+            },
+        );
+    }
+
+    /// The whole twin's energy: what is stored now and what crossed its boundary so far.
+    pub(crate) fn energy(&self) -> EnergyLedger {
+        let area = self.realism.as_ref().map_or(0.0, |r| r.spray.spot_m2);
+        EnergyLedger {
+            stored_j: self.thermal.heat_j(self.water_l) + area * self.skin.heat_j_m2(),
+            ..self.ledger
+        }
+    }
+
+    /// The skin patch's cell temperatures, top first, °C.
+    pub(crate) fn skin_profile(&self) -> Vec<f64> {
+        self.skin.temperatures().to_vec()
+    }
+
+    /// Puts the handpiece in its holster (a spray goes to the drip cup) or takes it out.
+    pub(crate) fn set_holstered(&mut self, holstered: bool) {
+        self.holstered = holstered;
+    }
+
+    /// Changes where the laser's energy lands.
+    pub(crate) fn set_modality(&mut self, m: Modality) {
+        self.skin.set_absorption(m.absorption());
+    }
+
+    /// What the skin sensor's chip computes before its noise, °C.
+    fn skin_seen_c(&self) -> f64 {
+        self.realism
+            .as_ref()
+            .map_or(self.skin.surface_c(), |r| r.ir.object_c)
+    }
+
     fn true_value(&self, sensor: Sensor) -> f64 {
         match sensor {
             Sensor::Reservoir => self.thermal.reservoir_c,
-            Sensor::Mist => self.thermal.mist_c,
+            Sensor::Mist => self.thermal.mist_c(),
             Sensor::Heatsink => self.thermal.heatsink_c,
-            Sensor::Skin => self.skin.surface_c(),
+            Sensor::Skin => self.skin_seen_c(),
             Sensor::Pressure => self.hyd.now.pressure_bar,
         }
     }
@@ -360,9 +495,10 @@ impl Twin {
         Truth {
             now,
             reservoir_c: self.thermal.reservoir_c,
-            mist_c: self.thermal.mist_c,
+            mist_c: self.thermal.mist_c(),
             heatsink_c: self.thermal.heatsink_c,
             skin_surface_c: self.skin.surface_c(),
+            skin_seen_c: self.skin_seen_c(),
             skin_peak_c: self.skin.peak_c(),
             skin_min_c: self.skin.min_c(),
             pressure_bar: self.hyd.now.pressure_bar,

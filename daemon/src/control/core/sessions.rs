@@ -1,7 +1,7 @@
 //! Treatment sessions: starting one (by command, pedal or auto-start after the laser),
 //! stopping it, arming auto-start, and the curve samples recorded while it runs.
 
-use super::super::running_session::ActiveSession;
+use super::super::running_session::{ActiveSession, FloorGuard};
 use super::{Core, SAMPLE_PERIOD};
 use crate::api::{CommandError, Event, StartOptions};
 use crate::limits::{self as range, secs};
@@ -114,7 +114,10 @@ impl Core {
         self.session = Some(ActiveSession::new(
             start,
             p,
-            self.session_cfg.floor_margin_c,
+            FloorGuard {
+                margin_c: self.session_cfg.floor_margin_c,
+                sensor_fill: self.session_cfg.skin_sensor_fill,
+            },
         ));
         self.laser.pending_autostart = None;
         self.last_sample = None;
