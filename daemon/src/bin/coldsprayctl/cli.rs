@@ -158,6 +158,19 @@ pub enum SessionCmd {
         #[arg(long)]
         curve: bool,
     },
+    /// Draw one session as a treatment report (SVG or PNG, by the file name): skin and
+    /// mist temperature over time, target and floor, laser stop and spray marked, outcome
+    /// and quality indicators. Needs DejaVu Sans (Debian package fonts-dejavu-core).
+    Report {
+        /// Session id.
+        id: u64,
+        /// Output file, ending in .svg or .png.
+        #[arg(short = 'o', long)]
+        output: std::path::PathBuf,
+        /// Picture size in pixels, WIDTHxHEIGHT.
+        #[arg(long, default_value = "1280x800", value_parser = parse_size)]
+        size: (u32, u32),
+    },
     /// Export sessions as CSV or JSON to stdout.
     Export {
         /// csv or json.
@@ -349,4 +362,19 @@ mod tests {
             _ => panic!("`ack all` parsed as another command"),
         }
     }
+}
+
+/// Parses `WIDTHxHEIGHT` (each 320 to 8000 pixels).
+fn parse_size(text: &str) -> Result<(u32, u32), String> {
+    let (w, h) = text
+        .split_once(['x', 'X'])
+        .ok_or_else(|| format!("`{text}`: give WIDTHxHEIGHT, e.g. 1280x800"))?;
+    let px = |v: &str| {
+        v.trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (320..=8000).contains(n))
+            .ok_or_else(|| format!("`{v}`: a whole number of pixels from 320 to 8000"))
+    };
+    Ok((px(w)?, px(h)?))
 }
