@@ -178,12 +178,14 @@ fn draw_chart<DB: DrawingBackend>(
     let start = laser_x.unwrap_or(0.0).min(0.0);
     let pad = (end - start) * 0.03;
     let x_range = (start - pad)..(end + pad);
+    // Under 10 s the ticks fall between whole seconds.
+    let short = end - start < 10.0;
     let mut values: Vec<f64> = skin.iter().chain(&mist).flatten().map(|p| p.1).collect();
     values.push(s.skin_floor_c);
     values.extend(s.skin_target_c);
     let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
     let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let y_range = (lo - 3.0).floor()..(hi + 6.0).ceil();
+    let y_range = (lo - 6.0).floor()..(hi + 4.0).ceil();
     let (y_lo, y_hi) = (y_range.start, y_range.end);
 
     let mut chart = ChartBuilder::on(area)
@@ -202,7 +204,13 @@ fn draw_chart<DB: DrawingBackend>(
         .label_style(k.font(15.0, FontStyle::Normal, &INK))
         .light_line_style(RGBColor(235, 235, 235))
         .bold_line_style(RGBColor(205, 205, 205))
-        .x_label_formatter(&|x| format!("{x:.0}"))
+        .x_label_formatter(&|x| {
+            if short {
+                format!("{x:.1}")
+            } else {
+                format!("{x:.0}")
+            }
+        })
         .y_label_formatter(&|y| format!("{y:.0}"))
         .draw()
         .map_err(draw_err)?;
@@ -270,7 +278,8 @@ fn draw_chart<DB: DrawingBackend>(
         }
     }
 
-    // Laser stop and spray start: vertical lines, labelled at the top of the plot.
+    // Laser stop and spray start and end: vertical lines, labelled at the bottom of the plot
+    // (under the curves, clear of the legend), stacked when on the same side.
     let label = k.font(15.0, FontStyle::Bold, &INK);
     let step = k.px(20.0) as i32;
     // (x, colour, words, label right of the line)
@@ -284,25 +293,35 @@ fn draw_chart<DB: DrawingBackend>(
     if let Some((_, t1)) = sprays.last() {
         marks.push((*t1, MIST, "Spray ended ▶", false));
     }
-    for (i, (x, colour, words, right_of_line)) in marks.iter().enumerate() {
+    let (mut rows_right, mut rows_left) = (0, 0);
+    for (x, colour, words, right_of_line) in &marks {
         chart
             .draw_series(LineSeries::new(
                 [(*x, y_lo), (*x, y_hi)],
                 colour.stroke_width(thin),
             ))
             .map_err(draw_err)?;
+        let rows = if *right_of_line {
+            &mut rows_right
+        } else {
+            &mut rows_left
+        };
         let (dx, anchor) = if *right_of_line {
             (6, HPos::Left)
         } else {
             (-6, HPos::Right)
         };
-        let style = label.clone().color(colour).pos(Pos::new(anchor, VPos::Top));
+        let style = label
+            .clone()
+            .color(colour)
+            .pos(Pos::new(anchor, VPos::Bottom));
         chart
             .draw_series(std::iter::once(
-                EmptyElement::at((*x, y_hi))
-                    + Text::new(words.to_string(), (dx, 6 + step * i as i32), style),
+                EmptyElement::at((*x, y_lo))
+                    + Text::new(words.to_string(), (dx, -6 - step * *rows), style),
             ))
             .map_err(draw_err)?;
+        *rows += 1;
     }
 
     if r.curve.is_empty() {

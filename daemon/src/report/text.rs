@@ -75,7 +75,12 @@ fn secs(ms: u64) -> String {
 pub fn indicators(s: &SessionInfo) -> Vec<String> {
     let delay = match s.laser_to_spray_ms {
         Some(ms) => format!(
-            "Laser stop → spray start: {ms:.0} ms ({})",
+            "Laser stop → spray start: {} ms ({})",
+            if ms < 10.0 {
+                format!("{ms:.1}")
+            } else {
+                format!("{ms:.0}")
+            },
             if s.late { "LATE" } else { "on time" }
         ),
         None => "Laser stop → spray start: no laser pass before this session".into(),
