@@ -223,6 +223,12 @@ pub struct SessionProgress {
     pub elapsed_s: f64,
     /// Seconds of spraying left at most.
     pub remaining_s: f64,
+    /// Seconds until the session is expected to end (target reached and held, or the cap).
+    #[serde(default)]
+    pub end_in_s: f64,
+    /// What `end_in_s` rests on.
+    #[serde(default)]
+    pub end_basis: crate::control::running_session::EndBasis,
     /// Prepare goal: whether the skin is inside the band now.
     pub in_band: bool,
     /// Hottest skin so far, °C.
@@ -285,6 +291,21 @@ pub struct Snapshot {
     pub chiller_duty: f64,
     /// Last self-test: monotonic time and whether it passed.
     pub last_self_test: Option<(Duration, bool)>,
+    /// The last self-test's report, one line per check (empty before the first).
+    #[serde(default)]
+    pub last_self_test_report: Vec<String>,
+    /// The reservoir's float switch reports low water.
+    #[serde(default)]
+    pub water_low: bool,
+    /// The protocol a press of the foot pedal starts: the armed one, else the default.
+    #[serde(default)]
+    pub pedal_protocol: String,
+    /// Why a Start would not spray at once, as stable codes; empty when ready.
+    #[serde(default)]
+    pub not_ready: Vec<String>,
+    /// Estimated seconds until ready while precooling (`None`: unknown or not precooling).
+    #[serde(default)]
+    pub ready_in_s: Option<f64>,
 }
 
 impl Snapshot {
@@ -426,6 +447,11 @@ impl Snapshot {
             counters: Counters::default(),
             chiller_duty: 0.0,
             last_self_test: None,
+            last_self_test_report: Vec::new(),
+            water_low: false,
+            pedal_protocol: String::new(),
+            not_ready: vec![UnitState::Starting.name().to_string()],
+            ready_in_s: None,
         }
     }
 }

@@ -30,6 +30,8 @@ pub struct Telemetry {
     pub events_lagged: AtomicU64,
     /// Whether the treatment log takes writes.
     pub store_health: StoreHealth,
+    /// `/metrics` is being served (the `metrics` feature of `Unit.Features`).
+    pub metrics_serving: std::sync::atomic::AtomicBool,
     /// D-Bus calls per method: (calls, errors).
     dbus: Mutex<BTreeMap<String, (u64, u64)>>,
 }

@@ -28,6 +28,8 @@ pub fn ready_snapshot() -> Snapshot {
     let mut s = Snapshot::power_on(4.0);
     s.state = UnitState::Ready;
     s.ready = true;
+    s.not_ready = Vec::new();
+    s.pedal_protocol = "co2_fractional".into();
     s.readings = [Some(4.0), Some(4.5), Some(30.0), Some(33.0), Some(0.0)];
     s
 }
@@ -134,6 +136,8 @@ async fn run(mut ends: HandleEnds, received: Arc<Mutex<Vec<Command>>>) {
                             start: start.clone(),
                             elapsed_s: 0.0,
                             remaining_s: options.spray_s.unwrap_or(60.0),
+                            end_in_s: options.spray_s.unwrap_or(60.0),
+                            end_basis: Default::default(),
                             in_band: false,
                             peak_skin_c: None,
                             min_skin_c: None,

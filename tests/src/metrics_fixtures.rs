@@ -102,6 +102,8 @@ pub fn busy_snapshot() -> Snapshot {
         start: session_start(3, StartCause::AutoStart, Some(9.0), false, 490),
         elapsed_s: 10.0,
         remaining_s: 20.0,
+        end_in_s: 20.0,
+        end_basis: Default::default(),
         in_band: false,
         peak_skin_c: Some(41.0),
         min_skin_c: Some(21.0),

@@ -710,6 +710,28 @@ async fn sessions_list_get_export_stats() {
         .unwrap();
     let parsed: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(parsed.as_array().unwrap().len(), 3);
+    // One schema: each JSON object has exactly List's keys, with the same values.
+    let all: Vec<HashMap<String, OwnedValue>> = call(c, SESSIONS, "List", &(empty(),))
+        .await
+        .unwrap()
+        .body()
+        .deserialize()
+        .unwrap();
+    for (listed, exported) in all.iter().zip(parsed.as_array().unwrap()) {
+        let obj = exported.as_object().expect("an object per session");
+        let mut keys: Vec<&String> = listed.keys().collect();
+        keys.sort();
+        assert_eq!(keys, obj.keys().collect::<Vec<_>>(), "{exported}");
+        assert_eq!(obj["id"], u64::try_from(&listed["id"]).unwrap());
+        assert_eq!(
+            obj["duration_s"],
+            f64::try_from(&listed["duration_s"]).unwrap()
+        );
+        assert_eq!(
+            obj["completed"],
+            bool::try_from(&listed["completed"]).unwrap()
+        );
+    }
     let stats: HashMap<String, OwnedValue> = call(c, SESSIONS, "Stats", &(empty(),))
         .await
         .unwrap()

@@ -8,6 +8,7 @@
 
 mod dbus_api;
 mod dbus_e2e;
+mod dbus_gaps;
 mod dbus_policy;
 mod metrics_fleet;
 mod metrics_grafana;

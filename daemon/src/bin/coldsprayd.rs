@@ -139,23 +139,8 @@ async fn serve(config: Config, cli: Cli) -> anyhow::Result<()> {
         );
     }
     let on_sim = config.unit.backend == Backend::Sim;
-    let dbus = match coldsprayd::dbus::start(handle.clone(), &config.dbus, on_sim).await {
-        Ok(server) => server,
-        // On a developer laptop without a session bus the simulated unit still runs (live
-        // view, demo, metrics); a configured bus, or the real unit, must have its API.
-        Err(e)
-            if on_sim
-                && config.dbus.bus == coldsprayd::dbus::BusChoice::Auto
-                && config.dbus.address.is_none() =>
-        {
-            tracing::warn!("no D-Bus API on this machine ({e}); running without it");
-            None
-        }
-        Err(e) => {
-            let _ = daemon.stop().await;
-            return Err(e).context("starting the D-Bus API");
-        }
-    };
+    // Metrics first: Unit.Features lists `metrics` once /metrics serves, and is constant
+    // from the moment the bus name is taken.
     let metrics = if config.metrics.enabled {
         let identity = coldsprayd::metrics::UnitIdentity::from(&config.unit);
         match coldsprayd::metrics::start_for_unit(handle.clone(), &config.metrics, identity).await {
@@ -175,6 +160,23 @@ async fn serve(config: Config, cli: Cli) -> anyhow::Result<()> {
         }
     } else {
         None
+    };
+    let dbus = match coldsprayd::dbus::start(handle.clone(), &config.dbus, on_sim).await {
+        Ok(server) => server,
+        // On a developer laptop without a session bus the simulated unit still runs (live
+        // view, demo, metrics); a configured bus, or the real unit, must have its API.
+        Err(e)
+            if on_sim
+                && config.dbus.bus == coldsprayd::dbus::BusChoice::Auto
+                && config.dbus.address.is_none() =>
+        {
+            tracing::warn!("no D-Bus API on this machine ({e}); running without it");
+            None
+        }
+        Err(e) => {
+            let _ = daemon.stop().await;
+            return Err(e).context("starting the D-Bus API");
+        }
     };
     Notifier::from_env().ready(&runtime::status_line(&handle.snapshot()));
     tracing::info!(

@@ -26,6 +26,31 @@ pub struct SessionDrive {
     pub end: Option<Outcome>,
 }
 
+/// What a running session's expected end rests on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndBasis {
+    /// The spray cap (`spray_s`): no skin target, or the target will not be reached before.
+    #[default]
+    Cap,
+    /// The skin is at the target (in the band) and the hold time is counting down: exact
+    /// unless the skin leaves it.
+    Hold,
+    /// An estimate: the skin's current fall rate to the target, plus the hold time.
+    Estimate,
+}
+
+impl EndBasis {
+    /// The name on the API (`cap`, `hold`, `estimate`).
+    pub fn name(self) -> &'static str {
+        match self {
+            EndBasis::Cap => "cap",
+            EndBasis::Hold => "hold",
+            EndBasis::Estimate => "estimate",
+        }
+    }
+}
+
 /// The running session.
 #[derive(Debug, Clone)]
 pub struct ActiveSession {
@@ -81,6 +106,37 @@ impl ActiveSession {
     /// Seconds of spraying left at most.
     pub fn remaining_s(&self, now: Duration) -> f64 {
         (self.protocol.spray_s - self.elapsed(now).as_secs_f64()).max(0.0)
+    }
+
+    /// When the session is expected to end, in seconds from `now`, and on what that rests
+    /// (see [`EndBasis`]). Never later than the spray cap.
+    pub fn expected_end(&self, now: Duration) -> (f64, EndBasis) {
+        let cap = self.remaining_s(now);
+        let Some(target) = self.protocol.skin_target_c else {
+            return (cap, EndBasis::Cap);
+        };
+        let hold = self.protocol.hold_s;
+        if let Some(since) = self.in_band_since {
+            let left = (hold - now.saturating_sub(since).as_secs_f64()).max(0.0);
+            return if left < cap {
+                (left, EndBasis::Hold)
+            } else {
+                (cap, EndBasis::Cap)
+            };
+        }
+        // Not at the target yet: extrapolate the skin's fall, then add the hold.
+        let skin = self.prev_skin.map(|(_, c)| c);
+        let reach = skin.and_then(|c| {
+            let above = match self.protocol.goal {
+                Goal::Protect => c - target,
+                Goal::Prepare => c - (target + self.protocol.band_c),
+            };
+            (self.skin_rate < 0.0 && above > 0.0).then(|| above / -self.skin_rate)
+        });
+        match reach {
+            Some(t) if t + hold < cap => (t + hold, EndBasis::Estimate),
+            _ => (cap, EndBasis::Cap),
+        }
     }
 
     fn pattern_open(&self, elapsed: Duration) -> bool {
@@ -265,6 +321,28 @@ mod tests {
         assert_eq!(r.time_to_target_ms, Some(15_000));
         assert_eq!(r.spray_ms, 20_000);
         assert_eq!(r.peak_skin_c, Some(48.0));
+    }
+
+    #[test]
+    fn the_expected_end_is_the_hold_or_the_fall_not_only_the_cap() {
+        let mut s = session("co2_fractional"); // target 26, hold 5 s, cap 120 s
+        s.update(at(10.0), Some(48.0), false);
+        assert_eq!(
+            s.expected_end(at(10.0)),
+            (120.0, EndBasis::Cap),
+            "no fall yet"
+        );
+        s.update(at(11.0), Some(46.0), true);
+        let (left, basis) = s.expected_end(at(11.0));
+        assert_eq!(basis, EndBasis::Estimate);
+        // 20 °C above the target at 2 °C/s, then the hold.
+        assert!((left - (10.0 + s.protocol.hold_s)).abs() < 1e-9, "{left}");
+        s.update(at(20.0), Some(25.5), true);
+        let (left, basis) = s.expected_end(at(22.0));
+        assert_eq!(basis, EndBasis::Hold);
+        assert!((left - (s.protocol.hold_s - 2.0)).abs() < 1e-9, "{left}");
+        s.protocol.skin_target_c = None;
+        assert_eq!(s.expected_end(at(22.0)).1, EndBasis::Cap);
     }
 
     #[test]

@@ -13,13 +13,14 @@ pub const ADMIN_GROUP: &str = "coldspray-admin";
 
 /// Methods an operator may call (`Interface.Member`, `Unit.*` = every Unit method). Every
 /// other method needs an admin. Mirrors `packaging/dbus/org.coldspray.ColdSpray1.conf`.
-pub const OPERATOR_METHODS: [&str; 6] = [
+pub const OPERATOR_METHODS: [&str; 7] = [
     "Unit.*",
     "Protocols.List",
     "Protocols.Get",
     "Sessions.List",
     "Sessions.Get",
     "Sessions.Stats",
+    "Sessions.LiveCurve",
 ];
 
 /// Who may call what.

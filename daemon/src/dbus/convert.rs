@@ -57,6 +57,22 @@ pub fn session_live(r: &SessionRecord, running_id: Option<u64>) -> Dict {
     d
 }
 
+/// A dictionary of this API as a JSON object with the same keys (numbers, booleans and
+/// strings; a NaN or infinite number, which JSON cannot hold, is `null`).
+pub fn dict_json(d: &Dict) -> serde_json::Value {
+    use serde_json::Value as J;
+    let json = |v: &Value<'_>| match v {
+        Value::U64(x) => J::from(*x),
+        Value::I64(x) => J::from(*x),
+        Value::U32(x) => J::from(*x),
+        Value::F64(x) => J::from(*x),
+        Value::Bool(x) => J::from(*x),
+        Value::Str(x) => J::from(x.as_str()),
+        other => J::from(other.to_string()),
+    };
+    J::Object(d.iter().map(|(k, v)| (k.clone(), json(v))).collect())
+}
+
 /// A closed session as a dictionary. Absent indicators are absent keys.
 pub fn session(r: &SessionRecord) -> Dict {
     let s = &r.start;
@@ -162,6 +178,8 @@ pub fn current_session(s: &Snapshot) -> Dict {
         }
         put(&mut d, "elapsed_s", p.elapsed_s);
         put(&mut d, "remaining_s", p.remaining_s);
+        put(&mut d, "end_in_s", p.end_in_s);
+        put(&mut d, "end_basis", p.end_basis.name());
         put(&mut d, "in_band", p.in_band);
         if let Some(x) = p.start.skin_target_c {
             put(&mut d, "skin_target_c", x);
@@ -200,4 +218,10 @@ pub fn last_self_test(s: &Snapshot) -> &'static str {
 /// Whether the audio is paused now.
 pub fn audio_paused(s: &Snapshot) -> bool {
     s.audio_paused_until.is_some_and(|until| until > s.at)
+}
+
+/// Seconds of audio pause left (0 when not paused).
+pub fn audio_pause_left_s(s: &Snapshot) -> f64 {
+    s.audio_paused_until
+        .map_or(0.0, |until| until.saturating_sub(s.at).as_secs_f64())
 }

@@ -237,6 +237,13 @@ impl Maintenance {
         convert::last_self_test(&self.h.snapshot()).to_string()
     }
 
+    /// LastSelfTestReport: the last self-test's report, one line per check, as sent in
+    /// SelfTestFinished (empty before the first).
+    #[zbus(property)]
+    fn last_self_test_report(&self) -> Vec<String> {
+        self.h.snapshot().last_self_test_report.clone()
+    }
+
     /// SelfTestFinished: a self-test finished (passed, one line per check).
     #[zbus(signal)]
     pub async fn self_test_finished(

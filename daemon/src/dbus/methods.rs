@@ -7,7 +7,7 @@
 use crate::telemetry::Telemetry;
 
 /// Methods of the interfaces served on every unit.
-pub const ALWAYS: [&str; 25] = [
+pub const ALWAYS: [&str; 26] = [
     "Unit.Start",
     "Unit.Stop",
     "Unit.Arm",
@@ -24,6 +24,7 @@ pub const ALWAYS: [&str; 25] = [
     "Sessions.Get",
     "Sessions.Export",
     "Sessions.Stats",
+    "Sessions.LiveCurve",
     "Maintenance.Enter",
     "Maintenance.Exit",
     "Maintenance.Prime",

@@ -15,6 +15,7 @@ pub mod access;
 pub mod convert;
 pub mod error;
 pub mod guard;
+pub mod live;
 pub mod maintenance;
 pub mod methods;
 pub mod protocols;
@@ -192,10 +193,16 @@ pub async fn start(
     } else {
         access::Access::enforcing()
     };
+    let live = Arc::new(live::LiveCurve::default());
     let mut builder = builder
         .serve_at(PATH, Unit::new(handle.clone(), access.clone()))
         .and_then(|b| b.serve_at(PATH, Protocols::new(handle.clone(), access.clone())))
-        .and_then(|b| b.serve_at(PATH, Sessions::new(handle.clone(), access.clone())))
+        .and_then(|b| {
+            b.serve_at(
+                PATH,
+                Sessions::new(handle.clone(), access.clone(), live.clone()),
+            )
+        })
         .and_then(|b| b.serve_at(PATH, Maintenance::new(handle.clone(), access.clone())))
         .map_err(serve)?;
     if let Some(sim) = handle.sim.clone() {
@@ -229,6 +236,7 @@ pub async fn start(
     let tasks = vec![
         tokio::spawn(watch_snapshots(handle.clone(), unit.clone(), maint.clone())),
         tokio::spawn(watch_protocols(handle.clone(), protocols)),
+        tokio::spawn(live::follow(handle.clone(), live)),
     ];
     let (drain, drain_rx) = tokio::sync::watch::channel(false);
     let events = tokio::spawn(forward_events(handle.clone(), unit, maint, drain_rx));
@@ -316,6 +324,21 @@ async fn watch_snapshots(
             }
             if convert::audio_paused(&last) != convert::audio_paused(&new) {
                 let _ = u.audio_paused_changed(&ue).await;
+                let _ = u.audio_pause_left_changed(&ue).await;
+            }
+            if last.not_ready != new.not_ready {
+                let _ = u.not_ready_changed(&ue).await;
+            }
+            if moved(last.ready_in_s, new.ready_in_s, 1.0) {
+                let _ = u.ready_in_changed(&ue).await;
+            } else {
+                announced.ready_in_s = last.ready_in_s;
+            }
+            if last.water_low != new.water_low {
+                let _ = u.water_low_changed(&ue).await;
+            }
+            if last.pedal_protocol != new.pedal_protocol {
+                let _ = u.pedal_protocol_changed(&ue).await;
             }
         }
         {
@@ -356,6 +379,9 @@ async fn watch_snapshots(
             }
             if last.last_self_test != new.last_self_test {
                 let _ = m.last_self_test_changed(&me).await;
+            }
+            if last.last_self_test_report != new.last_self_test_report {
+                let _ = m.last_self_test_report_changed(&me).await;
             }
             if last.calibration != new.calibration {
                 let _ = m.calibration_changed(&me).await;

@@ -121,8 +121,16 @@ pub struct LiveSession {
     pub goal: Option<String>,
     /// Seconds since it started.
     pub elapsed_s: Option<f64>,
-    /// Seconds left.
+    /// Seconds left to the spray cap (the latest it can end).
     pub remaining_s: Option<f64>,
+    /// Seconds until it is expected to end.
+    pub end_in_s: Option<f64>,
+    /// What `end_in_s` rests on: `cap`, `hold` or `estimate`.
+    pub end_basis: Option<String>,
+    /// Skin target, °C.
+    pub skin_target_c: Option<f64>,
+    /// Skin floor, °C.
+    pub skin_floor_c: Option<f64>,
     /// Whether it started late after the laser.
     pub late: Option<bool>,
     /// Whether the skin is in the target band.
@@ -159,6 +167,16 @@ pub struct UnitProperties {
     pub laser_on: Option<bool>,
     /// The buzzer is paused.
     pub audio_paused: Option<bool>,
+    /// Seconds of audio pause left.
+    pub audio_pause_left: Option<f64>,
+    /// Why a Start would not spray at once (stable codes).
+    pub not_ready: Option<Vec<String>>,
+    /// Estimated seconds until ready (NaN: unknown).
+    pub ready_in: Option<f64>,
+    /// The float switch reports low water.
+    pub water_low: Option<bool>,
+    /// The protocol the foot pedal starts.
+    pub pedal_protocol: Option<String>,
     /// Daemon version.
     pub version: Option<String>,
     /// Hardware backend.
@@ -191,6 +209,8 @@ pub struct MaintenanceProperties {
     pub chiller_duty: Option<f64>,
     /// `never`, `passed` or `failed`.
     pub last_self_test: Option<String>,
+    /// The last self-test's report, one line per check.
+    pub last_self_test_report: Option<Vec<String>>,
 }
 
 /// The filter of `Sessions.List`, `Export` and `Stats`; `None` leaves a key out.
@@ -301,6 +321,21 @@ pub trait Unit {
     /// The buzzer is paused.
     #[zbus(property)]
     fn audio_paused(&self) -> zbus::Result<bool>;
+    /// Seconds of audio pause left, 0 when not paused.
+    #[zbus(property)]
+    fn audio_pause_left(&self) -> zbus::Result<f64>;
+    /// Why a Start would not spray at once, as stable codes (empty when ready).
+    #[zbus(property)]
+    fn not_ready(&self) -> zbus::Result<Vec<String>>;
+    /// Estimated seconds until ready while precooling (NaN: unknown).
+    #[zbus(property)]
+    fn ready_in(&self) -> zbus::Result<f64>;
+    /// The float switch reports low water.
+    #[zbus(property)]
+    fn water_low(&self) -> zbus::Result<bool>;
+    /// The protocol a press of the foot pedal starts.
+    #[zbus(property)]
+    fn pedal_protocol(&self) -> zbus::Result<String>;
     /// Daemon version.
     #[zbus(property)]
     fn version(&self) -> zbus::Result<String>;
@@ -383,6 +418,9 @@ pub trait Sessions {
     fn export(&self, filter: Dict, format: &str) -> zbus::Result<String>;
     /// Figures over the sessions matching the filter.
     fn stats(&self, filter: Dict) -> zbus::Result<SessionStats>;
+    /// The running (or last) session's curve from index `since`: (session_id, running,
+    /// next index, samples).
+    fn live_curve(&self, since: u32) -> zbus::Result<(u64, bool, u32, Vec<CurvePoint>)>;
     /// The figures, with all their keys as sent.
     #[zbus(name = "Stats")]
     fn stats_dict(&self, filter: Dict) -> zbus::Result<Dict>;
@@ -445,6 +483,9 @@ pub trait Maintenance {
     /// `never`, `passed` or `failed`.
     #[zbus(property)]
     fn last_self_test(&self) -> zbus::Result<String>;
+    /// The last self-test's report, one line per check.
+    #[zbus(property)]
+    fn last_self_test_report(&self) -> zbus::Result<Vec<String>>;
 
     /// A self-test finished (passed, one line per check).
     #[zbus(signal)]

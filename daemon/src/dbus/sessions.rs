@@ -6,6 +6,7 @@ use super::access::Access;
 use super::convert::{self, CurvePoint, Dict};
 use super::error::Error;
 use super::guard::Guard;
+use super::live::LiveCurve;
 use super::validate as v;
 use crate::handle::ControlHandle;
 use crate::model::session::SessionRecord;
@@ -19,14 +20,17 @@ use zbus::zvariant::OwnedValue;
 pub struct Sessions {
     h: ControlHandle,
     guard: Guard,
+    live: Arc<LiveCurve>,
 }
 
 impl Sessions {
-    /// Serves the daemon behind `h`, callers checked by `access`.
-    pub fn new(h: ControlHandle, access: Access) -> Sessions {
+    /// Serves the daemon behind `h`, callers checked by `access`; `live` is the running
+    /// session's curve, fed by [`super::live::follow`].
+    pub fn new(h: ControlHandle, access: Access, live: Arc<LiveCurve>) -> Sessions {
         Sessions {
             guard: Guard::new(h.clone(), access, "Sessions"),
             h,
+            live,
         }
     }
 }
@@ -108,8 +112,10 @@ impl Sessions {
             .await
     }
 
-    /// Export: the sessions matching filter (as in List) as text, format "csv" (one line per
-    /// session, header first) or "json" (an array of session records).
+    /// Export: the sessions matching filter (as in List, newest first) as text, format "csv"
+    /// (a header line, then one line per session; the columns are List's keys plus
+    /// started_utc and open, empty cells are absent values) or "json" (an array of objects
+    /// with exactly List's keys and values; absent keys are unknown).
     /// Errors: InvalidArgument, StoreUnavailable.
     async fn export(
         &self,
@@ -126,16 +132,41 @@ impl Sessions {
                         format.chars().take(32).collect::<String>()
                     )));
                 }
+                let running = self.running_id();
                 let records = self.query(&filter).await?;
                 if format == "json" {
-                    serde_json::to_string(&records).map_err(|e| Error::StoreError(e.to_string()))
+                    let rows: Vec<_> = records
+                        .iter()
+                        .map(|r| convert::dict_json(&convert::session_live(r, running)))
+                        .collect();
+                    serde_json::to_string(&rows).map_err(|e| Error::StoreError(e.to_string()))
                 } else {
-                    crate::store::sessions_csv(
-                        &records,
-                        self.h.snapshot().session.as_ref().map(|s| s.start.id),
-                    )
-                    .map_err(Error::from)
+                    crate::store::sessions_csv(&records, running).map_err(Error::from)
                 }
+            })
+            .await
+    }
+
+    /// LiveCurve: the curve of the running session as it forms (or of the last session, until
+    /// the next starts): session_id (0 before the first), running, next (the index to pass as
+    /// since next time), and the samples from index since on, as in Get. Poll it about once
+    /// a second while a session runs; a gap in t_ms means samples were missed.
+    #[zbus(out_args("session_id", "running", "next", "curve"))]
+    async fn live_curve(
+        &self,
+        #[zbus(header)] hdr: zbus::message::Header<'_>,
+        #[zbus(connection)] conn: &zbus::Connection,
+        since: u32,
+    ) -> Result<(u64, bool, u32, Vec<CurvePoint>), Error> {
+        self.guard
+            .run(conn, &hdr, async {
+                let (id, running, next, samples) = self.live.since(since);
+                Ok((
+                    id,
+                    running,
+                    next,
+                    samples.iter().map(convert::sample).collect(),
+                ))
             })
             .await
     }

@@ -205,8 +205,12 @@ impl Unit {
     }
 
     /// CurrentSession: the running session (empty when none): id t, protocol s, goal s, cause s,
-    /// started_unix_ms x, late b, laser_to_spray_ms d, elapsed_s d, remaining_s d, in_band b,
-    /// skin_target_c d, skin_floor_c d, peak_skin_c d, min_skin_c d (absent when unknown).
+    /// started_unix_ms x, late b, laser_to_spray_ms d, elapsed_s d, remaining_s d (to the
+    /// spray cap, the latest it can end), end_in_s d (when it is expected to end), end_basis s
+    /// (what end_in_s rests on: cap = the spray cap; hold = the skin is at the target and the
+    /// hold time counts down; estimate = the skin's fall rate to the target plus the hold),
+    /// in_band b, skin_target_c d, skin_floor_c d, peak_skin_c d, min_skin_c d (absent when
+    /// unknown).
     #[zbus(property)]
     fn current_session(&self) -> Dict {
         convert::current_session(&self.h.snapshot())
@@ -236,6 +240,43 @@ impl Unit {
         convert::audio_paused(&self.h.snapshot())
     }
 
+    /// AudioPauseLeft: seconds of audio pause left, 0 when not paused (announced when the
+    /// pause starts and ends; count it down locally).
+    #[zbus(property)]
+    fn audio_pause_left(&self) -> f64 {
+        convert::audio_pause_left_s(&self.h.snapshot())
+    }
+
+    /// NotReady: why a Start would not spray at once, as stable codes (empty when Ready):
+    /// the state when it is not ready (starting, precooling, spraying, fault, maintenance,
+    /// stopping), settings_unconfirmed, estop and water_low for the inputs, and
+    /// interlock:KEY for each interlock alarm (KEY as in ActiveAlarms).
+    #[zbus(property)]
+    fn not_ready(&self) -> Vec<String> {
+        self.h.snapshot().not_ready.clone()
+    }
+
+    /// ReadyIn: estimated seconds until ready while precooling: the reservoir's cooling rate
+    /// over the last 10 s carried on (it errs short, as cooling slows near the setpoint);
+    /// NaN when unknown (not cooling yet) or not precooling.
+    #[zbus(property)]
+    fn ready_in(&self) -> f64 {
+        self.h.snapshot().ready_in_s.unwrap_or(f64::NAN)
+    }
+
+    /// WaterLow: the reservoir's float switch reports low water (the water_low interlock).
+    #[zbus(property)]
+    fn water_low(&self) -> bool {
+        self.h.snapshot().water_low
+    }
+
+    /// PedalProtocol: the protocol a press of the foot pedal starts: the armed one, else the
+    /// unit's default protocol.
+    #[zbus(property)]
+    fn pedal_protocol(&self) -> String {
+        self.h.snapshot().pedal_protocol.clone()
+    }
+
     /// Version: daemon version.
     #[zbus(property(emits_changed_signal = "const"))]
     fn version(&self) -> String {
@@ -248,10 +289,20 @@ impl Unit {
         self.h.info.backend.clone()
     }
 
-    /// Features: feature flags of this unit (sim, skin_sensor, log_store, metrics, ...).
+    /// Features: feature flags of this unit: backend:NAME, sim, skin_sensor, log_store, and
+    /// metrics while /metrics is served (the daemon starts it before it takes its bus name).
     #[zbus(property(emits_changed_signal = "const"))]
     fn features(&self) -> Vec<String> {
-        self.h.info.features.clone()
+        let mut f = self.h.info.features.clone();
+        if self
+            .h
+            .telemetry
+            .metrics_serving
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            f.push("metrics".into());
+        }
+        f
     }
 
     /// SessionStarted: a session started (id, protocol, cause command|trigger|auto_start,

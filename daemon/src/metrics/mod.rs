@@ -176,8 +176,13 @@ pub async fn start_for_unit(
     if !config.enabled {
         return Err(MetricsError::Disabled);
     }
+    let telemetry = handle.telemetry.clone();
     let exporter = Arc::new(Exporter::for_unit(handle, identity)?);
-    http::serve(exporter, config.listen).await
+    let server = http::serve(exporter, config.listen).await?;
+    telemetry
+        .metrics_serving
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    Ok(server)
 }
 
 #[cfg(test)]

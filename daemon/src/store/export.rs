@@ -91,7 +91,9 @@ fn json_err(e: serde_json::Error) -> StoreError {
 }
 
 /// The columns of the sessions table, in order (empty cell = unknown).
-pub const SESSION_COLUMNS: [&str; 20] = [
+/// The same names, units and meaning as the keys of `Sessions.List`, plus `started_utc` and
+/// `open`; a session still running reads outcome `running`, completed `false`, no end.
+pub const SESSION_COLUMNS: [&str; 21] = [
     "id",
     "protocol",
     "goal",
@@ -101,6 +103,7 @@ pub const SESSION_COLUMNS: [&str; 20] = [
     "ended_unix_ms",
     "duration_s",
     "outcome",
+    "completed",
     "late",
     "laser_to_spray_ms",
     "skin_target_c",
@@ -125,8 +128,9 @@ const SAMPLE_COLUMNS: [&str; 8] = [
 ];
 const EVENT_COLUMNS: [&str; 6] = ["unix_ms", "utc", "type", "key", "priority", "detail"];
 
-fn session_row(r: &SessionRecord, open: bool) -> [String; 20] {
+fn session_row(r: &SessionRecord, open: bool) -> [String; 21] {
     let s = &r.start;
+    let ended = |v: String| if open { String::new() } else { v };
     [
         s.id.to_string(),
         s.protocol.clone(),
@@ -134,9 +138,10 @@ fn session_row(r: &SessionRecord, open: bool) -> [String; 20] {
         s.cause.name().to_string(),
         s.started_unix_ms.to_string(),
         utc_iso(s.started_unix_ms),
-        r.ended_unix_ms.to_string(),
-        format!("{:.3}", r.duration().as_secs_f64()),
-        r.outcome.name().to_string(),
+        ended(r.ended_unix_ms.to_string()),
+        ended(format!("{:.3}", r.duration().as_secs_f64())),
+        if open { "running" } else { r.outcome.name() }.to_string(),
+        (!open && r.outcome.is_completed()).to_string(),
         s.late.to_string(),
         fixed(s.laser_to_spray_ms),
         fixed(s.skin_target_c),
@@ -424,13 +429,15 @@ mod tests {
         let lines: Vec<_> = csv.lines().collect();
         assert_eq!(lines[0].split(',').count(), SESSION_COLUMNS.len());
         assert!(lines[1].starts_with(
-            "7,pico,protect,trigger,1000,1970-01-01T00:00:01.000Z,3000,2.000,interlock,false,12.500,,10.000,,,,10,2000,false,"
+            "7,pico,protect,trigger,1000,1970-01-01T00:00:01.000Z,3000,2.000,interlock,false,false,12.500,,10.000,,,,10,2000,false,"
         ), "{}", lines[1]);
         assert!(lines[1].ends_with("\"a,\"\"b\"\"\""), "{}", lines[1]);
         let running = sessions_csv(&[test_record(7, "pico", None)], Some(7)).unwrap();
+        let row = running.lines().nth(1).unwrap();
+        assert!(row.ends_with(",true,"), "{running}");
         assert!(
-            running.lines().nth(1).unwrap().ends_with(",true,"),
-            "{running}"
+            row.contains(",1970-01-01T00:00:01.000Z,,,running,false,"),
+            "a running session has no end yet: {row}"
         );
     }
 }

@@ -103,10 +103,9 @@ impl Core {
     fn delete_protocol(&mut self, name: String, now: Duration) -> Result<(), CommandError> {
         self.find_protocol(&name)?;
         if Protocol::factory_defaults().iter().any(|p| p.name == name) {
-            return Err(CommandError::InvalidArgument {
-                name: "name".into(),
-                reason: format!("factory protocol `{name}` can be edited but not deleted"),
-            });
+            return Err(self.not_permitted(&format!(
+                "deleting factory protocol `{name}` (it can be edited, not deleted)"
+            )));
         }
         if self
             .session

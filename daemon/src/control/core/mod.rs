@@ -141,6 +141,8 @@ struct SelfTestRecord {
     identify_requested: bool,
     /// When the last self-test finished and whether it passed.
     last: Option<(Duration, bool)>,
+    /// The last self-test's report, one line per check.
+    last_report: Vec<String>,
 }
 
 /// The output levels last driven, and since when the pump and valve have been on.
@@ -178,6 +180,8 @@ pub struct Core {
     armed: Option<String>,
     session: Option<ActiveSession>,
     task: Option<Task>,
+    /// How fast the reservoir cools while precooling, for the time-to-ready estimate.
+    ready_eta: snapshot::ReadyEta,
     /// Chip identities and the last self-test's result.
     self_test: SelfTestRecord,
     /// Since when the control loop has stepped on time after a stall (`control_stalled`).
@@ -235,6 +239,7 @@ impl Core {
             laser: LaserPass::default(),
             armed,
             session: None,
+            ready_eta: snapshot::ReadyEta::default(),
             task: Some(Task::SelfTest(SelfTest::new(
                 now + secs(config.safety.self_test_timeout_s),
                 false,
@@ -303,6 +308,7 @@ impl Core {
         let from = self.state;
         self.state = to;
         self.state_since = now;
+        self.ready_eta = snapshot::ReadyEta::default();
         self.events.push(Event::StateChanged {
             at: now,
             unix_ms: self.now_unix_ms,

@@ -230,6 +230,7 @@ impl Core {
     fn finish_self_test(&mut self, now: Duration, passed: bool, report: Vec<String>) {
         self.task = None;
         self.self_test.last = Some((now, passed));
+        self.self_test.last_report = report.clone();
         self.events.push(Event::SelfTestFinished {
             at: now,
             passed,

@@ -111,10 +111,11 @@ impl Core {
                 self.end_session(now, outcome, None);
             }
         }
-        self.drive_task(now, &mut desired, heatsink);
         desired[Output::LampReady] = matches!(self.state, UnitState::Ready | UnitState::Spraying);
         desired[Output::Buzzer] = self.alarms.buzzer(now);
         desired[Output::LampFault] = self.alarms.fault_lamp(now);
+        // After the indicators: an output test of a lamp or the buzzer must win over them.
+        self.drive_task(now, &mut desired, heatsink);
 
         // 5. The gate has the last word.
         let outputs = gate::apply(
@@ -160,6 +161,7 @@ impl Core {
                 if let Some(Task::SelfTest(_)) = self.task {
                     self.run_self_test(now, None);
                 }
+                self.ready_eta.observe(now, reservoir);
                 if reservoir.is_some_and(|t| self.thermostat.cold_enough(t, false)) {
                     self.transition(UnitState::Ready, now, "reservoir at setpoint");
                 }

@@ -1,0 +1,124 @@
+//! `coldspray-kiosk`: the touchscreen kiosk of the ColdSpray unit, a client of `coldsprayd`
+//! over D-Bus. Runs full-screen under `cage` on the unit, or in a window on a desktop.
+
+use anyhow::Context;
+use clap::Parser;
+use coldspray_kiosk::app::{App, Message, Screen};
+use coldspray_kiosk::client::{Bus, Client, Request};
+use coldspray_kiosk::role::Role;
+use coldspray_kiosk::view;
+use iced::{Size, Subscription, Task};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// How often the kiosk reads the unit.
+const POLL_EVERY: Duration = Duration::from_millis(250);
+
+/// Command line.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    version,
+    about = "Touchscreen kiosk of the ColdSpray unit (D-Bus client of coldsprayd)"
+)]
+struct Cli {
+    /// D-Bus address of the daemon's bus (default: the system bus).
+    #[arg(long, env = "COLDSPRAY_BUS_ADDRESS")]
+    address: Option<String>,
+    /// Use the session bus (a developer's `coldsprayd --sim`).
+    #[arg(long)]
+    session: bool,
+    /// The role the screens assume: viewer, operator or admin (default: from this process's
+    /// groups). The daemon still decides what is allowed.
+    #[arg(long, value_parser = parse_role)]
+    role: Option<Role>,
+    /// The screen to open: home, session, alarms, history, protocols, service.
+    #[arg(long, default_value = "home", value_parser = parse_screen)]
+    screen: Screen,
+    /// Window width, px (ignored full-screen).
+    #[arg(long, default_value_t = 800.0)]
+    width: f32,
+    /// Window height, px (ignored full-screen).
+    #[arg(long, default_value_t = 480.0)]
+    height: f32,
+    /// Full-screen (the unit's panel).
+    #[arg(long)]
+    fullscreen: bool,
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    Role::from_name(s).ok_or_else(|| format!("unknown role {s} (viewer, operator, admin)"))
+}
+
+fn parse_screen(s: &str) -> Result<Screen, String> {
+    Screen::from_name(s).ok_or_else(|| format!("unknown screen {s}"))
+}
+
+/// The kiosk and its connection.
+struct Kiosk {
+    app: App,
+    client: Client,
+}
+
+/// When the kiosk started, for the monotonic clock of [`Message::Tick`].
+static STARTED: OnceLock<Instant> = OnceLock::new();
+
+fn seconds(now: Instant) -> f64 {
+    now.duration_since(*STARTED.get_or_init(Instant::now))
+        .as_secs_f64()
+}
+
+impl Kiosk {
+    fn send(&self, request: Option<Request>) -> Task<Message> {
+        match request {
+            Some(r) => Task::perform(self.client.clone().perform(r), Message::Reply),
+            None => Task::none(),
+        }
+    }
+
+    fn update(&mut self, message: Message) -> Task<Message> {
+        let request = self.app.update(message);
+        self.send(request)
+    }
+
+    fn view(&self) -> iced::Element<'_, Message> {
+        iced::widget::responsive(|size: Size| view::view(&self.app, size)).into()
+    }
+
+    fn subscription(&self) -> Subscription<Message> {
+        iced::time::every(POLL_EVERY).map(|t| Message::Tick(seconds(t)))
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let bus = match (&cli.address, cli.session) {
+        (Some(a), _) => Bus::Address(a.clone()),
+        (None, true) => Bus::Session,
+        (None, false) => Bus::System,
+    };
+    let role = cli.role.unwrap_or_else(Role::of_this_process);
+    let screen = cli.screen;
+    STARTED.get_or_init(Instant::now);
+    let boot = move || {
+        let mut k = Kiosk {
+            app: App::new(role, screen),
+            client: Client::new(bus.clone()),
+        };
+        let first = k.app.update(Message::Tick(0.0));
+        let history = (screen == Screen::History).then_some(Request::History);
+        let tasks = Task::batch([k.send(first), k.send(history)]);
+        (k, tasks)
+    };
+    iced::application(boot, Kiosk::update, Kiosk::view)
+        .title("ColdSpray")
+        .subscription(Kiosk::subscription)
+        .theme(|_: &Kiosk| iced::Theme::Dark)
+        .window(iced::window::Settings {
+            size: Size::new(cli.width, cli.height),
+            fullscreen: cli.fullscreen,
+            resizable: !cli.fullscreen,
+            ..iced::window::Settings::default()
+        })
+        .run()
+        .context("running the kiosk window")
+}

@@ -1,0 +1,209 @@
+//! The gaps an outside kiosk client found in the API (#17), each closed and shown here on a
+//! real private bus, through the typed proxies a kiosk uses: why the unit is not ready and
+//! when it will be, the session's expected end, the water level, the pedal's protocol, the
+//! audio pause left, the self-test report after its signal, the live curve, and `metrics`
+//! among the features while /metrics serves.
+
+use coldspray_e2e::fake_core::FakeCore;
+use coldspray_e2e::PrivateBus;
+use coldsprayd::api::Event;
+use coldsprayd::control::running_session::EndBasis;
+use coldsprayd::dbus::proxy::{uncached, MaintenanceProxy, SessionsProxy, UnitProxy};
+use coldsprayd::dbus::{self, BusChoice, DbusConfig, DbusServer};
+use coldsprayd::model::session::{Sample, SessionStart, StartCause};
+use coldsprayd::protocol::Goal;
+use std::collections::HashMap;
+use std::time::Duration;
+
+struct Rig {
+    core: FakeCore,
+    _server: DbusServer,
+    client: zbus::Connection,
+    _bus: PrivateBus,
+}
+
+async fn rig() -> Rig {
+    let bus = PrivateBus::start(&coldspray_e2e::current_user()).expect("private bus");
+    let core = FakeCore::start(None);
+    let config = DbusConfig {
+        bus: BusChoice::Session,
+        address: Some(bus.address().to_string()),
+    };
+    let server = dbus::start(core.handle.clone(), &config, false)
+        .await
+        .expect("service starts")
+        .expect("bus is not none");
+    let client = bus.connect().await.expect("client connects");
+    Rig {
+        core,
+        _server: server,
+        client,
+        _bus: bus,
+    }
+}
+
+/// Polls `f` until it is true (the service reads the snapshot the fake core publishes).
+async fn eventually<F, Fut>(what: &str, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !f().await {
+        assert!(tokio::time::Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn not_ready_reasons_ready_estimate_water_pedal_and_audio_pause_are_properties() {
+    let _ticket = coldspray_e2e::gate::shared();
+    let r = rig().await;
+    let unit: UnitProxy = uncached(&r.client).await.unwrap();
+    assert!(
+        unit.not_ready().await.unwrap().is_empty(),
+        "ready: no reason"
+    );
+    assert!(unit.ready_in().await.unwrap().is_nan());
+    assert!(!unit.water_low().await.unwrap());
+    assert_eq!(unit.pedal_protocol().await.unwrap(), "co2_fractional");
+    assert_eq!(unit.audio_pause_left().await.unwrap(), 0.0);
+
+    r.core.update(|s| {
+        s.state = coldsprayd::model::state::UnitState::Precooling;
+        s.ready = false;
+        s.not_ready = vec!["precooling".into(), "interlock:water_low".into()];
+        s.ready_in_s = Some(95.0);
+        s.water_low = true;
+        s.pedal_protocol = "pico".into();
+        s.audio_paused_until = Some(s.at + Duration::from_secs(100));
+    });
+    eventually("the new values are served", || async {
+        unit.water_low().await.unwrap()
+    })
+    .await;
+    assert_eq!(
+        unit.not_ready().await.unwrap(),
+        vec!["precooling".to_string(), "interlock:water_low".to_string()]
+    );
+    assert_eq!(unit.ready_in().await.unwrap(), 95.0);
+    assert_eq!(unit.pedal_protocol().await.unwrap(), "pico");
+    let left = unit.audio_pause_left().await.unwrap();
+    assert!(left > 99.0 && left <= 100.0, "{left}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_session_says_when_it_is_expected_to_end_and_on_what_basis() {
+    let _ticket = coldspray_e2e::gate::shared();
+    let r = rig().await;
+    let unit: UnitProxy = uncached(&r.client).await.unwrap();
+    unit.start("co2_fractional", HashMap::new()).await.unwrap();
+    r.core.update(|s| {
+        let p = s.session.as_mut().expect("the fake core started a session");
+        p.remaining_s = 110.0;
+        p.end_in_s = 7.5;
+        p.end_basis = EndBasis::Hold;
+    });
+    eventually("the expected end is served", || async {
+        let d = unit.current_session().await.unwrap();
+        d.get("end_basis")
+            .and_then(|v| String::try_from(v.try_clone().unwrap()).ok())
+            .as_deref()
+            == Some("hold")
+    })
+    .await;
+    let d = unit.current_session().await.unwrap();
+    assert_eq!(f64::try_from(&d["end_in_s"]).unwrap(), 7.5);
+    assert_eq!(f64::try_from(&d["remaining_s"]).unwrap(), 110.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_self_test_report_stays_readable_after_its_signal() {
+    let _ticket = coldspray_e2e::gate::shared();
+    let r = rig().await;
+    let maint: MaintenanceProxy = uncached(&r.client).await.unwrap();
+    assert!(maint.last_self_test_report().await.unwrap().is_empty());
+    let report = vec![
+        "skin: MLX90614 ok".to_string(),
+        "pump: 1.2 L/min".to_string(),
+    ];
+    r.core.update(|s| {
+        s.last_self_test = Some((s.at, true));
+        s.last_self_test_report = report.clone();
+    });
+    eventually("the report is served", || async {
+        maint.last_self_test_report().await.unwrap() == report
+    })
+    .await;
+    assert_eq!(maint.last_self_test().await.unwrap(), "passed");
+}
+
+fn sample(session_id: u64, t_ms: u32, skin: f64) -> Event {
+    Event::Sample(Sample {
+        session_id,
+        t_ms,
+        mist_c: Some(2.0),
+        skin_c: Some(skin),
+        reservoir_c: Some(4.0),
+        pressure_bar: Some(1.1),
+        pump: true,
+        valve: true,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_running_sessions_curve_is_served_as_it_forms() {
+    let _ticket = coldspray_e2e::gate::shared();
+    let r = rig().await;
+    let sessions: SessionsProxy = uncached(&r.client).await.unwrap();
+    assert_eq!(
+        sessions.live_curve(0).await.unwrap(),
+        (0, false, 0, Vec::new())
+    );
+    r.core.emit(Event::SessionStarted(SessionStart {
+        id: 41,
+        protocol: "pico".into(),
+        goal: Goal::Protect,
+        cause: StartCause::Command,
+        started_at: Duration::ZERO,
+        started_unix_ms: 0,
+        laser_to_spray_ms: None,
+        late: false,
+        skin_target_c: Some(26.0),
+        skin_floor_c: 10.0,
+    }));
+    for (i, skin) in [40.0, 37.0, 33.0].into_iter().enumerate() {
+        r.core.emit(sample(41, 100 * i as u32, skin));
+    }
+    eventually("three samples", || async {
+        sessions.live_curve(0).await.unwrap().2 == 3
+    })
+    .await;
+    let (id, running, next, curve) = sessions.live_curve(1).await.unwrap();
+    assert_eq!((id, running, next), (41, true, 3));
+    let skins: Vec<f64> = curve.iter().map(|p| p.2).collect();
+    assert_eq!(skins, vec![37.0, 33.0]);
+    r.core.emit(sample(41, 300, 30.0));
+    eventually("the fourth sample", || async {
+        sessions.live_curve(3).await.unwrap().3.len() == 1
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn features_list_metrics_while_metrics_are_served() {
+    let _ticket = coldspray_e2e::gate::shared();
+    let r = rig().await;
+    let unit: UnitProxy = uncached(&r.client).await.unwrap();
+    assert!(!unit.features().await.unwrap().contains(&"metrics".into()));
+    let config = coldsprayd::metrics::MetricsConfig {
+        enabled: true,
+        listen: "127.0.0.1:0".parse().unwrap(),
+    };
+    let _metrics = coldsprayd::metrics::start(r.core.handle.clone(), &config)
+        .await
+        .expect("metrics serve");
+    let features = unit.features().await.unwrap();
+    assert!(features.contains(&"metrics".into()), "{features:?}");
+    assert!(features.contains(&"skin_sensor".into()), "{features:?}");
+}
