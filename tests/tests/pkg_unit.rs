@@ -208,3 +208,128 @@ fn exec_lines_work_with_the_binary() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+fn kiosk_unit_text() -> String {
+    std::fs::read_to_string(repo().join("systemd/coldspray-kiosk.service"))
+        .expect("read the kiosk unit")
+}
+
+/// The kiosk's unit runs the kiosk under cage on tty1 in a logind session (PAM), as its own
+/// user in coldspray-operator, instead of the getty there.
+#[test]
+fn kiosk_unit_runs_cage_on_tty1_as_its_own_operator_user() {
+    let unit = kiosk_unit_text();
+    let has = |line: &str| unit.lines().any(|l| l.trim() == line);
+    for line in [
+        "ExecStart=/usr/bin/cage -- /usr/bin/coldspray-kiosk --fullscreen",
+        "User=_coldspray-kiosk",
+        "SupplementaryGroups=coldspray-operator",
+        "PAMName=coldspray-kiosk",
+        "TTYPath=/dev/tty1",
+        "StandardInput=tty-fail",
+        "Conflicts=getty@tty1.service",
+        "Restart=always",
+        "WantedBy=graphical.target",
+    ] {
+        assert!(has(line), "`{line}` missing from the kiosk unit");
+    }
+    // The PAM service it names is shipped, and opens a logind session.
+    let pam = std::fs::read_to_string(repo().join("packaging/debian/pam/coldspray-kiosk"))
+        .expect("the PAM file");
+    assert!(
+        pam.lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>()
+                == ["session", "required", "pam_systemd.so"]),
+        "{pam}"
+    );
+    // Packaged as the unit file and the PAM conffile cargo-deb installs.
+    let manifest =
+        std::fs::read_to_string(repo().join("kiosk/Cargo.toml")).expect("kiosk/Cargo.toml");
+    assert!(manifest.contains("unit-name = \"coldspray-kiosk\""), "{manifest}");
+    assert!(manifest.contains("\"etc/pam.d/coldspray-kiosk\""), "{manifest}");
+}
+
+#[test]
+fn kiosk_unit_verifies_clean() {
+    let _ticket = coldspray_e2e::gate::shared();
+    if !have("systemd-analyze") {
+        println!("SKIP: systemd-analyze not installed (Debian package `systemd`)");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    // verify checks that ExecStart= names an executable: stand-ins for cage and the kiosk
+    // (neither need be installed on the test machine).
+    let mut unit = kiosk_unit_text();
+    for name in ["cage", "coldspray-kiosk"] {
+        let stub = dir.path().join(name);
+        std::fs::write(&stub, "#!/bin/sh\nexit 0\n").expect("stub");
+        let mut perm = std::fs::metadata(&stub).expect("stat").permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o755);
+        std::fs::set_permissions(&stub, perm).expect("chmod");
+        unit = unit.replace(&format!("/usr/bin/{name}"), &stub.display().to_string());
+    }
+    let path = dir.path().join("coldspray-kiosk.service");
+    std::fs::write(&path, unit).expect("write unit");
+    let mut cmd = Command::new("systemd-analyze");
+    cmd.arg("verify");
+    if have("man") {
+        let man1 = dir.path().join("man/man1");
+        std::fs::create_dir_all(&man1).expect("man dir");
+        std::fs::copy(
+            repo().join("packaging/debian/man/coldspray-kiosk.1"),
+            man1.join("coldspray-kiosk.1"),
+        )
+        .expect("copy man page");
+        cmd.env("MANPATH", dir.path().join("man"));
+    } else {
+        cmd.arg("--man=no");
+    }
+    let out = cmd.arg(&path).output().expect("run systemd-analyze verify");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    println!("systemd-analyze verify (kiosk): exit {:?}, output {text:?}", out.status.code());
+    assert!(out.status.success(), "verify failed: {text}");
+    assert!(text.trim().is_empty(), "verify printed warnings: {text}");
+}
+
+#[test]
+fn kiosk_sysusers_puts_its_user_in_the_operator_group() {
+    let _ticket = coldspray_e2e::gate::shared();
+    if !have("systemd-sysusers") {
+        println!("SKIP: systemd-sysusers not installed (Debian package `systemd`)");
+        return;
+    }
+    let root = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(root.path().join("etc")).expect("etc");
+    let out = Command::new("systemd-sysusers")
+        .arg(format!("--root={}", root.path().display()))
+        .arg(repo().join("systemd/coldspray-kiosk.sysusers"))
+        .output()
+        .expect("run systemd-sysusers");
+    assert!(
+        out.status.success(),
+        "systemd-sysusers: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let passwd = std::fs::read_to_string(root.path().join("etc/passwd")).expect("passwd");
+    let group = std::fs::read_to_string(root.path().join("etc/group")).expect("group");
+    let user = passwd
+        .lines()
+        .find(|l| l.starts_with("_coldspray-kiosk:"))
+        .unwrap_or_else(|| panic!("no _coldspray-kiosk in {passwd}"));
+    let f: Vec<&str> = user.split(':').collect();
+    assert!(f[2].parse::<u32>().expect("uid") < 1000, "not a system uid: {user}");
+    assert_eq!(f[6], "/usr/sbin/nologin", "shell: {user}");
+    let operators = group
+        .lines()
+        .find(|l| l.starts_with("coldspray-operator:"))
+        .unwrap_or_else(|| panic!("no coldspray-operator in {group}"));
+    let members = operators.rsplit(':').next().unwrap_or_default();
+    assert!(
+        members.split(',').any(|m| m == "_coldspray-kiosk"),
+        "{operators}"
+    );
+}
