@@ -235,29 +235,29 @@ fn draw_chart<DB: DrawingBackend>(
     let stroke = k.px(3.0);
     let thin = k.px(2.0);
     let dash = (k.px(12.0), k.px(8.0));
+    // The protocol's levels: dashed lines across the whole time axis.
+    let mut levels = Vec::new();
     if let Some(t) = s.skin_target_c {
-        chart
-            .draw_series(DashedLineSeries::new(
-                [(start - pad, t), (end + pad, t)],
-                dash.0,
-                dash.1,
-                TARGET.stroke_width(thin),
-            ))
-            .map_err(draw_err)?
-            .label(format!("Target skin temperature ({t:.1} °C)"))
-            .legend(move |(x, y)| PathElement::new([(x, y), (x + 22, y)], TARGET.stroke_width(2)));
+        levels.push((t, TARGET, format!("Target skin temperature ({t:.1} °C)")));
     }
     let floor = s.skin_floor_c;
-    chart
-        .draw_series(DashedLineSeries::new(
-            [(start - pad, floor), (end + pad, floor)],
-            dash.0,
-            dash.1,
-            FLOOR.stroke_width(thin),
-        ))
-        .map_err(draw_err)?
-        .label(format!("Skin floor, the safety limit ({floor:.1} °C)"))
-        .legend(move |(x, y)| PathElement::new([(x, y), (x + 22, y)], FLOOR.stroke_width(2)));
+    levels.push((
+        floor,
+        FLOOR,
+        format!("Skin floor, the safety limit ({floor:.1} °C)"),
+    ));
+    for (level, colour, name) in levels {
+        chart
+            .draw_series(DashedLineSeries::new(
+                [(start - pad, level), (end + pad, level)],
+                dash.0,
+                dash.1,
+                colour.stroke_width(thin),
+            ))
+            .map_err(draw_err)?
+            .label(name)
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 22, y)], colour.stroke_width(2)));
+    }
 
     for (runs, colour, name) in [
         (&mist, MIST, text::MIST_LABEL),
