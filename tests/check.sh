@@ -14,6 +14,8 @@ echo "== cargo test"
 export COLDSPRAY_PROMETHEUS_DIR=${COLDSPRAY_PROMETHEUS_DIR:-$PWD/target/prometheus-tools}
 rm -rf target/debug/rel-summary
 cargo test --workspace --quiet 2>&1 | tee target/test-output.txt
+echo "== kiosk: the real binary in a real X window (Xvfb) against coldsprayd --sim"
+OUT=target/kiosk-screenshots bash tests/kiosk/screenshots.sh
 echo "== reliability suite, bounded form (full form: bash tests/rel/full.sh)"
 for f in target/debug/rel-summary/*.txt; do
   [ -s "$f" ] || continue

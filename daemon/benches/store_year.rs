@@ -145,6 +145,7 @@ fn state(at: i64, from: UnitState, to: UnitState) -> Event {
         from,
         to,
         reason: "session".into(),
+        code: String::new(),
     }
 }
 

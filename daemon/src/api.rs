@@ -339,8 +339,12 @@ pub enum Event {
         from: UnitState,
         /// New state.
         to: UnitState,
-        /// Why.
+        /// Why, for people.
         reason: String,
+        /// Why, as a stable code (`reservoir_at_setpoint`, `alarm:KEY`, ...: the list is in
+        /// `Core::transition`'s callers and the README); empty in records written before codes.
+        #[serde(default)]
+        code: String,
     },
     /// An alarm was raised.
     AlarmRaised(Alarm),

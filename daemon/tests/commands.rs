@@ -84,4 +84,20 @@ fn the_snapshot_says_why_not_ready_and_when_ready_and_keeps_the_self_test_report
     })
     .unwrap();
     assert_eq!(u.snapshot().pedal_protocol, "pico");
+    // Every state change so far carries a stable code beside its text.
+    let codes: Vec<(UnitState, String)> = u
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            coldsprayd::api::Event::StateChanged { to, code, .. } => Some((*to, code.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        codes,
+        vec![
+            (UnitState::Precooling, "self_test_passed".to_string()),
+            (UnitState::Ready, "reservoir_at_setpoint".to_string()),
+        ]
+    );
 }

@@ -239,24 +239,18 @@ impl Client {
         }
     }
 
-    /// `GetAll` of one interface, as `T`.
+    /// `GetAll` of one interface, read as `T` (one of the properties structs of the proxies).
     async fn all<T>(&self, conn: &zbus::Connection, iface: &str) -> Result<T, ClientError>
     where
         T: for<'d> zbus::zvariant::DynamicDeserialize<'d>,
     {
-        let m = conn
-            .call_method(
-                Some(NAME),
-                PATH,
-                Some("org.freedesktop.DBus.Properties"),
-                "GetAll",
-                &(iface,),
-            )
+        let properties = zbus::Proxy::new(conn, NAME, PATH, "org.freedesktop.DBus.Properties")
             .await
             .map_err(ClientError::of)?;
-        m.body()
-            .deserialize::<T>()
-            .map_err(|e| ClientError::Other(format!("{iface}: {e}")))
+        properties
+            .call("GetAll", &(iface,))
+            .await
+            .map_err(ClientError::of)
     }
 
     /// Every value the screens show, read from the service now, and the live curve's

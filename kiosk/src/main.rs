@@ -27,8 +27,9 @@ struct Cli {
     /// Use the session bus (a developer's `coldsprayd --sim`).
     #[arg(long)]
     session: bool,
-    /// The role the screens assume: viewer, operator or admin (default: from this process's
-    /// groups). The daemon still decides what is allowed.
+    /// The role the screens assume: viewer, operator or admin (default: admin on the session
+    /// bus, where the daemon checks nobody; else from this process's groups). The daemon still
+    /// decides what is allowed.
     #[arg(long, value_parser = parse_role)]
     role: Option<Role>,
     /// The screen to open: home, session, alarms, history, protocols, service.
@@ -96,7 +97,12 @@ fn main() -> anyhow::Result<()> {
         (None, true) => Bus::Session,
         (None, false) => Bus::System,
     };
-    let role = cli.role.unwrap_or_else(Role::of_this_process);
+    // On the session bus the daemon checks no caller (a developer's sim): every function is
+    // open, and the screens say so. Elsewhere the groups of this process decide.
+    let role = cli.role.unwrap_or_else(|| match bus {
+        Bus::Session => Role::Admin,
+        _ => Role::of_this_process(),
+    });
     let screen = cli.screen;
     STARTED.get_or_init(Instant::now);
     let boot = move || {
@@ -113,6 +119,9 @@ fn main() -> anyhow::Result<()> {
         .title("ColdSpray")
         .subscription(Kiosk::subscription)
         .theme(|_: &Kiosk| iced::Theme::Dark)
+        // The embedded Fira Sans (iced's `fira-sans`): the panel's image may carry no font at
+        // all, and the text must look as in the headless snapshots.
+        .default_font(iced::Font::with_name("Fira Sans"))
         .window(iced::window::Settings {
             size: Size::new(cli.width, cli.height),
             fullscreen: cli.fullscreen,

@@ -69,18 +69,28 @@ wait_state() {
   exit 1
 }
 
-# One X display per size.
-display_for() { case $1 in 800x480) echo :91 ;; 1280x800) echo :92 ;; esac; }
+# One X display per size, each on a display number the server picks free (-displayfd): no
+# fixed number that another run or another user could hold.
 for size in 800x480 1280x800; do
-  Xvfb "$(display_for $size)" -screen 0 "${size}x24" -nolisten tcp >"$work/xvfb-$size.log" 2>&1 &
+  Xvfb -displayfd 3 -screen 0 "${size}x24" -nolisten tcp 3>"$work/display-$size" \
+    >"$work/xvfb-$size.log" 2>&1 &
   pids+=($!)
 done
-sleep 1
+for size in 800x480 1280x800; do
+  for _ in $(seq 100); do [ -s "$work/display-$size" ] && break; sleep 0.1; done
+  [ -s "$work/display-$size" ] || { echo "Xvfb $size did not start" >&2; cat "$work/xvfb-$size.log" >&2; exit 1; }
+done
+display_for() { echo ":$(head -1 "$work/display-$1")"; }
 
 # shot SIZE NAME: a PNG of the whole display.
 shot() {
-  xwd -root -silent -display "$(display_for "$1")" | xwdtopnm 2>/dev/null | pnmtopng >"$out/$2-$1.png"
-  echo "  $out/$2-$1.png"
+  local pnm=$work/shot.pnm colours
+  xwd -root -silent -display "$(display_for "$1")" | xwdtopnm 2>/dev/null >"$pnm"
+  # A blank or single-colour screen means the kiosk drew nothing.
+  colours=$(ppmhist -noheader "$pnm" | wc -l)
+  [ "$colours" -gt 20 ] || { echo "$2 at $1: only $colours colours on screen" >&2; exit 1; }
+  pnmtopng <"$pnm" >"$out/$2-$1.png"
+  echo "  $out/$2-$1.png ($colours colours)"
 }
 # kiosk SIZE SCREEN [ARGS]: runs the kiosk full-screen on that display; prints its pid.
 kiosk() {

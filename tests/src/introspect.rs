@@ -4,20 +4,13 @@ use anyhow::{Context, Result};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
-/// Bus name, path and interface-name prefix of the service.
-pub const NAME: &str = "org.coldspray.ColdSpray1";
-/// Object path.
-pub const PATH: &str = "/org/coldspray/ColdSpray1";
+use coldsprayd::dbus::INTERFACES;
+pub use coldsprayd::dbus::{NAME, PATH};
 
-/// Interfaces that are always served, and the simulator one (served only on the sim).
-pub const ALWAYS: [&str; 4] = [
-    "org.coldspray.ColdSpray1.Unit",
-    "org.coldspray.ColdSpray1.Protocols",
-    "org.coldspray.ColdSpray1.Sessions",
-    "org.coldspray.ColdSpray1.Maintenance",
-];
-/// The simulator interface.
-pub const SIMULATOR: &str = "org.coldspray.ColdSpray1.Simulator";
+/// Interfaces that are always served (the daemon's list without the simulator's).
+pub const ALWAYS: [&str; 4] = [INTERFACES[0], INTERFACES[1], INTERFACES[2], INTERFACES[3]];
+/// The simulator interface (served only on the sim).
+pub const SIMULATOR: &str = INTERFACES[4];
 
 /// The shipped XML file of an interface.
 pub fn shipped_path(interface: &str) -> PathBuf {

@@ -207,3 +207,102 @@ async fn features_list_metrics_while_metrics_are_served() {
     assert!(features.contains(&"metrics".into()), "{features:?}");
     assert!(features.contains(&"skin_sensor".into()), "{features:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alarms_come_with_a_stable_code_their_sensor_and_the_english_apart() {
+    use coldsprayd::model::alarm::{Alarm, AlarmKind};
+    let _ticket = coldspray_e2e::gate::shared();
+    let r = rig().await;
+    let unit: UnitProxy = uncached(&r.client).await.unwrap();
+    assert!(unit.alarm_details().await.unwrap().is_empty());
+    let kind = AlarmKind::SensorStale(coldspray_hal::Sensor::Skin);
+    r.core.update(|s| {
+        s.alarms = vec![Alarm {
+            kind,
+            priority: kind.priority(),
+            message: "skin: no valid reading for 1.2 s (no data)".into(),
+            raised_at: s.at,
+            raised_unix_ms: 1_700_000_000_000,
+            condition_present: true,
+            acknowledged: false,
+        }]
+    });
+    eventually("the alarm is served", || async {
+        !unit.alarm_details().await.unwrap().is_empty()
+    })
+    .await;
+    let d = &unit.alarm_details().await.unwrap()[0];
+    let text = |k: &str| String::try_from(d[k].try_clone().unwrap()).unwrap();
+    assert_eq!(text("code"), "sensor_stale");
+    assert_eq!(text("key"), "sensor_stale:skin");
+    assert_eq!(text("sensor"), "skin");
+    assert_eq!(text("title"), kind.describe());
+    assert!(text("message").contains("1.2 s"));
+    assert_eq!(text("priority"), kind.priority().name());
+    assert_eq!(
+        i64::try_from(&d["raised_unix_ms"]).unwrap(),
+        1_700_000_000_000
+    );
+    assert_eq!(unit.active_alarms().await.unwrap()[0].0, text("key"));
+}
+
+/// A raw call, answered with its D-Bus error name (`""` when it succeeded).
+async fn error_of<B>(c: &zbus::Connection, iface: &str, member: &str, body: &B) -> String
+where
+    B: serde::Serialize + zbus::zvariant::DynamicType,
+{
+    match c
+        .call_method(Some(dbus::NAME), dbus::PATH, Some(iface), member, body)
+        .await
+    {
+        Ok(_) => String::new(),
+        Err(zbus::Error::MethodError(name, _, _)) => name.as_str().to_string(),
+        Err(e) => format!("not a D-Bus error: {e}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_signature_and_a_read_only_set_get_the_standard_errors() {
+    let _ticket = coldspray_e2e::gate::shared();
+    let r = rig().await;
+    let c = &r.client;
+    let unit = "org.coldspray.ColdSpray1.Unit";
+    let maint = "org.coldspray.ColdSpray1.Maintenance";
+    for (iface, member, err) in [
+        (
+            unit,
+            "SetSetpoint",
+            error_of(c, unit, "SetSetpoint", &("five",)).await,
+        ),
+        (unit, "Stop", error_of(c, unit, "Stop", &(1u32,)).await),
+        (maint, "Prime", error_of(c, maint, "Prime", &(5u32,)).await),
+    ] {
+        assert_eq!(
+            err, "org.freedesktop.DBus.Error.InvalidArgs",
+            "{iface}.{member}"
+        );
+    }
+    let set = |prop: &'static str| {
+        let v = zbus::zvariant::Value::from("maintenance");
+        async move {
+            error_of(
+                c,
+                "org.freedesktop.DBus.Properties",
+                "Set",
+                &(unit, prop, v),
+            )
+            .await
+        }
+    };
+    assert_eq!(
+        set("State").await,
+        "org.freedesktop.DBus.Error.PropertyReadOnly"
+    );
+    assert_eq!(
+        set("NoSuchThing").await,
+        "org.freedesktop.DBus.Error.UnknownProperty"
+    );
+    // Right signatures still go through.
+    assert_eq!(error_of(c, unit, "SetSetpoint", &(5.0f64,)).await, "");
+    assert_eq!(error_of(c, unit, "Disarm", &()).await, "");
+}

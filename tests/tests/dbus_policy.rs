@@ -1,7 +1,8 @@
 //! The shipped bus policy on a real private dbus-daemon: a uid outside the ColdSpray groups
-//! is denied every method and can still read properties and introspect; an operator may
-//! control but not configure; an admin may configure. Needs root (to create the test
-//! accounts and switch uid); otherwise the test prints why it is skipped.
+//! may introspect and nothing else (no method, no property, no signal: treatment data is
+//! health data); an operator may control, read and export the treatment log, read the
+//! properties and receive the signals, but not configure; an admin may configure. Needs root
+//! (to create the test accounts and switch uid); otherwise the test prints why it is skipped.
 
 use coldspray_e2e::fake_core::FakeCore;
 use coldspray_e2e::{as_uid, binary, ensure_user, is_root, PrivateBus};
@@ -43,6 +44,7 @@ const METHODS: &[(&str, &str, &[&str])] = &[
     ("Sessions", "Get", &["t", "1"]),
     ("Sessions", "Export", &["a{sv}s", "0", "csv"]),
     ("Sessions", "Stats", &["a{sv}", "0"]),
+    ("Sessions", "LiveCurve", &["u", "0"]),
     ("Maintenance", "Enter", &[]),
     ("Maintenance", "Exit", &[]),
     ("Maintenance", "Prime", &["d", "5"]),
@@ -122,47 +124,85 @@ async fn policy_denies_outsiders_and_separates_operator_from_admin() {
         calls.values().all(|&(n, errors)| n == 0 && errors == 0),
         "{calls:?}"
     );
-    // ... but may read properties and introspect.
-    let o = run(busctl(
-        65534,
-        65534,
-        false,
-        &addr,
-        &[
-            "get-property",
-            NAME,
-            PATH,
-            "org.coldspray.ColdSpray1.Unit",
-            "State",
-        ],
-    ))
-    .await;
+    // ... nor read a property (the running session is one) ...
+    for prop in ["State", "CurrentSession"] {
+        let o = run(busctl(
+            65534,
+            65534,
+            false,
+            &addr,
+            &[
+                "get-property",
+                NAME,
+                PATH,
+                "org.coldspray.ColdSpray1.Unit",
+                prop,
+            ],
+        ))
+        .await;
+        let err = String::from_utf8_lossy(&o.stderr).to_lowercase();
+        assert!(
+            !o.status.success() && err.contains("access denied"),
+            "nobody reads {prop}: {}",
+            text(&o)
+        );
+    }
+    // ... nor hear the service's signals, which an operator hears ...
+    let monitor = |uid, gid, groups| {
+        let mut c = std::process::Command::new("timeout");
+        c.args(["3", "setpriv"])
+            .arg(format!("--reuid={uid}"))
+            .arg(format!("--regid={gid}"))
+            .arg(if groups {
+                "--init-groups"
+            } else {
+                "--clear-groups"
+            })
+            .args(["--", "gdbus", "monitor", "--address", &addr, "--dest", NAME]);
+        c.stdout(std::process::Stdio::piped());
+        c.spawn().expect("gdbus monitor")
+    };
+    let outsider = monitor(65534, 65534, false);
+    let operator = monitor(op_uid, op_gid, true);
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    core.emit(coldsprayd::api::Event::AlarmRemoved {
+        kind: coldsprayd::model::alarm::AlarmKind::WaterLow,
+        at: std::time::Duration::ZERO,
+        unix_ms: 0,
+    });
+    let heard = |child: std::process::Child| async move {
+        let o = tokio::task::spawn_blocking(move || child.wait_with_output().expect("wait"))
+            .await
+            .expect("join");
+        String::from_utf8_lossy(&o.stdout).to_string()
+    };
+    let (outsider, operator) = (heard(outsider).await, heard(operator).await);
     assert!(
-        o.status.success() && String::from_utf8_lossy(&o.stdout).contains("\"ready\""),
-        "{}",
-        text(&o)
+        operator.contains("AlarmCleared"),
+        "operator heard: {operator}"
     );
+    assert!(
+        !outsider.contains("AlarmCleared"),
+        "outsider heard: {outsider}"
+    );
+    // ... but may introspect.
     let o = run(busctl(
         65534,
         65534,
         false,
         &addr,
-        &["introspect", NAME, PATH],
+        &["introspect", "--xml-interface", NAME, PATH],
     ))
     .await;
     assert!(
-        o.status.success() && String::from_utf8_lossy(&o.stdout).contains(".SetSetpoint"),
+        o.status.success() && String::from_utf8_lossy(&o.stdout).contains("\"SetSetpoint\""),
         "{}",
         text(&o)
     );
     let mut c = as_uid(65534, 65534, false, &ctl);
     c.args(["--address", &addr, "status"]);
     let o = run(c).await;
-    assert!(
-        o.status.success() && String::from_utf8_lossy(&o.stdout).contains("ready"),
-        "{}",
-        text(&o)
-    );
+    assert_eq!(o.status.code(), Some(4), "nobody's status: {}", text(&o));
     let mut c = as_uid(65534, 65534, false, &ctl);
     c.args(["--address", &addr, "stop"]);
     let o = run(c).await;
@@ -188,7 +228,7 @@ async fn policy_denies_outsiders_and_separates_operator_from_admin() {
         (vec!["maintenance", "enter"], 4),
         (vec!["protocols", "delete", "pico"], 4),
         (vec!["selftest"], 4),
-        (vec!["sessions", "export"], 4),
+        (vec!["status"], 0),
     ] {
         let o = run(ctl_as(op_uid, op_gid, &args)).await;
         assert_eq!(
@@ -198,6 +238,36 @@ async fn policy_denies_outsiders_and_separates_operator_from_admin() {
             text(&o)
         );
     }
+    // The treatment log and the running session: an operator reads and exports them (this
+    // fake unit has no log, so Export reaches the daemon and answers StoreUnavailable).
+    let export = [
+        "call",
+        NAME,
+        PATH,
+        "org.coldspray.ColdSpray1.Sessions",
+        "Export",
+    ];
+    let o = run(busctl(
+        op_uid,
+        op_gid,
+        true,
+        &addr,
+        &[&export[..], &["a{sv}s", "0", "csv"]].concat(),
+    ))
+    .await;
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("treatment log is not available"),
+        "operator export: {}",
+        text(&o)
+    );
+    let unit = "org.coldspray.ColdSpray1.Unit";
+    let get = ["get-property", NAME, PATH, unit, "CurrentSession"];
+    let o = run(busctl(op_uid, op_gid, true, &addr, &get)).await;
+    assert!(
+        o.status.success(),
+        "operator reads CurrentSession: {}",
+        text(&o)
+    );
     // Admin: configuration and maintenance.
     for (args, code) in [
         (
@@ -294,6 +364,21 @@ async fn daemon_refuses_by_itself_when_the_policy_is_loosened() {
         "{}",
         text(&o)
     );
+    let get = [
+        "get-property",
+        NAME,
+        PATH,
+        "org.coldspray.ColdSpray1.Unit",
+        "CurrentSession",
+    ];
+    let o = run(busctl(65534, 65534, false, &addr, &get)).await;
+    assert!(
+        !o.status.success() && String::from_utf8_lossy(&o.stderr).contains("Access denied"),
+        "the daemon refuses an outsider the running session: {}",
+        text(&o)
+    );
+    let o = run(busctl(op_uid, op_gid, true, &addr, &get)).await;
+    assert!(o.status.success(), "{}", text(&o));
     assert_eq!(core.commands(), vec![Command::Disarm]);
     assert_eq!(core.handle.telemetry.dbus_calls()["Unit.Stop"], (1, 1));
 }

@@ -139,6 +139,7 @@ fn state_event(unix_ms: i64, reason: String) -> Event {
         from: UnitState::Ready,
         to: UnitState::Spraying,
         reason,
+        code: "session_started".into(),
     }
 }
 

@@ -58,7 +58,10 @@ async fn sigterm_during_a_session_closes_it_and_tells_the_kiosk() {
                     ended = Some(m.body().deserialize::<(u64, String, bool)>().unwrap());
                 }
                 Some(s) if s == "StateChanged" => {
-                    let t = m.body().deserialize::<(String, String, String)>().unwrap();
+                    let t = m
+                        .body()
+                        .deserialize::<(String, String, String, String)>()
+                        .unwrap();
                     if t.1 == "stopping" {
                         stopping = Some(t);
                     }
@@ -82,6 +85,7 @@ async fn sigterm_during_a_session_closes_it_and_tells_the_kiosk() {
         stopping.2.contains("SIGTERM"),
         "the reason says why: {stopping:?}"
     );
+    assert_eq!(stopping.3, "shutdown", "and its code: {stopping:?}");
     let log = d.stderr();
     assert!(
         log.contains(&format!("session {id} ended: shutdown")),

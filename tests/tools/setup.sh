@@ -9,6 +9,8 @@ export DEBIAN_FRONTEND=noninteractive
 packages=(
   # D-Bus tests: a real dbus-daemon, busctl, gdbus, a second uid, test users
   dbus systemd libglib2.0-bin util-linux passwd
+  # the kiosk in a real X window (tests/kiosk/screenshots.sh): Xvfb, xwd, xwd -> PNG
+  xvfb x11-apps netpbm
   # real-kernel VM tests (tests/vm): QEMU, cross compiler, kernel module build
   qemu-system-x86 qemu-system-arm gcc-aarch64-linux-gnu libc6-dev-arm64-cross
   cpio gzip xz-utils bc make gcc-12 libelf-dev

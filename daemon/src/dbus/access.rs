@@ -11,9 +11,11 @@ pub const OPERATOR_GROUP: &str = "coldspray-operator";
 /// Group that may also configure and maintain.
 pub const ADMIN_GROUP: &str = "coldspray-admin";
 
-/// Methods an operator may call (`Interface.Member`, `Unit.*` = every Unit method). Every
-/// other method needs an admin. Mirrors `packaging/dbus/org.coldspray.ColdSpray1.conf`.
-pub const OPERATOR_METHODS: [&str; 7] = [
+/// Methods an operator may call (`Interface.Member`, `Unit.*` = every Unit method, and the
+/// treatment-data property `Unit.CurrentSession`). Every other method needs an admin; a caller
+/// in neither group may call nothing and read no treatment data (docs/REQUIREMENTS.md, access
+/// to treatment data). Mirrors `packaging/dbus/org.coldspray.ColdSpray1.conf`.
+pub const OPERATOR_METHODS: [&str; 8] = [
     "Unit.*",
     "Protocols.List",
     "Protocols.Get",
@@ -21,6 +23,7 @@ pub const OPERATOR_METHODS: [&str; 7] = [
     "Sessions.Get",
     "Sessions.Stats",
     "Sessions.LiveCurve",
+    "Sessions.Export",
 ];
 
 /// Who may call what.
@@ -155,7 +158,10 @@ mod tests {
         assert!(a.allows("Maintenance.Enter", Some(999), &[]));
         assert!(a.allows("Unit.Start", Some(1000), &[2001]));
         assert!(a.allows("Sessions.Stats", Some(1000), &[2001]));
-        assert!(!a.allows("Sessions.Export", Some(1000), &[2001]));
+        assert!(a.allows("Sessions.Export", Some(1000), &[2001]));
+        assert!(a.allows("Unit.CurrentSession", Some(1000), &[2001]));
+        assert!(!a.allows("Unit.CurrentSession", Some(1000), &[]));
+        assert!(!a.allows("Sessions.List", Some(65534), &[]));
         assert!(!a.allows("Maintenance.Enter", Some(1000), &[2001]));
         assert!(!a.allows("Protocols.Create", Some(1000), &[2001]));
         assert!(a.allows("Protocols.Create", Some(1000), &[2002]));
@@ -187,9 +193,9 @@ mod tests {
                     .map(str::to_string)
             };
             let iface = attr("send_interface").unwrap_or_default();
-            let short = iface
-                .trim_start_matches("org.coldspray.ColdSpray1.")
-                .to_string();
+            let Some(short) = iface.strip_prefix("org.coldspray.ColdSpray1.") else {
+                continue;
+            };
             let member = attr("send_member").unwrap_or_else(|| "*".into());
             granted.push(format!("{short}.{member}"));
         }
@@ -197,5 +203,21 @@ mod tests {
         let mut expected: Vec<_> = OPERATOR_METHODS.iter().map(|s| s.to_string()).collect();
         expected.sort();
         assert_eq!(granted, expected);
+        // Treatment data: operators read properties and receive signals, outsiders do not.
+        let signals =
+            "<allow receive_sender=\"org.coldspray.ColdSpray1\" receive_type=\"signal\"/>";
+        assert!(op.contains(signals) && op.contains("send_member=\"GetAll\""));
+        let default = policy
+            .split("<policy context=\"default\">")
+            .nth(1)
+            .and_then(|s| s.split("</policy>").next())
+            .unwrap_or("");
+        assert!(
+            !default.contains("org.freedesktop.DBus.Properties"),
+            "{default}"
+        );
+        assert!(default.contains(
+            "<deny receive_sender=\"org.coldspray.ColdSpray1\" receive_type=\"signal\"/>"
+        ));
     }
 }

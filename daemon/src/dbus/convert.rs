@@ -146,6 +146,26 @@ pub fn alarm(a: &Alarm) -> AlarmTuple {
     )
 }
 
+/// An alarm as a dictionary for a kiosk that translates: code s (the kind, stable), key s
+/// (code and sensor: what Acknowledge takes), sensor s (only for sensor alarms), priority s,
+/// title s (the kind's fixed English sentence: translate it by code), message s (English,
+/// with the values seen), raised_unix_ms x, condition_present b, acknowledged b.
+pub fn alarm_details(a: &Alarm) -> Dict {
+    let mut d = Dict::new();
+    put(&mut d, "code", a.kind.code());
+    put(&mut d, "key", a.kind.key());
+    if let Some(s) = a.kind.sensor() {
+        put(&mut d, "sensor", s.name());
+    }
+    put(&mut d, "priority", a.priority.name());
+    put(&mut d, "title", a.kind.describe());
+    put(&mut d, "message", a.message.clone());
+    put(&mut d, "raised_unix_ms", a.raised_unix_ms);
+    put(&mut d, "condition_present", a.condition_present);
+    put(&mut d, "acknowledged", a.acknowledged);
+    d
+}
+
 /// Temperatures with a valid reading, by sensor name.
 pub fn temperatures(s: &Snapshot) -> HashMap<String, f64> {
     Sensor::ALL

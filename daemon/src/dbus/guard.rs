@@ -52,6 +52,23 @@ impl Guard {
         r
     }
 
+    /// Checks that the sender of a `Get`/`GetAll` may read the property `name` (as the
+    /// access rules know it, `Interface.Name`); `hdr` is `None` when the service itself reads
+    /// it to announce a change (the bus policy decides who receives that signal).
+    pub async fn may_read(
+        &self,
+        conn: &zbus::Connection,
+        hdr: Option<&Header<'_>>,
+        name: &str,
+    ) -> zbus::fdo::Result<()> {
+        let Some(hdr) = hdr else { return Ok(()) };
+        let what = format!("{}.{name}", self.interface);
+        self.access
+            .check(conn, hdr, &what)
+            .await
+            .map_err(|e| zbus::fdo::Error::AccessDenied(e.to_string()))
+    }
+
     /// Sends a command to the controller and returns its reply.
     pub async fn request(&self, c: Command) -> Result<Reply, Error> {
         self.h.command(c).await.map_err(Error::from)
@@ -78,3 +95,45 @@ impl Guard {
             .map_err(Error::from)
     }
 }
+
+/// Writes a `#[zbus::interface]` impl whose methods all go through the interface's
+/// [`Guard`] (the struct's `guard` field): each method written inside `methods { }` as
+/// `async fn name(&self, hdr, conn, arg: Type, ...) -> [T] { body }` gets the message header
+/// as `hdr` and the connection as `conn` and returns `Result<T, Error>`; its body (evaluating
+/// to `Result<T, Error>`, `?` allowed) runs only when [`Guard::run`] allows the caller, and
+/// the call is counted. The return type is in brackets so that zbus sees its tokens (a `ty`
+/// fragment would hide `()` and tuples from the interface macro, which needs them for the
+/// XML). Properties and signals follow the `methods` block unchanged.
+macro_rules! guarded_interface {
+    (
+        #[interface($($iface:tt)*)]
+        impl $ty:ident {
+            methods {
+                $(
+                    $(#[$meta:meta])*
+                    async fn $name:ident(
+                        &$self:ident, $hdr:ident, $conn:ident $(, $arg:ident: $argty:ty)* $(,)?
+                    ) -> [$($ret:tt)*] $body:block
+                )*
+            }
+            $($rest:tt)*
+        }
+    ) => {
+        #[zbus::interface($($iface)*)]
+        impl $ty {
+            $(
+                $(#[$meta])*
+                async fn $name(
+                    &$self,
+                    #[zbus(header)] $hdr: zbus::message::Header<'_>,
+                    #[zbus(connection)] $conn: &zbus::Connection,
+                    $($arg: $argty),*
+                ) -> Result<$($ret)*, $crate::dbus::error::Error> {
+                    $self.guard.run($conn, &$hdr, async $body).await
+                }
+            )*
+            $($rest)*
+        }
+    };
+}
+pub(crate) use guarded_interface;

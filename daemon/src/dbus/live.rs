@@ -23,6 +23,8 @@ struct Curve {
     session_id: u64,
     running: bool,
     samples: Vec<Sample>,
+    /// [`MAX_SAMPLES`] reached (said once in the log).
+    full: bool,
 }
 
 /// What `Sessions.LiveCurve` returns: the session id (0 before the first), whether it still
@@ -49,11 +51,19 @@ impl LiveCurve {
                     session_id: s.id,
                     running: true,
                     samples: Vec::new(),
+                    full: false,
                 }
             }
             Event::Sample(s) if c.running && s.session_id == c.session_id => {
                 if c.samples.len() < MAX_SAMPLES {
-                    c.samples.push(s.clone());
+                    c.samples.push(*s);
+                } else if !c.full {
+                    c.full = true;
+                    tracing::warn!(
+                        "live curve of session {}: over {MAX_SAMPLES} samples, the rest is only \
+                         in the treatment log",
+                        c.session_id
+                    );
                 }
             }
             Event::SessionEnded(r) if r.id() == c.session_id => c.running = false,

@@ -22,6 +22,7 @@ pub mod protocols;
 pub mod proxy;
 pub mod sessions;
 pub mod simulator;
+pub mod strict;
 pub mod unit;
 pub mod validate;
 
@@ -29,25 +30,25 @@ use crate::api::{Event, Snapshot};
 use crate::handle::ControlHandle;
 use crate::model::session::Outcome;
 use crate::store::Stats;
-use maintenance::Maintenance;
-use protocols::Protocols;
 use serde::{Deserialize, Serialize};
 use sessions::Sessions;
 use simulator::Simulator;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
+use strict::Strict;
 use tokio::task::JoinHandle;
-use unit::Unit;
 use zbus::object_server::InterfaceRef;
+
+/// The interfaces as served: each [`Strict`] (standard errors for a wrong signature and a
+/// read-only property), so the tasks below hold these types.
+type Unit = Strict<unit::Unit>;
+type Protocols = Strict<protocols::Protocols>;
+type Maintenance = Strict<maintenance::Maintenance>;
 
 pub use error::Error;
 
-/// The well-known bus name.
-pub const NAME: &str = "org.coldspray.ColdSpray1";
-/// The object path of every interface.
-pub const PATH: &str = "/org/coldspray/ColdSpray1";
-/// Interface names, in the order they are documented.
+/// Interface names, in the order they are documented (each is [`NAME`] and a last part).
 pub const INTERFACES: [&str; 5] = [
     "org.coldspray.ColdSpray1.Unit",
     "org.coldspray.ColdSpray1.Protocols",
@@ -55,6 +56,10 @@ pub const INTERFACES: [&str; 5] = [
     "org.coldspray.ColdSpray1.Maintenance",
     "org.coldspray.ColdSpray1.Simulator",
 ];
+/// The well-known bus name.
+pub const NAME: &str = "org.coldspray.ColdSpray1";
+/// The object path of every interface.
+pub const PATH: &str = "/org/coldspray/ColdSpray1";
 /// Smallest temperature change that emits `PropertiesChanged` for Temperatures, °C.
 pub const TEMP_EPSILON_C: f64 = 0.05;
 /// Smallest pressure (bar) or flow (L/min) change that emits `PropertiesChanged`.
@@ -194,20 +199,31 @@ pub async fn start(
         access::Access::enforcing()
     };
     let live = Arc::new(live::LiveCurve::default());
+    let (h, a) = (&handle, &access);
     let mut builder = builder
-        .serve_at(PATH, Unit::new(handle.clone(), access.clone()))
-        .and_then(|b| b.serve_at(PATH, Protocols::new(handle.clone(), access.clone())))
+        .serve_at(PATH, Strict::new(unit::Unit::new(h.clone(), a.clone())))
         .and_then(|b| {
             b.serve_at(
                 PATH,
-                Sessions::new(handle.clone(), access.clone(), live.clone()),
+                Strict::new(protocols::Protocols::new(h.clone(), a.clone())),
             )
         })
-        .and_then(|b| b.serve_at(PATH, Maintenance::new(handle.clone(), access.clone())))
+        .and_then(|b| {
+            b.serve_at(
+                PATH,
+                Strict::new(Sessions::new(h.clone(), a.clone(), live.clone())),
+            )
+        })
+        .and_then(|b| {
+            b.serve_at(
+                PATH,
+                Strict::new(maintenance::Maintenance::new(h.clone(), a.clone())),
+            )
+        })
         .map_err(serve)?;
     if let Some(sim) = handle.sim.clone() {
         builder = builder
-            .serve_at(PATH, Simulator::new(handle.clone(), access.clone(), sim))
+            .serve_at(PATH, Strict::new(Simulator::new(h.clone(), a.clone(), sim)))
             .map_err(serve)?;
     }
     methods::register(&handle.telemetry, handle.sim.is_some());
@@ -309,6 +325,7 @@ async fn watch_snapshots(
             }
             if last.alarms != new.alarms {
                 let _ = u.active_alarms_changed(&ue).await;
+                let _ = u.alarm_details_changed(&ue).await;
             }
             if convert::current_session(&last) != convert::current_session(&new) {
                 let _ = u.current_session_changed(&ue).await;
@@ -441,26 +458,31 @@ async fn forward_events(
         };
         let r = match ev {
             Event::SessionStarted(s) => {
-                Unit::session_started(&ue, s.id, &s.protocol, s.cause.name(), s.late).await
+                unit::Unit::session_started(&ue, s.id, &s.protocol, s.cause.name(), s.late).await
             }
             Event::SessionEnded(r) => {
-                Unit::session_ended(&ue, r.id(), r.outcome.name(), r.outcome.is_completed()).await
+                unit::Unit::session_ended(&ue, r.id(), r.outcome.name(), r.outcome.is_completed())
+                    .await
             }
             Event::AlarmRaised(a) => {
-                Unit::alarm_raised(&ue, &a.kind.key(), a.priority.name(), &a.message).await
+                unit::Unit::alarm_raised(&ue, &a.kind.key(), a.priority.name(), &a.message).await
             }
-            Event::AlarmRemoved { kind, .. } => Unit::alarm_cleared(&ue, &kind.key()).await,
+            Event::AlarmRemoved { kind, .. } => unit::Unit::alarm_cleared(&ue, &kind.key()).await,
             Event::NotRecorded {
                 what,
                 session_id,
                 reason,
                 ..
-            } => Unit::not_recorded(&ue, &what, session_id.unwrap_or(0), &reason).await,
+            } => unit::Unit::not_recorded(&ue, &what, session_id.unwrap_or(0), &reason).await,
             Event::StateChanged {
-                from, to, reason, ..
-            } => Unit::state_transition(&ue, from.name(), to.name(), &reason).await,
+                from,
+                to,
+                reason,
+                code,
+                ..
+            } => unit::Unit::state_transition(&ue, from.name(), to.name(), &reason, &code).await,
             Event::SelfTestFinished { passed, report, .. } => {
-                Maintenance::self_test_finished(&me, passed, report).await
+                maintenance::Maintenance::self_test_finished(&me, passed, report).await
             }
             _ => Ok(()),
         };

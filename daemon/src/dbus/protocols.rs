@@ -4,12 +4,11 @@
 use super::access::Access;
 use super::convert::{self, Dict};
 use super::error::Error;
-use super::guard::Guard;
+use super::guard::{guarded_interface, Guard};
 use super::validate as v;
 use crate::api::Command;
 use crate::handle::ControlHandle;
 use std::collections::HashMap;
-use zbus::interface;
 use zbus::zvariant::OwnedValue;
 
 /// `org.coldspray.ColdSpray1.Protocols`: spray protocols.
@@ -28,33 +27,21 @@ impl Protocols {
     }
 }
 
-#[interface(name = "org.coldspray.ColdSpray1.Protocols")]
-impl Protocols {
-    /// List: every protocol as a dictionary: name s, title s, goal s (protect|prepare),
-    /// spray_s d, pattern s (continuous|pulsed), on_ms u, off_ms u (pulsed only),
-    /// pump_percent u, skin_target_c d (absent when none), skin_floor_c d, band_c d, hold_s d.
-    async fn list(
-        &self,
-        #[zbus(header)] hdr: zbus::message::Header<'_>,
-        #[zbus(connection)] conn: &zbus::Connection,
-    ) -> Result<Vec<Dict>, Error> {
-        self.guard
-            .run(conn, &hdr, async {
+guarded_interface! {
+    #[interface(name = "org.coldspray.ColdSpray1.Protocols")]
+    impl Protocols {
+        methods {
+            /// List: every protocol as a dictionary: name s, title s, goal s (protect|prepare),
+            /// spray_s d, pattern s (continuous|pulsed), on_ms u, off_ms u (pulsed only),
+            /// pump_percent u, skin_target_c d (absent when none), skin_floor_c d, band_c d, hold_s
+            /// d.
+            async fn list(&self, hdr, conn) -> [Vec<Dict>] {
                 Ok(self.h.protocols().iter().map(convert::protocol).collect())
-            })
-            .await
-    }
+            }
 
-    /// Get: one protocol by name (dictionary as in List). Errors: UnknownProtocol,
-    /// InvalidArgument.
-    async fn get(
-        &self,
-        #[zbus(header)] hdr: zbus::message::Header<'_>,
-        #[zbus(connection)] conn: &zbus::Connection,
-        name: String,
-    ) -> Result<Dict, Error> {
-        self.guard
-            .run(conn, &hdr, async {
+            /// Get: one protocol by name (dictionary as in List). Errors: UnknownProtocol,
+            /// InvalidArgument.
+            async fn get(&self, hdr, conn, name: String) -> [Dict] {
                 v::protocol_name(&name)?;
                 self.h
                     .protocols()
@@ -62,21 +49,12 @@ impl Protocols {
                     .find(|p| p.name == name)
                     .map(convert::protocol)
                     .ok_or_else(|| Error::UnknownProtocol(format!("unknown protocol `{name}`")))
-            })
-            .await
-    }
+            }
 
-    /// Create (admin): add a protocol. Required keys: name, title, goal, spray_s; defaults:
-    /// pattern continuous, pump_percent 100, no skin target, skin_floor_c 10, band_c 1,
-    /// hold_s 10. Errors: InvalidArgument (also when the name exists), OutOfRange.
-    async fn create(
-        &self,
-        #[zbus(header)] hdr: zbus::message::Header<'_>,
-        #[zbus(connection)] conn: &zbus::Connection,
-        protocol: HashMap<String, OwnedValue>,
-    ) -> Result<(), Error> {
-        self.guard
-            .run(conn, &hdr, async {
+            /// Create (admin): add a protocol. Required keys: name, title, goal, spray_s; defaults:
+            /// pattern continuous, pump_percent 100, no skin target, skin_floor_c 10, band_c 1,
+            /// hold_s 10. Errors: InvalidArgument (also when the name exists), OutOfRange.
+            async fn create(&self, hdr, conn, protocol: HashMap<String, OwnedValue>) -> [()] {
                 let p = v::protocol_create(&protocol)?;
                 if self.h.protocols().iter().any(|x| x.name == p.name) {
                     return Err(Error::InvalidArgument(format!(
@@ -85,22 +63,18 @@ impl Protocols {
                     )));
                 }
                 self.guard.send(Command::UpsertProtocol(Box::new(p))).await
-            })
-            .await
-    }
+            }
 
-    /// Update (admin): change some fields of a protocol (keys as in List; name cannot change;
-    /// skin_target_c "none" removes the target). Errors: UnknownProtocol, InvalidArgument,
-    /// OutOfRange.
-    async fn update(
-        &self,
-        #[zbus(header)] hdr: zbus::message::Header<'_>,
-        #[zbus(connection)] conn: &zbus::Connection,
-        name: String,
-        changes: HashMap<String, OwnedValue>,
-    ) -> Result<(), Error> {
-        self.guard
-            .run(conn, &hdr, async {
+            /// Update (admin): change some fields of a protocol (keys as in List; name cannot
+            /// change; skin_target_c "none" removes the target). Errors: UnknownProtocol,
+            /// InvalidArgument, OutOfRange.
+            async fn update(
+                &self,
+                hdr,
+                conn,
+                name: String,
+                changes: HashMap<String, OwnedValue>,
+            ) -> [()] {
                 v::known_protocol(&name, &self.h.protocols())?;
                 let all = self.h.protocols();
                 let existing = all
@@ -109,29 +83,20 @@ impl Protocols {
                     .ok_or_else(|| Error::UnknownProtocol(format!("unknown protocol `{name}`")))?;
                 let p = v::protocol_update(existing, &changes)?;
                 self.guard.send(Command::UpsertProtocol(Box::new(p))).await
-            })
-            .await
-    }
+            }
 
-    /// Delete (admin): delete a protocol (factory protocols cannot be deleted).
-    /// Errors: UnknownProtocol, NotPermitted.
-    async fn delete(
-        &self,
-        #[zbus(header)] hdr: zbus::message::Header<'_>,
-        #[zbus(connection)] conn: &zbus::Connection,
-        name: String,
-    ) -> Result<(), Error> {
-        self.guard
-            .run(conn, &hdr, async {
+            /// Delete (admin): delete a protocol (factory protocols cannot be deleted). Errors:
+            /// UnknownProtocol, NotPermitted.
+            async fn delete(&self, hdr, conn, name: String) -> [()] {
                 v::known_protocol(&name, &self.h.protocols())?;
                 self.guard.send(Command::DeleteProtocol { name }).await
-            })
-            .await
-    }
+            }
+        }
 
-    /// Names: protocol names, in display order.
-    #[zbus(property)]
-    fn names(&self) -> Vec<String> {
-        self.h.protocols().iter().map(|p| p.name.clone()).collect()
+        /// Names: protocol names, in display order.
+        #[zbus(property)]
+        fn names(&self) -> Vec<String> {
+            self.h.protocols().iter().map(|p| p.name.clone()).collect()
+        }
     }
 }

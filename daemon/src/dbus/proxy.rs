@@ -159,6 +159,8 @@ pub struct UnitProperties {
     pub setpoint: Option<f64>,
     /// Active or latched alarms.
     pub active_alarms: Option<Vec<AlarmTuple>>,
+    /// The same alarms as dictionaries (code, key, sensor, title, message, ...).
+    pub alarm_details: Option<Vec<Dict>>,
     /// The running session.
     pub current_session: Option<LiveSession>,
     /// Protocol armed for auto-start, "" when disarmed.
@@ -306,6 +308,9 @@ pub trait Unit {
     /// Active or latched alarms.
     #[zbus(property)]
     fn active_alarms(&self) -> zbus::Result<Vec<AlarmTuple>>;
+    /// The same alarms with a stable code, the sensor and the English title apart.
+    #[zbus(property)]
+    fn alarm_details(&self) -> zbus::Result<Vec<Dict>>;
     /// The running session (empty when none).
     #[zbus(property)]
     fn current_session(&self) -> zbus::Result<Dict>;
@@ -362,9 +367,9 @@ pub trait Unit {
     /// An alarm is gone.
     #[zbus(signal)]
     fn alarm_cleared(&self, key: &str) -> zbus::Result<()>;
-    /// The unit changed state (from, to, reason).
+    /// The unit changed state (from, to, reason, code: the reason as a stable code).
     #[zbus(signal, name = "StateChanged")]
-    fn state_transition(&self, from: &str, to: &str, reason: &str) -> zbus::Result<()>;
+    fn state_transition(&self, from: &str, to: &str, reason: &str, code: &str) -> zbus::Result<()>;
 }
 
 /// `org.coldspray.ColdSpray1.Protocols`: spray protocols.

@@ -5,7 +5,7 @@
 use super::access::Access;
 use super::convert::{self, CurvePoint, Dict};
 use super::error::Error;
-use super::guard::Guard;
+use super::guard::{guarded_interface, Guard};
 use super::live::LiveCurve;
 use super::validate as v;
 use crate::handle::ControlHandle;
@@ -13,7 +13,6 @@ use crate::model::session::SessionRecord;
 use crate::store::{LogStore, SessionQuery, Stats};
 use std::collections::HashMap;
 use std::sync::Arc;
-use zbus::interface;
 use zbus::zvariant::OwnedValue;
 
 /// `org.coldspray.ColdSpray1.Sessions`: the treatment log.
@@ -60,45 +59,31 @@ impl Sessions {
     }
 }
 
-#[interface(name = "org.coldspray.ColdSpray1.Sessions")]
-impl Sessions {
-    /// List: closed sessions matching filter, newest first. filter keys (all optional):
-    /// from_unix_ms x, to_unix_ms x, protocol s, outcome s, limit u (1..10000, default 10000).
-    /// Each session: id t, protocol s, goal s, cause s, started_unix_ms x, ended_unix_ms x,
-    /// duration_s d, outcome s, completed b, late b, laser_to_spray_ms d, skin_target_c d,
-    /// skin_floor_c d, peak_skin_c d, min_skin_c d, time_to_target_ms t, above_40_ms t,
-    /// spray_ms t, ended_by_alarm s (absent keys: unknown). Errors: InvalidArgument,
-    /// StoreUnavailable.
-    async fn list(
-        &self,
-        #[zbus(header)] hdr: zbus::message::Header<'_>,
-        #[zbus(connection)] conn: &zbus::Connection,
-        filter: HashMap<String, OwnedValue>,
-    ) -> Result<Vec<Dict>, Error> {
-        self.guard
-            .run(conn, &hdr, async {
+guarded_interface! {
+    #[interface(name = "org.coldspray.ColdSpray1.Sessions")]
+    impl Sessions {
+        methods {
+            /// List: closed sessions matching filter, newest first. filter keys (all optional):
+            /// from_unix_ms x, to_unix_ms x, protocol s, outcome s, limit u (1..10000, default
+            /// 10000). Each session: id t, protocol s, goal s, cause s, started_unix_ms x,
+            /// ended_unix_ms x, duration_s d, outcome s, completed b, late b, laser_to_spray_ms d,
+            /// skin_target_c d, skin_floor_c d, peak_skin_c d, min_skin_c d, time_to_target_ms t,
+            /// above_40_ms t, spray_ms t, ended_by_alarm s (absent keys: unknown). Errors:
+            /// InvalidArgument, StoreUnavailable.
+            async fn list(&self, hdr, conn, filter: HashMap<String, OwnedValue>) -> [Vec<Dict>] {
                 let running = self.running_id();
                 let records = self.query(&filter).await?;
                 Ok(records
                     .iter()
                     .map(|rec| convert::session_live(rec, running))
                     .collect())
-            })
-            .await
-    }
+            }
 
-    /// Get: one session with its 10 Hz curve of (t_ms, mist_c, skin_c, reservoir_c,
-    /// pressure_bar, pump, valve); a missing reading is NaN. Errors: UnknownSession,
-    /// StoreUnavailable.
-    #[zbus(out_args("session", "curve"))]
-    async fn get(
-        &self,
-        #[zbus(header)] hdr: zbus::message::Header<'_>,
-        #[zbus(connection)] conn: &zbus::Connection,
-        id: u64,
-    ) -> Result<(Dict, Vec<CurvePoint>), Error> {
-        self.guard
-            .run(conn, &hdr, async {
+            /// Get: one session with its 10 Hz curve of (t_ms, mist_c, skin_c, reservoir_c,
+            /// pressure_bar, pump, valve); a missing reading is NaN. Errors: UnknownSession,
+            /// StoreUnavailable.
+            #[zbus(out_args("session", "curve"))]
+            async fn get(&self, hdr, conn, id: u64) -> [(Dict, Vec<CurvePoint>)] {
                 let store = self.store()?;
                 let detail = tokio::task::spawn_blocking(move || store.session(id))
                     .await
@@ -108,24 +93,20 @@ impl Sessions {
                     convert::session_live(&d.record, self.running_id()),
                     d.samples.iter().map(convert::sample).collect(),
                 ))
-            })
-            .await
-    }
+            }
 
-    /// Export: the sessions matching filter (as in List, newest first) as text, format "csv"
-    /// (a header line, then one line per session; the columns are List's keys plus
-    /// started_utc and open, empty cells are absent values) or "json" (an array of objects
-    /// with exactly List's keys and values; absent keys are unknown).
-    /// Errors: InvalidArgument, StoreUnavailable.
-    async fn export(
-        &self,
-        #[zbus(header)] hdr: zbus::message::Header<'_>,
-        #[zbus(connection)] conn: &zbus::Connection,
-        filter: HashMap<String, OwnedValue>,
-        format: String,
-    ) -> Result<String, Error> {
-        self.guard
-            .run(conn, &hdr, async {
+            /// Export: the sessions matching filter (as in List, newest first) as text, format
+            /// "csv" (a header line, then one line per session; the columns are List's keys plus
+            /// started_utc and open, empty cells are absent values) or "json" (an array of objects
+            /// with exactly List's keys and values; absent keys are unknown). Errors:
+            /// InvalidArgument, StoreUnavailable.
+            async fn export(
+                &self,
+                hdr,
+                conn,
+                filter: HashMap<String, OwnedValue>,
+                format: String,
+            ) -> [String] {
                 if format != "csv" && format != "json" {
                     return Err(Error::InvalidArgument(format!(
                         "unknown format `{}` (csv or json)",
@@ -143,23 +124,19 @@ impl Sessions {
                 } else {
                     crate::store::sessions_csv(&records, running).map_err(Error::from)
                 }
-            })
-            .await
-    }
+            }
 
-    /// LiveCurve: the curve of the running session as it forms (or of the last session, until
-    /// the next starts): session_id (0 before the first), running, next (the index to pass as
-    /// since next time), and the samples from index since on, as in Get. Poll it about once
-    /// a second while a session runs; a gap in t_ms means samples were missed.
-    #[zbus(out_args("session_id", "running", "next", "curve"))]
-    async fn live_curve(
-        &self,
-        #[zbus(header)] hdr: zbus::message::Header<'_>,
-        #[zbus(connection)] conn: &zbus::Connection,
-        since: u32,
-    ) -> Result<(u64, bool, u32, Vec<CurvePoint>), Error> {
-        self.guard
-            .run(conn, &hdr, async {
+            /// LiveCurve: the curve of the running session as it forms (or of the last session,
+            /// until the next starts): session_id (0 before the first), running, next (the index to
+            /// pass as since next time), and the samples from index since on, as in Get. Poll it
+            /// about once a second while a session runs; a gap in t_ms means samples were missed.
+            #[zbus(out_args("session_id", "running", "next", "curve"))]
+            async fn live_curve(
+                &self,
+                hdr,
+                conn,
+                since: u32,
+            ) -> [(u64, bool, u32, Vec<CurvePoint>)] {
                 let (id, running, next, samples) = self.live.since(since);
                 Ok((
                     id,
@@ -167,23 +144,15 @@ impl Sessions {
                     next,
                     samples.iter().map(convert::sample).collect(),
                 ))
-            })
-            .await
-    }
+            }
 
-    /// Stats: figures over the sessions matching filter: count t, completed t, late t,
-    /// by_outcome a{st}, mean_laser_to_spray_ms d, max_laser_to_spray_ms d, mean_spray_s d,
-    /// max_peak_skin_c d (absent when no data). Errors: InvalidArgument, StoreUnavailable.
-    async fn stats(
-        &self,
-        #[zbus(header)] hdr: zbus::message::Header<'_>,
-        #[zbus(connection)] conn: &zbus::Connection,
-        filter: HashMap<String, OwnedValue>,
-    ) -> Result<Dict, Error> {
-        self.guard
-            .run(conn, &hdr, async {
+            /// Stats: figures over the sessions matching filter: count t, completed t, late t,
+            /// by_outcome a{st}, mean_laser_to_spray_ms d, max_laser_to_spray_ms d, mean_spray_s d,
+            /// max_peak_skin_c d (absent when no data). Errors: InvalidArgument, StoreUnavailable.
+            async fn stats(&self, hdr, conn, filter: HashMap<String, OwnedValue>) -> [Dict] {
                 Ok(super::stats_dict(&Stats::of(&self.query(&filter).await?)))
-            })
-            .await
+            }
+        }
+
     }
 }

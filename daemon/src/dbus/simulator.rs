@@ -4,12 +4,11 @@
 
 use super::access::Access;
 use super::error::Error;
-use super::guard::Guard;
+use super::guard::{guarded_interface, Guard};
 use super::validate as v;
 use crate::handle::ControlHandle;
 use coldspray_hal::sim::{Fault, SimUnit};
 use std::time::Duration;
-use zbus::interface;
 
 /// `org.coldspray.ColdSpray1.Simulator`: drives the simulated unit (served only on the sim).
 pub struct Simulator {
@@ -78,133 +77,63 @@ pub fn parse_fault(kind: &str, sensor: &str) -> Result<Fault, Error> {
     })
 }
 
-#[interface(name = "org.coldspray.ColdSpray1.Simulator")]
-impl Simulator {
-    /// LaserPass: a laser pass now: emission for 0.1..60 seconds, relative fluence 0..5
-    /// (1.0 = a typical fractional CO2 pass). Errors: OutOfRange.
-    async fn laser_pass(
-        &self,
-        #[zbus(header)] hdr: zbus::message::Header<'_>,
-        #[zbus(connection)] conn: &zbus::Connection,
-        seconds: f64,
-        fluence: f64,
-    ) -> Result<(), Error> {
-        self.guard
-            .run(conn, &hdr, async {
+guarded_interface! {
+    #[interface(name = "org.coldspray.ColdSpray1.Simulator")]
+    impl Simulator {
+        methods {
+            /// LaserPass: a laser pass now: emission for 0.1..60 seconds, relative fluence 0..5
+            /// (1.0 = a typical fractional CO2 pass). Errors: OutOfRange.
+            async fn laser_pass(&self, hdr, conn, seconds: f64, fluence: f64) -> [()] {
                 let s = v::range("seconds", seconds, v::LASER_S)?;
                 let f = v::range("fluence", fluence, v::FLUENCE)?;
                 self.sim.laser_pass(Duration::from_secs_f64(s), f);
                 Ok(())
-            })
-            .await
-    }
+            }
 
-    /// InjectFault: inject a fault. kind: sensor_silent, sensor_stuck, sensor_out_of_range,
-    /// sensor_wrong_chip (these need sensor), chiller_dead, pump_dead, nozzle_blocked, leak,
-    /// water_low, estop, fan_dead, outputs_lost (sensor ""). Errors: InvalidArgument.
-    async fn inject_fault(
-        &self,
-        #[zbus(header)] hdr: zbus::message::Header<'_>,
-        #[zbus(connection)] conn: &zbus::Connection,
-        kind: String,
-        sensor: String,
-    ) -> Result<(), Error> {
-        self.guard
-            .run(conn, &hdr, async {
+            /// InjectFault: inject a fault. kind: sensor_silent, sensor_stuck, sensor_out_of_range,
+            /// sensor_wrong_chip (these need sensor), chiller_dead, pump_dead, nozzle_blocked,
+            /// leak, water_low, estop, fan_dead, outputs_lost (sensor ""). Errors: InvalidArgument.
+            async fn inject_fault(&self, hdr, conn, kind: String, sensor: String) -> [()] {
                 parse_fault(&kind, &sensor).map(|f| self.sim.inject(f))
-            })
-            .await
-    }
+            }
 
-    /// ClearFault: clear one injected fault (arguments as InjectFault).
-    async fn clear_fault(
-        &self,
-        #[zbus(header)] hdr: zbus::message::Header<'_>,
-        #[zbus(connection)] conn: &zbus::Connection,
-        kind: String,
-        sensor: String,
-    ) -> Result<(), Error> {
-        self.guard
-            .run(conn, &hdr, async {
+            /// ClearFault: clear one injected fault (arguments as InjectFault).
+            async fn clear_fault(&self, hdr, conn, kind: String, sensor: String) -> [()] {
                 parse_fault(&kind, &sensor).map(|f| self.sim.clear(f))
-            })
-            .await
-    }
+            }
 
-    /// ClearAllFaults: clear every injected fault.
-    async fn clear_all_faults(
-        &self,
-        #[zbus(header)] hdr: zbus::message::Header<'_>,
-        #[zbus(connection)] conn: &zbus::Connection,
-    ) -> Result<(), Error> {
-        self.guard
-            .run(conn, &hdr, async {
+            /// ClearAllFaults: clear every injected fault.
+            async fn clear_all_faults(&self, hdr, conn) -> [()] {
                 self.sim.clear_all();
                 Ok(())
-            })
-            .await
-    }
+            }
 
-    /// SetEstop: press (true) or release (false) the E-stop.
-    async fn set_estop(
-        &self,
-        #[zbus(header)] hdr: zbus::message::Header<'_>,
-        #[zbus(connection)] conn: &zbus::Connection,
-        pressed: bool,
-    ) -> Result<(), Error> {
-        self.guard
-            .run(conn, &hdr, async {
+            /// SetEstop: press (true) or release (false) the E-stop.
+            async fn set_estop(&self, hdr, conn, pressed: bool) -> [()] {
                 self.sim.set_estop(pressed);
                 Ok(())
-            })
-            .await
-    }
+            }
 
-    /// SetTrigger: press (true) or release (false) the foot pedal.
-    async fn set_trigger(
-        &self,
-        #[zbus(header)] hdr: zbus::message::Header<'_>,
-        #[zbus(connection)] conn: &zbus::Connection,
-        pressed: bool,
-    ) -> Result<(), Error> {
-        self.guard
-            .run(conn, &hdr, async {
+            /// SetTrigger: press (true) or release (false) the foot pedal.
+            async fn set_trigger(&self, hdr, conn, pressed: bool) -> [()] {
                 self.sim.set_trigger(pressed);
                 Ok(())
-            })
-            .await
-    }
+            }
 
-    /// SetAmbient: room temperature, degrees C, -10..45. Errors: OutOfRange.
-    async fn set_ambient(
-        &self,
-        #[zbus(header)] hdr: zbus::message::Header<'_>,
-        #[zbus(connection)] conn: &zbus::Connection,
-        celsius: f64,
-    ) -> Result<(), Error> {
-        self.guard
-            .run(conn, &hdr, async {
+            /// SetAmbient: room temperature, degrees C, -10..45. Errors: OutOfRange.
+            async fn set_ambient(&self, hdr, conn, celsius: f64) -> [()] {
                 v::range("celsius", celsius, v::AMBIENT_C).map(|c| self.sim.set_ambient(c))
-            })
-            .await
-    }
+            }
 
-    /// Refill: fill the reservoir with litres (0.1..5) of water at celsius (0.5..40).
-    /// Errors: OutOfRange.
-    async fn refill(
-        &self,
-        #[zbus(header)] hdr: zbus::message::Header<'_>,
-        #[zbus(connection)] conn: &zbus::Connection,
-        litres: f64,
-        celsius: f64,
-    ) -> Result<(), Error> {
-        self.guard
-            .run(conn, &hdr, async {
+            /// Refill: fill the reservoir with litres (0.1..5) of water at celsius (0.5..40).
+            /// Errors: OutOfRange.
+            async fn refill(&self, hdr, conn, litres: f64, celsius: f64) -> [()] {
                 let l = v::range("litres", litres, v::REFILL_L)?;
                 let c = v::range("celsius", celsius, v::REFILL_C)?;
                 self.sim.refill(l, c);
                 Ok(())
-            })
-            .await
+            }
+        }
+
     }
 }

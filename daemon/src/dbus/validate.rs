@@ -58,28 +58,34 @@ pub fn known_protocol(name: &str, protocols: &[Protocol]) -> Result<(), Error> {
     }
 }
 
+/// Parses the name of one of `all` (`what`: "output", "sensor"), as `name_of` names them.
+fn one_of<T: Copy>(
+    what: &str,
+    name: &str,
+    all: &[T],
+    name_of: impl Fn(T) -> &'static str,
+) -> Result<T, Error> {
+    text_len(what, name, MAX_TEXT)?;
+    all.iter()
+        .copied()
+        .find(|x| name_of(*x) == name)
+        .ok_or_else(|| {
+            let names: Vec<_> = all.iter().map(|x| name_of(*x)).collect();
+            Error::InvalidArgument(format!(
+                "unknown {what} `{name}` (one of {})",
+                names.join(", ")
+            ))
+        })
+}
+
 /// Parses an output name.
 pub fn output(name: &str) -> Result<Output, Error> {
-    text_len("output", name, MAX_TEXT)?;
-    Output::from_name(name).ok_or_else(|| {
-        let names: Vec<_> = Output::ALL.iter().map(|o| o.name()).collect();
-        Error::InvalidArgument(format!(
-            "unknown output `{name}` (one of {})",
-            names.join(", ")
-        ))
-    })
+    one_of("output", name, &Output::ALL, Output::name)
 }
 
 /// Parses a sensor name.
 pub fn sensor(name: &str) -> Result<Sensor, Error> {
-    text_len("sensor", name, MAX_TEXT)?;
-    Sensor::from_name(name).ok_or_else(|| {
-        let names: Vec<_> = Sensor::ALL.iter().map(|s| s.name()).collect();
-        Error::InvalidArgument(format!(
-            "unknown sensor `{name}` (one of {})",
-            names.join(", ")
-        ))
-    })
+    one_of("sensor", name, &Sensor::ALL, Sensor::name)
 }
 
 /// Parses an alarm key for Acknowledge: `""` means every alarm.

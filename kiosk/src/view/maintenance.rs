@@ -1,7 +1,7 @@
 //! Service: maintenance mode, prime, drain, output tests, self-test, water change and the
 //! service counters.
 
-use super::{act, act_in_group, figure, Scale, GREEN, GREY, RED, YELLOW};
+use super::{act, figure, ActionButtons, Scale, GREEN, GREY, RED, YELLOW};
 use crate::app::{App, Message};
 use crate::client::Action;
 use coldspray_hal::Output;
@@ -47,7 +47,13 @@ pub fn view(app: &App, s: Scale) -> Element<'_, Message> {
         .err()
         .map(str::to_string)
         .or_else(need);
-    let gated = |label: &str, action: Action| act_in_group(app, label, action, why.clone(), s);
+    let group = ActionButtons {
+        app,
+        s,
+        style: button::secondary,
+        reason_below: false,
+    };
+    let gated = |label: &str, action: Action| group.button(label, action, why.clone());
     let first = row![
         mode,
         act(

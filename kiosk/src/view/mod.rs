@@ -208,6 +208,9 @@ fn banner<'a>(what: &str, colour: Color, s: Scale) -> Element<'a, Message> {
         .into()
 }
 
+/// A button style of iced.
+pub type Style = fn(&iced::Theme, button::Status) -> button::Style;
+
 /// An action button; disabled, with the reason under it, when `blocked` says why or the role
 /// may not call it.
 pub fn act<'a>(
@@ -216,54 +219,63 @@ pub fn act<'a>(
     action: Action,
     blocked: Option<String>,
     s: Scale,
-    style: fn(&iced::Theme, button::Status) -> button::Style,
+    style: Style,
 ) -> Element<'a, Message> {
-    action_button(app, label, action, blocked, s, style, true)
-}
-
-/// As [`act`], for a group of buttons whose common reason is written once beside them: a
-/// disabled button carries no reason of its own.
-pub fn act_in_group<'a>(
-    app: &App,
-    label: &str,
-    action: Action,
-    blocked: Option<String>,
-    s: Scale,
-) -> Element<'a, Message> {
-    action_button(app, label, action, blocked, s, button::secondary, false)
-}
-
-fn action_button<'a>(
-    app: &App,
-    label: &str,
-    action: Action,
-    blocked: Option<String>,
-    s: Scale,
-    style: fn(&iced::Theme, button::Status) -> button::Style,
-    with_reason: bool,
-) -> Element<'a, Message> {
-    let why = app
-        .role
-        .may(action.method())
-        .err()
-        .map(str::to_string)
-        .or(blocked);
-    let b = button(
-        text(label.to_string())
-            .size(s.body)
-            .width(Length::Fill)
-            .height(Length::Fill)
-            .center(),
-    )
-    .on_press_maybe(why.is_none().then_some(Message::Do(action)))
-    .style(style)
-    .width(Length::Fill)
-    .height(s.target);
-    let mut c: Column<'a, Message> = column![b].spacing(2);
-    if let Some(w) = why.filter(|_| with_reason) {
-        c = c.push(text(w).size(s.small).color(GREY));
+    ActionButtons {
+        app,
+        s,
+        style,
+        reason_below: true,
     }
-    c.width(Length::Fill).into()
+    .button(label, action, blocked)
+}
+
+/// Action buttons of one kind: how they look, and whether a disabled one carries its reason
+/// below it (`false` for a group whose common reason is written once beside it).
+pub struct ActionButtons<'x> {
+    /// The kiosk (its role decides what is allowed).
+    pub app: &'x App,
+    /// Sizes.
+    pub s: Scale,
+    /// The button style.
+    pub style: Style,
+    /// A disabled button shows its reason below it.
+    pub reason_below: bool,
+}
+
+impl ActionButtons<'_> {
+    /// One button for `action`, disabled when `blocked` says why or the role may not call it.
+    pub fn button<'a>(
+        &self,
+        label: &str,
+        action: Action,
+        blocked: Option<String>,
+    ) -> Element<'a, Message> {
+        let s = self.s;
+        let why = self
+            .app
+            .role
+            .may(action.method())
+            .err()
+            .map(str::to_string)
+            .or(blocked);
+        let b = button(
+            text(label.to_string())
+                .size(s.body)
+                .width(Length::Fill)
+                .height(Length::Fill)
+                .center(),
+        )
+        .on_press_maybe(why.is_none().then_some(Message::Do(action)))
+        .style(self.style)
+        .width(Length::Fill)
+        .height(s.target);
+        let mut c: Column<'a, Message> = column![b].spacing(2);
+        if let Some(w) = why.filter(|_| self.reason_below) {
+            c = c.push(text(w).size(s.small).color(GREY));
+        }
+        c.width(Length::Fill).into()
+    }
 }
 
 /// A label and a value, the value large.

@@ -122,7 +122,13 @@ impl Core {
             return;
         }
         // Fault first, so the log reads spraying -> fault, then the session's closing record.
-        self.transition(UnitState::Fault, now, format!("alarm {}", cause.key()));
+        let code = format!("alarm:{}", cause.key());
+        self.transition(
+            UnitState::Fault,
+            now,
+            code,
+            format!("alarm {}", cause.key()),
+        );
         self.end_session(now, Outcome::Interlock, Some(cause.key()));
         self.task = None;
         self.laser.pending_autostart = None;

@@ -301,7 +301,15 @@ impl Core {
         }
     }
 
-    fn transition(&mut self, to: UnitState, now: Duration, reason: impl Into<String>) {
+    /// Changes state; `code` is the stable reason code (documented with `StateChanged` in
+    /// the README), `reason` the text for people.
+    fn transition(
+        &mut self,
+        to: UnitState,
+        now: Duration,
+        code: impl Into<String>,
+        reason: impl Into<String>,
+    ) {
         if self.state == to {
             return;
         }
@@ -315,6 +323,7 @@ impl Core {
             from,
             to,
             reason: reason.into(),
+            code: code.into(),
         });
     }
 

@@ -238,7 +238,12 @@ impl Core {
         });
         if passed {
             if self.state == UnitState::Starting {
-                self.transition(UnitState::Precooling, now, "self-test passed");
+                self.transition(
+                    UnitState::Precooling,
+                    now,
+                    "self_test_passed",
+                    "self-test passed",
+                );
             }
             if self.state == UnitState::Maintenance {
                 // The active self-test has just seen the pump deliver flow and the chiller pump

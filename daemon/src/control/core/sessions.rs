@@ -121,6 +121,7 @@ impl Core {
         self.transition(
             UnitState::Spraying,
             now,
+            "session_started",
             format!("session {id} started ({})", cause.name()),
         );
         Ok(id)
@@ -135,7 +136,12 @@ impl Core {
         self.events.push(Event::SessionEnded(record));
         self.laser.ended_at = None;
         if self.state == UnitState::Spraying {
-            self.transition(UnitState::Ready, now, format!("session ended: {outcome}"));
+            self.transition(
+                UnitState::Ready,
+                now,
+                "session_ended",
+                format!("session ended: {outcome}"),
+            );
         }
     }
 

@@ -22,7 +22,7 @@ impl Core {
         self.end_session(now, Outcome::Shutdown, None);
         self.task = None;
         self.thermostat.force_off(now);
-        self.transition(UnitState::Stopping, now, reason.to_string());
+        self.transition(UnitState::Stopping, now, "shutdown", reason.to_string());
         self.driven.levels = OutputLevels::all_off();
         StepOutput {
             outputs: OutputLevels::all_off(),
@@ -154,7 +154,12 @@ impl Core {
                 self.laser.pending_autostart = None;
                 if !self.alarms.fault_latched() {
                     self.interlocks.restart_staleness(now);
-                    self.transition(UnitState::Precooling, now, "fault cleared and acknowledged");
+                    self.transition(
+                        UnitState::Precooling,
+                        now,
+                        "fault_cleared",
+                        "fault cleared and acknowledged",
+                    );
                 }
             }
             UnitState::Precooling => {
@@ -163,7 +168,12 @@ impl Core {
                 }
                 self.ready_eta.observe(now, reservoir);
                 if reservoir.is_some_and(|t| self.thermostat.cold_enough(t, false)) {
-                    self.transition(UnitState::Ready, now, "reservoir at setpoint");
+                    self.transition(
+                        UnitState::Ready,
+                        now,
+                        "reservoir_at_setpoint",
+                        "reservoir at setpoint",
+                    );
                 }
             }
             UnitState::Ready => {
@@ -171,7 +181,12 @@ impl Core {
                     self.run_self_test(now, None);
                 }
                 if !reservoir.is_some_and(|t| self.thermostat.cold_enough(t, true)) {
-                    self.transition(UnitState::Precooling, now, "reservoir warmed");
+                    self.transition(
+                        UnitState::Precooling,
+                        now,
+                        "reservoir_warmed",
+                        "reservoir warmed",
+                    );
                 } else if let Some(laser_end) = self.laser.pending_autostart {
                     if let Some(name) = self.armed.clone() {
                         let _ = self.start_session(

@@ -77,7 +77,7 @@ impl Core {
         self.laser.pending_autostart = None;
         self.task = None;
         self.thermostat.force_off(now);
-        self.transition(UnitState::Maintenance, now, "technician");
+        self.transition(UnitState::Maintenance, now, "maintenance", "technician");
         Ok(())
     }
 
@@ -102,13 +102,19 @@ impl Core {
             self.transition(
                 UnitState::Fault,
                 now,
+                "maintenance_ended_with_faults",
                 format!(
                     "maintenance finished with {} listed: acknowledge to return to ready",
                     keys.join(", ")
                 ),
             );
         } else {
-            self.transition(UnitState::Precooling, now, "maintenance finished");
+            self.transition(
+                UnitState::Precooling,
+                now,
+                "maintenance_ended",
+                "maintenance finished",
+            );
         }
         Ok(())
     }

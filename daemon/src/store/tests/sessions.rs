@@ -21,6 +21,7 @@ fn sessions_round_trip_through_a_reopen() {
                 from: UnitState::Ready,
                 to: UnitState::Fault,
                 reason: "dry run".into(),
+                code: "alarm:dry_run".into(),
             })
             .unwrap();
         store
