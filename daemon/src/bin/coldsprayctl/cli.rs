@@ -339,6 +339,21 @@ pub fn acknowledge_key(key: Option<&str>) -> &str {
     }
 }
 
+/// Parses `WIDTHxHEIGHT` (each 320 to 8000 pixels).
+fn parse_size(text: &str) -> Result<(u32, u32), String> {
+    let (w, h) = text
+        .split_once(['x', 'X'])
+        .ok_or_else(|| format!("`{text}`: give WIDTHxHEIGHT, e.g. 1280x800"))?;
+    let px = |v: &str| {
+        v.trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (320..=8000).contains(n))
+            .ok_or_else(|| format!("`{v}`: a whole number of pixels from 320 to 8000"))
+    };
+    Ok((px(w)?, px(h)?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -362,19 +377,20 @@ mod tests {
             _ => panic!("`ack all` parsed as another command"),
         }
     }
-}
 
-/// Parses `WIDTHxHEIGHT` (each 320 to 8000 pixels).
-fn parse_size(text: &str) -> Result<(u32, u32), String> {
-    let (w, h) = text
-        .split_once(['x', 'X'])
-        .ok_or_else(|| format!("`{text}`: give WIDTHxHEIGHT, e.g. 1280x800"))?;
-    let px = |v: &str| {
-        v.trim()
-            .parse::<u32>()
-            .ok()
-            .filter(|n| (320..=8000).contains(n))
-            .ok_or_else(|| format!("`{v}`: a whole number of pixels from 320 to 8000"))
-    };
-    Ok((px(w)?, px(h)?))
+    #[test]
+    fn a_report_needs_an_output_file_and_a_sane_size() {
+        let cli = Cli::try_parse_from(["coldsprayctl", "sessions", "report", "3", "-o", "r.png"])
+            .expect("parses");
+        match cli.command {
+            Cmd::Sessions(SessionCmd::Report { id, output, size }) => {
+                assert_eq!((id, output.to_str(), size), (3, Some("r.png"), (1280, 800)));
+            }
+            _ => panic!("`sessions report` parsed as another command"),
+        }
+        assert!(Cli::try_parse_from(["coldsprayctl", "sessions", "report", "3"]).is_err());
+        assert_eq!(parse_size("1920x1080"), Ok((1920, 1080)));
+        assert!(parse_size("100x100").is_err());
+        assert!(parse_size("wide").is_err());
+    }
 }
