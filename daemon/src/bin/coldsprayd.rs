@@ -186,13 +186,25 @@ async fn serve(config: Config, cli: Cli) -> anyhow::Result<()> {
     );
 
     if cli.demo {
+        use coldsprayd::demo::{self, SimPace, Speeds};
         let h = handle.clone();
-        let speed = config.sim.speed;
-        tokio::spawn(async move {
-            if let Err(e) = coldsprayd::demo::run(h, speed).await {
-                tracing::error!(target: "coldspray::demo", "demo stopped: {e}");
+        let speeds = Speeds::for_configured(config.sim.speed);
+        match (handle.sim.as_ref(), daemon.sim_speed.clone()) {
+            (Some(sim), Some(speed)) => {
+                let pace = SimPace {
+                    clock: sim.clock(),
+                    speed,
+                };
+                tokio::spawn(async move {
+                    if let Err(e) = demo::run(h, &pace, speeds).await {
+                        tracing::error!(target: "coldspray::demo", "demo stopped: {e}");
+                    }
+                });
             }
-        });
+            _ => {
+                tracing::error!(target: "coldspray::demo", "demo not started: {}", demo::DemoError::NotSimulated)
+            }
+        }
     }
     if cli.view {
         let h = handle.clone();

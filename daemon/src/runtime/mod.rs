@@ -32,6 +32,7 @@ use control_loop::ControlLoop;
 use notify::Notifier;
 use outputs::OutputHealth;
 use sim_driver::spawn_sim_driver;
+pub use sim_driver::SimSpeed;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc as std_mpsc, Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -88,6 +89,9 @@ pub struct Daemon {
     /// The control thread's result, sent as it ends.
     done: oneshot::Receiver<Result<(), RuntimeError>>,
     stop_tx: tokio::sync::watch::Sender<Option<String>>,
+    /// The simulated unit's speed (the demo slows it down for the parts a person watches);
+    /// `None` on the hardware.
+    pub sim_speed: Option<SimSpeed>,
 }
 
 /// The reason a plain [`Daemon::stop`] gives in the `stopping` state change.
@@ -241,14 +245,15 @@ pub fn start(config: &Config, parts: Parts) -> Result<Daemon, RuntimeError> {
         progress: sensor_mark.clone(),
     })
     .map_err(|e| RuntimeError::Thread("sensor", e))?;
-    let sim_thread = match &sim {
-        Some(sim) => Some(spawn_sim_driver(
+    let sim_speed = sim.as_ref().map(|_| SimSpeed::new(speed));
+    let sim_thread = match (&sim, &sim_speed) {
+        (Some(sim), Some(sim_speed)) => Some(spawn_sim_driver(
             sim.clone(),
-            speed,
+            sim_speed.clone(),
             [sensor_mark, control_mark.clone()],
             stop_threads.clone(),
         )?),
-        None => None,
+        _ => None,
     };
     let (journal_tx, journal_rx) = std_mpsc::channel();
     let persistence = store.clone();
@@ -373,6 +378,7 @@ pub fn start(config: &Config, parts: Parts) -> Result<Daemon, RuntimeError> {
         handle,
         done: done_rx,
         stop_tx,
+        sim_speed,
     })
 }
 
