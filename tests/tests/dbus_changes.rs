@@ -8,7 +8,7 @@
 use coldspray_e2e::fake_core::FakeCore;
 use coldspray_e2e::introspect::{NAME, PATH};
 use coldspray_e2e::PrivateBus;
-use coldsprayd::dbus::{self, BusChoice, DbusConfig, DbusServer};
+use coldsprayd::dbus::DbusServer;
 use coldsprayd::model::state::UnitState;
 use futures_util::StreamExt;
 use std::collections::HashMap;
@@ -28,16 +28,7 @@ struct Rig {
 
 async fn rig() -> Rig {
     let bus = PrivateBus::start(&coldspray_e2e::current_user()).expect("private bus");
-    let core = FakeCore::start(None);
-    let config = DbusConfig {
-        bus: BusChoice::Session,
-        address: Some(bus.address().to_string()),
-    };
-    let server = dbus::start(core.handle.clone(), &config, false)
-        .await
-        .expect("service starts")
-        .expect("bus is not none");
-    let client = bus.connect().await.expect("client connects");
+    let (core, server, client) = coldspray_e2e::fake_core::served(&bus, None).await;
     Rig {
         core,
         _server: server,
@@ -50,23 +41,20 @@ async fn rig() -> Rig {
 async fn changes(
     c: &zbus::Connection,
 ) -> impl futures_util::Stream<Item = (String, HashMap<String, OwnedValue>)> {
-    let props = zbus::fdo::PropertiesProxy::builder(c)
-        .destination(NAME)
-        .unwrap()
-        .path(PATH)
-        .unwrap()
-        .build()
+    let props = coldspray_e2e::fake_core::properties(c).await;
+    props
+        .receive_properties_changed()
         .await
-        .unwrap();
-    props.receive_properties_changed().await.unwrap().map(|sig| {
-        let args = sig.args().unwrap();
-        let changed = args
-            .changed_properties
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.try_to_owned().unwrap()))
-            .collect();
-        (args.interface_name.to_string(), changed)
-    })
+        .unwrap()
+        .map(|sig| {
+            let args = sig.args().unwrap();
+            let changed = args
+                .changed_properties
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.try_to_owned().unwrap()))
+                .collect();
+            (args.interface_name.to_string(), changed)
+        })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

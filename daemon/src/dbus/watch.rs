@@ -60,102 +60,99 @@ pub(crate) fn diff(last: &Snapshot, new: &Snapshot, live: bool) -> (Changes, Sna
         }
         moved && live
     };
-    let discrete = |list: &mut Vec<&'static str>, changed: bool, name: &'static str| {
-        if changed {
-            list.push(name);
-        }
+    let in_maintenance = |s: &Snapshot| s.state == UnitState::Maintenance;
+    let (lc, nc) = (&last.counters, &new.counters);
+    let unit_discrete = [
+        (last.state != new.state, "State"),
+        (last.ready != new.ready, "Ready"),
+        (last.setpoint_c != new.setpoint_c, "Setpoint"),
+        (last.alarms != new.alarms, "ActiveAlarms"),
+        (last.armed != new.armed, "Armed"),
+        (last.outputs != new.outputs, "Outputs"),
+        (last.laser_on != new.laser_on, "LaserOn"),
+        (
+            convert::audio_paused(last) != convert::audio_paused(new),
+            "AudioPaused",
+        ),
+    ];
+    let maint_discrete = [
+        (in_maintenance(last) != in_maintenance(new), "Active"),
+        (
+            convert::activity(last) != convert::activity(new),
+            "Activity",
+        ),
+        (lc.sessions != nc.sessions, "SessionCount"),
+        (lc.late_sessions != nc.late_sessions, "LateSessionCount"),
+        (lc.water_changes != nc.water_changes, "WaterChanges"),
+        (last.last_self_test != new.last_self_test, "LastSelfTest"),
+        (last.calibration != new.calibration, "Calibration"),
+    ];
+    let changed = |list: &[(bool, &'static str)]| -> Vec<&'static str> {
+        list.iter().filter(|(c, _)| *c).map(|(_, n)| *n).collect()
     };
-    discrete(&mut c.unit, last.state != new.state, "State");
-    discrete(&mut c.unit, last.ready != new.ready, "Ready");
-    discrete(&mut c.unit, last.setpoint_c != new.setpoint_c, "Setpoint");
-    discrete(&mut c.unit, last.alarms != new.alarms, "ActiveAlarms");
-    discrete(&mut c.unit, last.armed != new.armed, "Armed");
-    discrete(&mut c.unit, last.outputs != new.outputs, "Outputs");
-    discrete(&mut c.unit, last.laser_on != new.laser_on, "LaserOn");
-    discrete(
-        &mut c.unit,
-        convert::audio_paused(last) != convert::audio_paused(new),
-        "AudioPaused",
-    );
+    c.unit = changed(&unit_discrete);
+    c.maint = changed(&maint_discrete);
     if live_value(&mut c, temps_moved(last, new)) {
         c.unit.push("Temperatures");
     } else {
-        for s in coldspray_hal::Sensor::ALL.into_iter().filter(|s| s.is_temperature()) {
+        for s in coldspray_hal::Sensor::ALL
+            .into_iter()
+            .filter(|s| s.is_temperature())
+        {
             announced.readings[s.index()] = last.readings[s.index()];
         }
     }
     let p = coldspray_hal::Sensor::Pressure;
-    if live_value(&mut c, moved(last.reading(p), new.reading(p), VALUE_EPSILON)) {
+    if live_value(
+        &mut c,
+        moved(last.reading(p), new.reading(p), VALUE_EPSILON),
+    ) {
         c.unit.push("Pressure");
     } else {
         announced.readings[p.index()] = last.readings[p.index()];
     }
-    if live_value(&mut c, (last.flow_l_min - new.flow_l_min).abs() >= VALUE_EPSILON) {
+    if live_value(
+        &mut c,
+        (last.flow_l_min - new.flow_l_min).abs() >= VALUE_EPSILON,
+    ) {
         c.unit.push("FlowRate");
     } else {
         announced.flow_l_min = last.flow_l_min;
     }
     // A session starting or ending is discrete; its running figures are live.
     let session_id = |s: &Snapshot| s.session.as_ref().map(|p| p.start.id);
-    if session_id(last) != session_id(new) {
-        c.unit.push("CurrentSession");
-    } else if live_value(
-        &mut c,
-        convert::current_session(last) != convert::current_session(new),
-    ) {
+    let started_or_ended = session_id(last) != session_id(new);
+    if started_or_ended
+        || live_value(
+            &mut c,
+            convert::current_session(last) != convert::current_session(new),
+        )
+    {
         c.unit.push("CurrentSession");
     } else {
         announced.session = last.session.clone();
     }
 
-    let in_maintenance = |s: &Snapshot| s.state == UnitState::Maintenance;
-    discrete(
-        &mut c.maint,
-        in_maintenance(last) != in_maintenance(new),
-        "Active",
-    );
-    discrete(
-        &mut c.maint,
-        convert::activity(last) != convert::activity(new),
-        "Activity",
-    );
-    let (lc, nc) = (&last.counters, &new.counters);
-    discrete(&mut c.maint, lc.sessions != nc.sessions, "SessionCount");
-    discrete(
-        &mut c.maint,
-        lc.late_sessions != nc.late_sessions,
-        "LateSessionCount",
-    );
-    discrete(
-        &mut c.maint,
-        lc.water_changes != nc.water_changes,
-        "WaterChanges",
-    );
-    discrete(
-        &mut c.maint,
-        last.last_self_test != new.last_self_test,
-        "LastSelfTest",
-    );
-    discrete(
-        &mut c.maint,
-        last.calibration != new.calibration,
-        "Calibration",
-    );
-    if live_value(
-        &mut c,
-        (lc.pump_seconds - nc.pump_seconds).abs() >= HOURS_STEP_S,
-    ) {
-        c.maint.push("PumpHours");
-    } else {
-        announced.counters.pump_seconds = lc.pump_seconds;
-    }
-    if live_value(
-        &mut c,
-        (lc.chiller_seconds - nc.chiller_seconds).abs() >= HOURS_STEP_S,
-    ) {
-        c.maint.push("ChillerHours");
-    } else {
-        announced.counters.chiller_seconds = lc.chiller_seconds;
+    // Hours are announced in steps of HOURS_STEP_S.
+    for (name, was, is, kept) in [
+        (
+            "PumpHours",
+            lc.pump_seconds,
+            nc.pump_seconds,
+            &mut announced.counters.pump_seconds,
+        ),
+        (
+            "ChillerHours",
+            lc.chiller_seconds,
+            nc.chiller_seconds,
+            &mut announced.counters.chiller_seconds,
+        ),
+    ] {
+        if live_value(&mut c, (was - is).abs() >= HOURS_STEP_S) {
+            c.maint.push(name);
+        } else {
+            *kept = was;
+        }
     }
     if live_value(&mut c, (last.chiller_duty - new.chiller_duty).abs() >= 0.01) {
         c.maint.push("ChillerDuty");
@@ -194,7 +191,7 @@ async fn announce<I: Interface>(iface: &InterfaceRef<I>, names: &[&'static str])
     {
         let guard = iface.get().await;
         for &name in names {
-            match guard.get(name, &server, conn, None, emitter).await {
+            match guard.get(name, server, conn, None, emitter).await {
                 Some(Ok(v)) => {
                     changed.insert(name, Value::from(v));
                 }
