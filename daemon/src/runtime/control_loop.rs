@@ -79,7 +79,12 @@ impl ControlLoop {
             .step
             .mul_f64(1.0 / self.speed)
             .max(Duration::from_millis(1));
-        let quiet_step = QUIET_STEP.mul_f64(1.0 / self.speed).max(wall_step);
+        // Never longer in wall time than QUIET_STEP (the level re-read period, far under the
+        // late-step limit), also on a simulated unit slower than real time.
+        let quiet_step = QUIET_STEP
+            .mul_f64(1.0 / self.speed)
+            .min(QUIET_STEP)
+            .max(wall_step);
         let mut cadence = Cadence::new(wall_step, quiet_step);
         let mut last_watchdog = Instant::now();
         let ping = self.notifier.ping_interval();
