@@ -49,7 +49,7 @@ fn start(dir: &std::path::Path, initial_reservoir_c: f64) -> (Daemon, SimUnit) {
     config.unit.state_dir = Some(dir.to_path_buf());
     config.sim.speed = 200.0;
     config.sim.initial_reservoir_c = initial_reservoir_c;
-    let sim = SimUnit::new(config.sim.twin());
+    let sim = SimUnit::new(config.sim.clone());
     let store = coldsprayd::store::open(&config.store, &config.state_dir()).expect("store opens");
     let parts = Parts {
         board: Some(sim.board()),

@@ -347,8 +347,11 @@ fn main() -> ExitCode {
         println!("{}: configuration OK", cli.config.display());
         return ExitCode::SUCCESS;
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // The D-Bus service runs on the main thread alone: the control loop, the sensors, the
+    // journal, the watchdog and /metrics have threads of their own, so no worker threads are
+    // needed (ARCHITECTURE.md, "Threads"); a treatment-log query runs on a blocking thread
+    // that exists only while it runs.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {

@@ -8,6 +8,7 @@
 //!                                   └──events──> journal thread ──persist──> broadcast
 //! ```
 
+mod cadence;
 mod control_loop;
 pub mod journal;
 pub mod notify;
@@ -234,6 +235,7 @@ pub fn start(config: &Config, parts: Parts) -> Result<Daemon, RuntimeError> {
     let (identify_tx, identify_rx) = std_mpsc::channel();
     let sensor_mark = Arc::new(AtomicU64::new(nanos(now)));
     let control_mark = Arc::new(AtomicU64::new(nanos(now)));
+    let quiet = Arc::new(AtomicBool::new(false));
     let sensor_thread = sensor_poller::spawn(sensor_poller::SensorThread {
         port: board.sensors,
         clock: clock.clone(),
@@ -251,6 +253,7 @@ pub fn start(config: &Config, parts: Parts) -> Result<Daemon, RuntimeError> {
             sim.clone(),
             sim_speed.clone(),
             [sensor_mark, control_mark.clone()],
+            quiet.clone(),
             stop_threads.clone(),
         )?),
         _ => None,
@@ -331,6 +334,7 @@ pub fn start(config: &Config, parts: Parts) -> Result<Daemon, RuntimeError> {
         stalled,
         notifier: Notifier::from_env(),
         progress: control_mark,
+        quiet,
         telemetry,
         step,
         speed,

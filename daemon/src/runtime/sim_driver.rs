@@ -8,6 +8,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// How often the simulated unit advances while the control loop is busy, wall time: the
+/// resolution of simulated time that edges and reactions are measured in.
+const BUSY_TICK: Duration = Duration::from_millis(1);
+
+/// How often it advances while the loop is quiet (nothing runs), simulated time: ten times
+/// fewer wake-ups; an edge that makes the loop busy brings back [`BUSY_TICK`] at once.
+const QUIET_TICK: Duration = Duration::from_millis(10);
+
 /// How far the simulated unit may run ahead of the slowest of its observers (the control
 /// loop and the sensor thread), in simulated time: one sensor period and a half.
 const SIM_LEAD: Duration = Duration::from_millis(150);
@@ -60,10 +68,13 @@ impl SimSpeed {
 /// Advances the simulated unit in real time (times `speed`) on its own thread, but never more
 /// than [`SIM_LEAD`] ahead of the slowest observer: on a loaded machine the simulation slows
 /// down instead of letting time pass that nobody saw (which would look like stale sensors).
+/// While the control loop reports `quiet`, it ticks every [`QUIET_TICK`] of simulated time
+/// (at most [`BUSY_TICK`] of wall time at high speeds) instead of every [`BUSY_TICK`].
 pub(super) fn spawn_sim_driver(
     sim: SimUnit,
     speed: SimSpeed,
     marks: [Arc<AtomicU64>; 2],
+    quiet: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
 ) -> Result<std::thread::JoinHandle<()>, RuntimeError> {
     std::thread::Builder::new()
@@ -72,7 +83,12 @@ pub(super) fn spawn_sim_driver(
             let clock = sim.clock();
             let mut last = Instant::now();
             while !stop.load(Ordering::Relaxed) {
-                std::thread::sleep(Duration::from_millis(1));
+                let tick = if quiet.load(Ordering::Relaxed) {
+                    QUIET_TICK.mul_f64(1.0 / speed.get()).max(BUSY_TICK)
+                } else {
+                    BUSY_TICK
+                };
+                std::thread::sleep(tick);
                 let now = Instant::now();
                 let wanted = (now - last).mul_f64(speed.get());
                 last = now;
