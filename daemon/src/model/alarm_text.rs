@@ -265,6 +265,78 @@ impl AlarmText {
         }
     }
 
+    /// The text of `kind` again from its parameters (as [`AlarmText::params`] gives them and
+    /// `Unit.AlarmDetails` serves them): what a kiosk renders in its own language. `None`
+    /// when a parameter the text needs is missing or of another type.
+    pub fn from_params(kind: AlarmKind, params: &AlarmParams) -> Option<AlarmText> {
+        let num = |name: &str| match params.get(name)? {
+            ParamValue::Number(x) => Some(*x),
+            _ => None,
+        };
+        let txt = |name: &str| match params.get(name)? {
+            ParamValue::Text(t) => Some(t.clone()),
+            _ => None,
+        };
+        // Over the shape `kind` is raised with, so a new shape does not build without a way
+        // back from its parameters.
+        let text = match AlarmText::example(kind) {
+            AlarmText::Estop => AlarmText::Estop,
+            AlarmText::WaterLow => AlarmText::WaterLow,
+            AlarmText::DryRun { .. } => AlarmText::DryRun {
+                no_flow_s: num("no_flow_s")?,
+            },
+            AlarmText::OverPressure { .. } => AlarmText::OverPressure {
+                pressure_bar: num("pressure_bar")?,
+            },
+            AlarmText::UnderPressure { .. } => AlarmText::UnderPressure {
+                pressure_bar: num("pressure_bar")?,
+            },
+            AlarmText::SensorStale { sensor, .. } => AlarmText::SensorStale {
+                sensor,
+                for_s: num("for_s")?,
+                problem: txt("problem"),
+            },
+            AlarmText::SensorImplausible { sensor, .. } => AlarmText::SensorImplausible {
+                sensor,
+                reading: txt("reading"),
+            },
+            AlarmText::SensorStuck { sensor, .. } => AlarmText::SensorStuck {
+                sensor,
+                value: num("value")?,
+                for_s: num("for_s")?,
+            },
+            AlarmText::HeatsinkOverTemp { .. } => AlarmText::HeatsinkOverTemp {
+                heatsink_c: num("heatsink_c")?,
+                limit_c: num("limit_c")?,
+            },
+            AlarmText::MaxSprayTime { .. } => AlarmText::MaxSprayTime {
+                spray_s: num("spray_s")?,
+            },
+            AlarmText::SkinBelowFloor { .. } => AlarmText::SkinBelowFloor {
+                skin_c: num("skin_c")?,
+                floor_c: num("floor_c")?,
+            },
+            AlarmText::FreezeCutout { .. } => AlarmText::FreezeCutout {
+                cutout_c: num("cutout_c")?,
+            },
+            AlarmText::SelfTestFailed { .. } => AlarmText::SelfTestFailed {
+                reason: txt("reason")?,
+            },
+            AlarmText::ControlStalled { .. } => AlarmText::ControlStalled {
+                silent_s: num("silent_s")?,
+            },
+            AlarmText::LateStart { .. } => AlarmText::LateStart {
+                session_id: match params.get("session_id")? {
+                    ParamValue::Integer(n) => *n,
+                    _ => return None,
+                },
+                delay_s: num("delay_s")?,
+            },
+            AlarmText::Reason { kind, .. } => AlarmText::reason(kind, txt("reason")?),
+        };
+        Some(text)
+    }
+
     /// A text of each shape `kind` is raised with, with made-up values: the catalogue that
     /// docs/ALARMS.md must document. Exhaustive over [`AlarmKind`], so a new kind needs one.
     pub fn example(kind: AlarmKind) -> AlarmText {
@@ -364,6 +436,19 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn every_text_comes_back_from_its_parameters() {
+        for kind in AlarmKind::every(&Sensor::ALL) {
+            let text = AlarmText::example(kind);
+            assert_eq!(AlarmText::from_params(kind, &text.params()), Some(text));
+        }
+        let missing = AlarmParams::new();
+        assert_eq!(
+            AlarmText::from_params(AlarmKind::OverPressure, &missing),
+            None
+        );
     }
 
     #[test]
