@@ -216,6 +216,45 @@ async fn listen(bus: &Bus) -> Result<zbus::MessageStream, ClientError> {
         .map_err(ClientError::of)
 }
 
+/// Properties that change all the time while the unit runs (up to 10 times a second for the
+/// temperatures): the kiosk's 1 Hz read shows them, a change of only these reads nothing.
+const MEASUREMENTS: [&str; 8] = [
+    "Temperatures",
+    "Pressure",
+    "FlowRate",
+    "AudioPauseLeft",
+    "CurrentSession",
+    "PumpHours",
+    "ChillerHours",
+    "ChillerDuty",
+];
+
+/// Whether a signal of the daemon's object is worth a read now: every signal but a
+/// `PropertiesChanged` of measurements only.
+fn matters(m: &zbus::Message) -> bool {
+    let header = m.header();
+    if header.member().map(|n| n.as_str()) != Some("PropertiesChanged") {
+        return true;
+    }
+    match m.body().deserialize::<(
+        String,
+        std::collections::HashMap<String, OwnedValue>,
+        Vec<String>,
+    )>() {
+        Ok((_, changed, invalidated)) => changes_matter(changed.keys(), &invalidated),
+        Err(_) => true,
+    }
+}
+
+/// Whether properties `changed` (with values) and `invalidated` (without) hold anything but
+/// measurements.
+fn changes_matter<'a>(
+    mut changed: impl Iterator<Item = &'a String>,
+    invalidated: &[String],
+) -> bool {
+    !invalidated.is_empty() || changed.any(|name| !MEASUREMENTS.contains(&name.as_str()))
+}
+
 /// One item each time the daemon signals a change of its object: the screens should read it
 /// again. While the bus is away it listens again every [`RELISTEN_AFTER`] (the kiosk's slow
 /// poll shows the daemon gone meanwhile); the stream never ends.
@@ -235,7 +274,8 @@ pub fn changes(bus: Bus) -> impl futures_util::Stream<Item = ()> + Send + 'stati
                 },
             };
             match stream.next().await {
-                Some(Ok(_)) => return Some(((), (bus, signals))),
+                Some(Ok(m)) if matters(&m) => return Some(((), (bus, signals))),
+                Some(Ok(_)) => {}
                 Some(Err(e)) => tracing::debug!("unreadable signal: {e}"),
                 None => {
                     tracing::debug!("the bus went away: listening again");
@@ -386,5 +426,20 @@ impl Client {
             }
         }
         .map_err(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_changes_beyond_the_measurements_ask_for_a_read() {
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let temps = names(&["Temperatures", "ChillerDuty"]);
+        assert!(!changes_matter(temps.iter(), &[]));
+        let alarm = names(&["Temperatures", "AlarmDetails"]);
+        assert!(changes_matter(alarm.iter(), &[]));
+        assert!(changes_matter(temps.iter(), &names(&["State"])));
     }
 }
