@@ -212,6 +212,7 @@ async fn start_stop_reach_the_controller_and_signals_follow() {
         kind: coldsprayd::model::alarm::AlarmKind::WaterLow,
         priority: coldsprayd::model::alarm::Priority::Medium,
         message: "Reservoir water low: refill".into(),
+        params: Default::default(),
         raised_at: Duration::ZERO,
         raised_unix_ms: 1,
         condition_present: true,
