@@ -142,6 +142,7 @@ mod tests {
             kind: AlarmKind::WaterLow,
             priority: AlarmKind::WaterLow.priority(),
             message: String::new(),
+            params: Default::default(),
             raised_at: Duration::ZERO,
             raised_unix_ms: 0,
             condition_present: false,
