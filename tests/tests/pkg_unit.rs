@@ -233,6 +233,7 @@ fn kiosk_unit_text() -> String {
 /// user in coldspray-operator, instead of the getty there.
 #[test]
 fn kiosk_unit_runs_cage_on_tty1_as_its_own_operator_user() {
+    let _ticket = coldspray_e2e::gate::shared();
     let unit = kiosk_unit_text();
     let has = |line: &str| unit.lines().any(|l| l.trim() == line);
     for line in [
