@@ -9,7 +9,7 @@ use coldspray_e2e::PrivateBus;
 use coldsprayd::api::Event;
 use coldsprayd::control::running_session::EndBasis;
 use coldsprayd::dbus::proxy::{uncached, MaintenanceProxy, SessionsProxy, UnitProxy};
-use coldsprayd::dbus::{self, BusChoice, DbusConfig, DbusServer};
+use coldsprayd::dbus::{self, DbusServer};
 use coldsprayd::model::session::{Sample, SessionStart, StartCause};
 use coldsprayd::protocol::Goal;
 use std::collections::HashMap;
@@ -24,16 +24,7 @@ struct Rig {
 
 async fn rig() -> Rig {
     let bus = PrivateBus::start(&coldspray_e2e::current_user()).expect("private bus");
-    let core = FakeCore::start(None);
-    let config = DbusConfig {
-        bus: BusChoice::Session,
-        address: Some(bus.address().to_string()),
-    };
-    let server = dbus::start(core.handle.clone(), &config, false)
-        .await
-        .expect("service starts")
-        .expect("bus is not none");
-    let client = bus.connect().await.expect("client connects");
+    let (core, server, client) = coldspray_e2e::fake_core::served(&bus, None).await;
     Rig {
         core,
         _server: server,
