@@ -77,7 +77,7 @@ impl Telemetry {
     }
 }
 
-/// Whether the treatment log takes writes: set by the journal thread, which finds out;
+/// Whether the treatment log takes writes: set by the journal, which finds out;
 /// applied by the control loop, which raises or clears the `log_write_failed` alarm; read by
 /// the metrics. The loop checks one atomic per step and locks only when something changed.
 #[derive(Debug, Default)]

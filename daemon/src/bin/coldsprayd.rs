@@ -236,7 +236,7 @@ async fn serve(config: Config, cli: Cli) -> anyhow::Result<()> {
     };
     tracing::info!("stopping: {reason}");
     // The control loop first: it closes a running session as `shutdown`, drives every output
-    // off and flushes the record to the treatment log; the journal thread then broadcasts
+    // off and flushes the record to the treatment log; the journal then broadcasts
     // SessionEnded and the change to `stopping`. Only after that does the D-Bus service drain
     // those signals and leave the bus, so the kiosk hears how the session ended.
     let stopped = daemon.stop_because(reason).await;
@@ -248,7 +248,7 @@ async fn serve(config: Config, cli: Cli) -> anyhow::Result<()> {
     }
     stopped.context("control loop")?;
     if let Some(r) = retention {
-        r.stop();
+        r.stop().await;
     }
     tracing::info!("stopped; every output off");
     Ok(())
@@ -347,10 +347,11 @@ fn main() -> ExitCode {
         println!("{}: configuration OK", cli.config.display());
         return ExitCode::SUCCESS;
     }
-    // The D-Bus service runs on the main thread alone: the control loop, the sensors, the
-    // journal, the watchdog and /metrics have threads of their own, so no worker threads are
-    // needed (ARCHITECTURE.md, "Threads"); a treatment-log query runs on a blocking thread
-    // that exists only while it runs.
+    // One thread serves the D-Bus service, /metrics, the journal's dispatch and retention's
+    // timer; the control loop, the sensors and the watchdog have threads of their own, so no
+    // worker threads are needed (ARCHITECTURE.md, "Threads"). Disk work (journal writes,
+    // retention passes, treatment-log queries) runs on blocking threads that exist only
+    // while it runs.
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

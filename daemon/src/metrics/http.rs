@@ -29,11 +29,6 @@ const CONNECTION_LIFETIME: Duration = Duration::from_secs(120);
 /// made a scrape wait 9.7 s); a real scrape lasts milliseconds, so the oldest connection is
 /// one that is idle or stalled, and closing it costs a well-behaved scraper nothing.
 const MAX_CONNECTIONS: usize = 64;
-/// Niceness of the metrics thread: rendering and HTTP only get the CPU the control loop
-/// leaves over when the loop runs at normal priority (it preempts them anyway under
-/// SCHED_FIFO).
-const METRICS_THREAD_NICE: i32 = 10;
-
 /// The running metrics endpoint. Dropping it stops the server too, without waiting.
 pub struct MetricsServer {
     local_addr: SocketAddr,
@@ -47,16 +42,18 @@ impl MetricsServer {
         self.local_addr
     }
 
-    /// Stops accepting, closes every connection, ends the event task and waits for the
-    /// metrics thread to finish.
+    /// Stops accepting, closes every connection, ends the event task and waits for both
+    /// tasks to finish.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         let _ = self.done.await;
     }
 }
 
-/// Starts the metrics thread: its own single-threaded tokio runtime, so HTTP parsing, slow or
-/// hung clients and rendering never occupy the executor threads the control loop runs on.
+/// Starts the metrics tasks on the calling runtime (the daemon's main runtime, beside the
+/// D-Bus service: ARCHITECTURE.md, "Threads"): an accept loop and the event feed. Everything a
+/// scrape does is asynchronous except rendering, which takes about a millisecond and runs one
+/// scrape at a time; the control loop has its own thread and never waits for it.
 pub(super) async fn serve(
     exporter: Arc<Exporter>,
     addr: SocketAddr,
@@ -64,53 +61,27 @@ pub(super) async fn serve(
     // Subscribe here, before returning, so no event published after start() is missed.
     let events = exporter.handle.events();
     let (stop, stopped) = watch::channel(false);
-    let (ready_tx, ready_rx) = oneshot::channel::<Result<SocketAddr, MetricsError>>();
     let (done_tx, done_rx) = oneshot::channel();
-    std::thread::Builder::new()
-        .name("coldspray-metrics".into())
-        .spawn(move || {
-            lower_priority();
-            let rt = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt,
-                Err(e) => {
-                    let _ = ready_tx.send(Err(MetricsError::Thread(e)));
-                    return;
-                }
-            };
-            rt.block_on(async move {
-                let bound = TcpListener::bind(addr)
-                    .await
-                    .and_then(|l| l.local_addr().map(|a| (l, a)));
-                let (listener, local_addr) = match bound {
-                    Ok(b) => b,
-                    Err(source) => {
-                        let _ = ready_tx.send(Err(MetricsError::Bind { addr, source }));
-                        return;
-                    }
-                };
-                let mut tasks = JoinSet::new();
-                tasks.spawn(events::feed(
-                    exporter.handle.clone(),
-                    events,
-                    exporter.events.clone(),
-                    stopped.clone(),
-                ));
-                tasks.spawn(accept_loop(listener, exporter, stopped));
-                tracing::info!(%local_addr, "serving metrics");
-                let _ = ready_tx.send(Ok(local_addr));
-                while tasks.join_next().await.is_some() {}
-            });
-            let _ = done_tx.send(());
-        })
-        .map_err(MetricsError::Thread)?;
-    let local_addr = ready_rx.await.map_err(|_| {
-        MetricsError::Thread(std::io::Error::other(
-            "the metrics thread ended while starting",
-        ))
-    })??;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| MetricsError::Bind { addr, source })?;
+    let local_addr = listener
+        .local_addr()
+        .map_err(|source| MetricsError::Bind { addr, source })?;
+    let mut tasks = JoinSet::new();
+    tasks.spawn(events::feed(
+        exporter.handle.clone(),
+        events,
+        exporter.events.clone(),
+        stopped.clone(),
+    ));
+    tasks.spawn(accept_loop(listener, exporter, stopped));
+    tracing::info!(%local_addr, "serving metrics");
+    tokio::spawn(async move {
+        while tasks.join_next().await.is_some() {}
+        // Nobody waits when the server was dropped without a shutdown.
+        let _ = done_tx.send(());
+    });
     Ok(MetricsServer {
         local_addr,
         stop,
@@ -186,15 +157,6 @@ impl OpenConnections {
     }
 }
 
-/// Lowers the calling thread's scheduling priority to [`METRICS_THREAD_NICE`] (Linux applies
-/// `setpriority` to one thread when given its thread id). Failing leaves the thread at
-/// normal priority, which only costs the control loop some CPU: logged, not fatal.
-fn lower_priority() {
-    if let Err(error) = coldspray_hal::linux::set_current_thread_nice(METRICS_THREAD_NICE) {
-        tracing::warn!(%error, "cannot lower the metrics thread's priority");
-    }
-}
-
 fn text(
     status: StatusCode,
     content_type: &'static str,
@@ -228,8 +190,8 @@ async fn answer(
     }
     let response = match req.uri().path() {
         "/metrics" => {
-            // Rendered on the metrics thread (process statistics and the store size may touch
-            // the disk); one scrape at a time, which also bounds what scrapers can cost.
+            // Rendered inline, one scrape at a time (about a millisecond: process statistics
+            // from /proc and the store's file size), which also bounds what scrapers can cost.
             match exporter.render() {
                 Ok(body) => text(StatusCode::OK, CONTENT_TYPE, body),
                 Err(e) => {

@@ -89,9 +89,6 @@ pub enum MetricsError {
         #[source]
         source: std::io::Error,
     },
-    /// The metrics thread or its runtime could not be started.
-    #[error("cannot start the metrics thread: {0}")]
-    Thread(#[source] std::io::Error),
     /// The `[metrics]` section says `enabled = false`.
     #[error("the metrics endpoint is disabled in the configuration")]
     Disabled,

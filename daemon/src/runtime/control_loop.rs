@@ -45,8 +45,8 @@ pub(super) struct ControlLoop {
     pub(super) outputs: SharedOutputs,
     pub(super) last: StepOutput,
     pub(super) ends: HandleEnds,
-    pub(super) journal: std_mpsc::Sender<JournalItem>,
-    /// Saves the unit settings (on the journal thread).
+    pub(super) journal: super::journal::JournalSender,
+    /// Saves the unit settings (on the journal).
     pub(super) settings_saver: settings::Saver,
     /// Outcome of each settings save: `Err` raises `settings_not_saved`.
     pub(super) settings_status: std_mpsc::Receiver<Result<(), String>>,
@@ -188,7 +188,7 @@ impl ControlLoop {
             if dirty.settings {
                 let job = self.settings_saver.job(&self.core);
                 if self.journal.send(JournalItem::Settings(job)).is_err() {
-                    tracing::error!("unit settings not saved: the journal thread is gone");
+                    tracing::error!("unit settings not saved: the journal is gone");
                 }
             }
             if !events.is_empty() || reply.is_some() {
@@ -231,11 +231,11 @@ impl ControlLoop {
         Ok(())
     }
 
-    /// Hands an item to the journal thread; if that thread is gone, what the item carries
+    /// Hands an item to the journal; if that thread is gone, what the item carries
     /// is not recorded, and the log says so.
     fn to_journal(&self, item: JournalItem) {
         if self.journal.send(item).is_err() {
-            tracing::error!("treatment log: NOT recorded: the journal thread is gone");
+            tracing::error!("treatment log: NOT recorded: the journal is gone");
         }
     }
 
@@ -406,8 +406,8 @@ impl ControlLoop {
         while let Ok((_, _, tx)) = self.ends.commands.try_recv() {
             let _ = tx.send(Err(crate::api::CommandError::ShuttingDown));
         }
-        // Dropping the journal sender ends the journal thread after it drained.
-        let (dead_tx, _) = std_mpsc::channel();
+        // Dropping the journal sender ends the journal after it drained.
+        let (dead_tx, _) = tokio::sync::mpsc::unbounded_channel();
         drop(std::mem::replace(&mut self.journal, dead_tx));
     }
 }

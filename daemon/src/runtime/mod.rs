@@ -1,11 +1,11 @@
 //! The real-time daemon: owns the board, runs the control loop on tokio, and wires the core
-//! to the sensor thread, the journal thread, the watchdog and the outside world.
+//! to the sensor thread, the journal, the watchdog and the outside world.
 //!
 //! ```text
 //!  board inputs ──edges──┐                       ┌──> outputs (GPIO / sim)
 //!  sensor thread ─samples┼──> control loop (core) ┤
 //!  ControlHandle ─commands┘         │             └──> snapshot (watch) ──> D-Bus, metrics, view
-//!                                   └──events──> journal thread ──persist──> broadcast
+//!                                   └──events──> journal ──persist──> broadcast
 //! ```
 
 mod cadence;
@@ -52,6 +52,10 @@ pub enum RuntimeError {
     /// A thread could not be started.
     #[error("cannot start the {0} thread: {1}")]
     Thread(&'static str, #[source] std::io::Error),
+    /// [`start`] was called outside a tokio runtime: the journal runs on the runtime that
+    /// starts the daemon.
+    #[error("the daemon must be started from within its tokio runtime: {0}")]
+    NoRuntime(#[source] tokio::runtime::TryCurrentError),
     /// The control loop panicked; outputs were driven safe.
     #[error("control loop panicked: {0}")]
     Panic(String),
@@ -258,7 +262,9 @@ pub fn start(config: &Config, parts: Parts) -> Result<Daemon, RuntimeError> {
         )?),
         _ => None,
     };
-    let (journal_tx, journal_rx) = std_mpsc::channel();
+    // The journal runs on the runtime that starts the daemon (the main one).
+    let main_runtime = tokio::runtime::Handle::try_current().map_err(RuntimeError::NoRuntime)?;
+    let (journal_tx, journal_rx) = mpsc::unbounded_channel();
     let persistence = store.clone();
     let (settings_status_tx, settings_status) = std_mpsc::channel();
     let settings_saver = settings::Saver {
@@ -266,13 +272,13 @@ pub fn start(config: &Config, parts: Parts) -> Result<Daemon, RuntimeError> {
         log: persistence.clone(),
         status: settings_status_tx,
     };
-    let journal_thread = journal::spawn(
+    let journal_done = journal::spawn(
+        &main_runtime,
         persistence,
         ends.events.clone(),
         handle.telemetry.clone(),
         journal_rx,
-    )
-    .map_err(|e| RuntimeError::Thread("journal", e))?;
+    );
 
     let outputs: SharedOutputs = Arc::new(Mutex::new(board.outputs));
     let heartbeat = Heartbeat::new();
@@ -374,7 +380,8 @@ pub fn start(config: &Config, parts: Parts) -> Result<Daemon, RuntimeError> {
             if let Some(t) = sim_thread {
                 let _ = t.join();
             }
-            let _ = journal_thread.join();
+            // Closed once the journal has drained what the loop sent last.
+            let _ = journal_done.recv();
             let _ = done_tx.send(result);
         })
         .map_err(|e| RuntimeError::Thread("control", e))?;

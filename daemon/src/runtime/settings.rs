@@ -1,6 +1,6 @@
 //! The unit settings at start and on every change: restored from `<state_dir>/settings.json`
 //! (see [`crate::unit_settings`]), taken once from the treatment log on a unit from before the
-//! file, and saved by the journal thread — file first, then the log's copy.
+//! file, and saved by the journal — file first, then the log's copy.
 //!
 //! What start-up does:
 //!

@@ -28,7 +28,7 @@ pub struct StoreConfig {
     /// Background sync period of sled for data not flushed explicitly (sample chunks, low and
     /// medium alarms, other events), ms (10–10000).
     pub flush_every_ms: u64,
-    /// How often the background retention thread checks the caps, seconds (> 0).
+    /// How often background retention checks the caps, seconds (> 0).
     pub retention_check_s: f64,
 }
 

@@ -2,7 +2,7 @@
 //! counters, protocols and runtime settings.
 //!
 //! The rest of the daemon sees only the [`LogStore`] trait: the D-Bus and metrics readers, the
-//! journal thread that writes, and the start-up that restores counters, protocols, settings
+//! journal that writes, and the start-up that restores counters, protocols, settings
 //! and closes the sessions a crash left open.
 //!
 //! # Implementation: [`SledStore`] (sled 0.34.7) in `<state_dir>/log`
@@ -136,7 +136,7 @@ pub struct SessionDetail {
 /// The log store as the daemon uses it: the one trait between the daemon and the treatment
 /// log, implemented by [`SledStore`] (and by fakes in tests).
 ///
-/// Queries serve the D-Bus and metrics readers; writes serve the journal thread (durable
+/// Queries serve the D-Bus and metrics readers; writes serve the journal (durable
 /// records flushed before they return, see the module documentation); the rest serves the
 /// start-up. A store that only answers queries (a test fake) implements `record`, `sessions`
 /// and `session`: it saves nothing ([`StoreError::Unsupported`]) and has nothing saved.

@@ -1,6 +1,11 @@
-//! The journal thread: persists the core's events (flushing the durable ones) and only then
+//! The journal: persists the core's events (flushing the durable ones) and only then
 //! publishes them and answers the command that caused them. The control loop never waits
 //! for the disk.
+//!
+//! It is a task on the daemon's main runtime that hands each batch of work to the runtime's
+//! blocking pool, one batch at a time and in order: the disk work runs on a thread that
+//! exists only while there is work (an idle unit has no journal: ARCHITECTURE.md,
+//! "Threads"), and the task itself only waits on its channel.
 //!
 //! A write that fails (disk full, I/O error) is never acknowledged as success. Treatment goes
 //! on — cooling is the therapy, and a full disk must not withhold it — but:
@@ -23,10 +28,10 @@ use crate::protocol::Protocol;
 use crate::store::{LogStore, StoreError};
 use crate::telemetry::Telemetry;
 use std::sync::atomic::Ordering;
-use std::sync::{mpsc, Arc};
-use std::thread::JoinHandle;
+use std::sync::{mpsc as std_mpsc, Arc};
 use std::time::{Duration, Instant};
-use tokio::sync::{broadcast, oneshot};
+use tokio::runtime::Handle as RuntimeHandle;
+use tokio::sync::{broadcast, mpsc, oneshot};
 
 /// How often a failing store is retried while nothing is written, and at most how often
 /// before a write.
@@ -45,7 +50,7 @@ pub type PendingReply = (
 /// Saves the unit settings; `Err` says why they are not saved.
 pub type SettingsJob = Box<dyn FnOnce() -> Result<(), String> + Send>;
 
-/// Work for the journal thread.
+/// Work for the journal.
 pub enum JournalItem {
     /// Events of one control step, and the answer to the command that step applied.
     Events {
@@ -66,38 +71,91 @@ pub enum JournalItem {
     Flush(oneshot::Sender<()>),
 }
 
-/// Starts the thread; it ends when every sender is dropped. A failing store is retried
-/// every [`RETRY`].
+/// The sending side, held by the control loop.
+pub type JournalSender = mpsc::UnboundedSender<JournalItem>;
+
+/// Closed (its `recv` returns) once the journal has handled everything and ended, or was
+/// dropped with its runtime.
+pub type JournalDone = std_mpsc::Receiver<()>;
+
+/// Starts the journal on `runtime`; it ends when every sender is dropped, after handling
+/// what they sent. A failing store is retried every [`RETRY`].
 pub fn spawn(
+    runtime: &RuntimeHandle,
     store: Option<Arc<dyn LogStore>>,
     events: broadcast::Sender<Event>,
     telemetry: Arc<Telemetry>,
-    rx: mpsc::Receiver<JournalItem>,
-) -> std::io::Result<JoinHandle<()>> {
-    spawn_with_retry(store, events, telemetry, rx, RETRY)
+    rx: mpsc::UnboundedReceiver<JournalItem>,
+) -> JournalDone {
+    spawn_with_retry(runtime, store, events, telemetry, rx, RETRY)
 }
 
 /// As [`spawn`], retrying a failing store every `retry`.
 pub fn spawn_with_retry(
+    runtime: &RuntimeHandle,
     store: Option<Arc<dyn LogStore>>,
     events: broadcast::Sender<Event>,
     telemetry: Arc<Telemetry>,
-    rx: mpsc::Receiver<JournalItem>,
+    rx: mpsc::UnboundedReceiver<JournalItem>,
     retry: Duration,
-) -> std::io::Result<JoinHandle<()>> {
-    std::thread::Builder::new()
-        .name("coldspray-journal".into())
-        .spawn(move || {
-            let mut journal = Journal {
-                store,
-                events,
-                telemetry,
-                retry,
-                last_retry: None,
-                settings_failed: None,
-            };
-            journal.run(rx);
-        })
+) -> JournalDone {
+    let (done_tx, done) = std_mpsc::channel::<()>();
+    let journal = Journal {
+        store,
+        events,
+        telemetry,
+        retry,
+        last_retry: None,
+        settings_failed: None,
+    };
+    runtime.spawn(async move {
+        // Dropped on every way out, which is what the waiter sees.
+        let _done = done_tx;
+        drive(journal, rx).await;
+    });
+    done
+}
+
+/// Waits for work (or, while the store fails, for the next retry) and runs it on the
+/// blocking pool, everything queued at that moment in one go, in order.
+async fn drive(mut journal: Journal, mut rx: mpsc::UnboundedReceiver<JournalItem>) {
+    loop {
+        let first = if journal.telemetry.store_health.failing() {
+            match tokio::time::timeout(journal.retry, rx.recv()).await {
+                Ok(Some(item)) => Some(item),
+                Ok(None) => return,
+                // Nothing to write: the idle retry.
+                Err(_) => None,
+            }
+        } else {
+            match rx.recv().await {
+                Some(item) => Some(item),
+                None => return,
+            }
+        };
+        let mut batch: Vec<JournalItem> = first.into_iter().collect();
+        while let Ok(item) = rx.try_recv() {
+            batch.push(item);
+        }
+        let work = tokio::task::spawn_blocking(move || {
+            if batch.is_empty() {
+                journal.retry(true);
+            }
+            for item in batch {
+                journal.handle(item);
+            }
+            journal
+        });
+        journal = match work.await {
+            Ok(journal) => journal,
+            Err(e) => {
+                // What the batch carried is lost; the control loop says so at its next
+                // send (the channel is closed once this task ends).
+                tracing::error!("treatment log: the journal stopped: {e}");
+                return;
+            }
+        };
+    }
 }
 
 /// A write that failed: what was not recorded, and why.
@@ -121,27 +179,6 @@ struct Journal {
 }
 
 impl Journal {
-    fn run(&mut self, rx: mpsc::Receiver<JournalItem>) {
-        loop {
-            let item = if self.telemetry.store_health.failing() {
-                match rx.recv_timeout(self.retry) {
-                    Ok(item) => item,
-                    Err(mpsc::RecvTimeoutError::Timeout) => {
-                        self.retry(true);
-                        continue;
-                    }
-                    Err(mpsc::RecvTimeoutError::Disconnected) => return,
-                }
-            } else {
-                match rx.recv() {
-                    Ok(item) => item,
-                    Err(_) => return,
-                }
-            };
-            self.handle(item);
-        }
-    }
-
     fn handle(&mut self, item: JournalItem) {
         match item {
             JournalItem::Events { events, reply } => {

@@ -93,9 +93,12 @@ fn ended(id: u64) -> SessionRecord {
 /// The journal with a flaky store, and a thread playing the control loop: it applies
 /// every health change (recording what the alarm would show) and marks it applied.
 struct Rig {
+    /// Stands in for the daemon's main runtime, with a worker of its own so the journal runs
+    /// while the test thread blocks.
+    _runtime: tokio::runtime::Runtime,
     store: Arc<FlakyStore>,
     telemetry: Arc<Telemetry>,
-    tx: mpsc::Sender<JournalItem>,
+    tx: JournalSender,
     events: broadcast::Receiver<Event>,
     applied: Arc<Mutex<Vec<Option<String>>>>,
     stop: Arc<AtomicBool>,
@@ -105,15 +108,21 @@ fn rig() -> Rig {
     let store = Arc::new(FlakyStore::default());
     let telemetry = Arc::new(Telemetry::default());
     let (events_tx, events) = broadcast::channel(64);
-    let (tx, rx) = mpsc::channel();
-    spawn_with_retry(
+    let (tx, rx) = mpsc::unbounded_channel();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    // The journal ends with the runtime; the done channel is not needed here.
+    let _done = spawn_with_retry(
+        runtime.handle(),
         Some(store.clone() as Arc<dyn LogStore>),
         events_tx,
         telemetry.clone(),
         rx,
         TEST_RETRY,
-    )
-    .unwrap();
+    );
     let applied = Arc::new(Mutex::new(Vec::new()));
     let stop = Arc::new(AtomicBool::new(false));
     let (t, a, s) = (telemetry.clone(), applied.clone(), stop.clone());
@@ -129,6 +138,7 @@ fn rig() -> Rig {
         }
     });
     Rig {
+        _runtime: runtime,
         store,
         telemetry,
         tx,

@@ -1,5 +1,5 @@
 //! Retention: curves by age and, above `max_size_mb`, oldest first; records and events by
-//! `record_retention_days`; on a background thread of its own.
+//! `record_retention_days`; in the background on the runtime's blocking pool.
 
 use std::sync::{Arc, Mutex};
 
@@ -171,43 +171,54 @@ impl SledStore {
         Ok(report)
     }
 
-    /// Starts the background retention thread: a pass at once, then every
-    /// `retention_check_s`, with wall-clock time from `clock` (ms since the Unix epoch;
-    /// injectable for tests). It works in small per-session steps on its own thread, so the
-    /// control loop's `record()` calls never wait for it. Dropping the handle stops it.
+    /// Starts background retention on the calling tokio runtime (the daemon's main runtime):
+    /// a pass at once, then every `retention_check_s`, with wall-clock time from `clock` (ms
+    /// since the Unix epoch; injectable for tests). Each pass runs on the runtime's blocking
+    /// pool, on a thread that exists only while passes run (ARCHITECTURE.md, "Threads"), in
+    /// small per-session steps, so the control loop's `record()` calls never wait for it.
+    /// Dropping the handle stops it; [`RetentionHandle::stop`] also waits for a pass under way.
     pub fn spawn_retention(
         &self,
         clock: Arc<dyn Fn() -> i64 + Send + Sync>,
     ) -> Result<RetentionHandle, StoreError> {
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|e| io(format!("retention runs on the daemon's tokio runtime: {e}")))?;
         let store = self.clone();
-        let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+        let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(());
         let state = Arc::new(Mutex::new(RetentionState::default()));
-        let thread_state = Arc::clone(&state);
+        let task_state = Arc::clone(&state);
         let period = std::time::Duration::from_secs_f64(self.inner.config.retention_check_s);
-        let join = std::thread::Builder::new()
-            .name("coldspray-retention".into())
-            .spawn(move || loop {
-                let result = store.enforce_retention(clock());
+        let task = runtime.spawn(async move {
+            loop {
+                let (pass_store, pass_clock) = (store.clone(), Arc::clone(&clock));
+                let result =
+                    tokio::task::spawn_blocking(move || pass_store.enforce_retention(pass_clock()))
+                        .await;
                 {
-                    let mut st = thread_state.lock().unwrap_or_else(|p| p.into_inner());
+                    let mut st = task_state.lock().unwrap_or_else(|p| p.into_inner());
                     st.runs += 1;
                     match result {
-                        Ok(r) => st.last = Some(r),
-                        Err(e) => {
+                        Ok(Ok(r)) => st.last = Some(r),
+                        Ok(Err(e)) => {
                             tracing::warn!("treatment log retention pass failed: {e}");
+                            st.failures += 1;
+                        }
+                        Err(e) => {
+                            tracing::error!("treatment log retention pass did not finish: {e}");
                             st.failures += 1;
                         }
                     }
                 }
-                match stop_rx.recv_timeout(period) {
-                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-                    _ => return,
+                tokio::select! {
+                    _ = tokio::time::sleep(period) => {}
+                    // A stop, or the handle dropped.
+                    _ = stop_rx.changed() => return,
                 }
-            })
-            .map_err(io)?;
+            }
+        });
         Ok(RetentionHandle {
             stop: Some(stop_tx),
-            join: Some(join),
+            task: Some(task),
             state,
         })
     }
@@ -220,11 +231,12 @@ struct RetentionState {
     last: Option<RetentionReport>,
 }
 
-/// The running retention thread; dropping it stops the thread (after its current step).
+/// The running retention task; dropping it stops the task (a pass under way finishes on its
+/// blocking thread).
 #[derive(Debug)]
 pub struct RetentionHandle {
-    stop: Option<std::sync::mpsc::Sender<()>>,
-    join: Option<std::thread::JoinHandle<()>>,
+    stop: Option<tokio::sync::watch::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
     state: Arc<Mutex<RetentionState>>,
 }
 
@@ -251,16 +263,12 @@ impl RetentionHandle {
             .clone()
     }
 
-    /// Stops the thread and waits for it.
-    pub fn stop(mut self) {
-        self.shutdown();
-    }
-
-    fn shutdown(&mut self) {
+    /// Stops the task and waits for it (and for a pass under way).
+    pub async fn stop(mut self) {
         drop(self.stop.take());
-        if let Some(j) = self.join.take() {
-            if j.join().is_err() {
-                tracing::warn!("treatment log retention thread panicked");
+        if let Some(task) = self.task.take() {
+            if let Err(e) = task.await {
+                tracing::warn!("treatment log retention task ended abnormally: {e}");
             }
         }
     }
@@ -268,6 +276,7 @@ impl RetentionHandle {
 
 impl Drop for RetentionHandle {
     fn drop(&mut self) {
-        self.shutdown();
+        // Without a wait: the task sees the closed channel at its next sleep.
+        drop(self.stop.take());
     }
 }

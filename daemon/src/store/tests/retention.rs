@@ -107,6 +107,14 @@ fn background_retention_follows_the_injected_clock() {
     session(&store, 1, T0, "co2", 100, Outcome::TargetReached);
     let now = Arc::new(AtomicI64::new(T0 + DAY));
     let clock_now = Arc::clone(&now);
+    // The daemon's main runtime stands in: a worker of its own drives the task while this
+    // thread waits.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let _in_runtime = rt.enter();
     let handle = store
         .spawn_retention(Arc::new(move || clock_now.load(Ordering::SeqCst)))
         .unwrap();
@@ -130,5 +138,5 @@ fn background_retention_follows_the_injected_clock() {
     assert!(store.session(1).unwrap().unwrap().samples.is_empty());
     assert_eq!(store.session(2).unwrap().unwrap().samples.len(), 100);
     assert_eq!(handle.failures(), 0);
-    handle.stop();
+    rt.block_on(handle.stop());
 }
