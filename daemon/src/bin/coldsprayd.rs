@@ -254,6 +254,24 @@ async fn serve(config: Config, cli: Cli) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Niceness of the main runtime's blocking pool (journal writes, retention passes, scrape
+/// rendering, treatment-log queries): it gets the CPU the control loop, the sensors and D-Bus
+/// leave over. The loop preempts it anyway on the hardware (`SCHED_FIFO`).
+const BLOCKING_POOL_NICE: i32 = 10;
+
+/// How long an idle blocking-pool thread lives: long enough to serve a burst (a session's
+/// journal batches, a scrape) without a new thread each time, short enough that an idle unit
+/// has none.
+const BLOCKING_KEEP_ALIVE: Duration = Duration::from_secs(2);
+
+/// Runs first on every thread the main runtime starts, i.e. its blocking pool (the runtime
+/// itself runs on the main thread, which keeps its priority).
+fn lower_blocking_priority() {
+    if let Err(e) = coldspray_hal::linux::set_current_thread_nice(BLOCKING_POOL_NICE) {
+        tracing::warn!("blocking pool at normal priority: cannot lower it ({e})");
+    }
+}
+
 /// The `ExecStopPost=` helper: every output line off, whatever state the daemon left and
 /// whatever the configuration file holds. Says what it did, line by line, and exits
 /// non-zero naming each line it could not drive; never exits 78.
@@ -354,6 +372,8 @@ fn main() -> ExitCode {
     // while it runs.
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
+        .thread_keep_alive(BLOCKING_KEEP_ALIVE)
+        .on_thread_start(lower_blocking_priority)
         .build()
     {
         Ok(rt) => rt,

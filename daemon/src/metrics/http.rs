@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::{oneshot, watch, Semaphore};
 use tokio::task::{AbortHandle, JoinSet};
 
 /// A client must send its request headers within this time.
@@ -96,6 +96,8 @@ async fn accept_loop(
 ) {
     let mut connections = JoinSet::new();
     let mut open = OpenConnections::default();
+    // One render at a time, whatever the number of scrapers: what scrapes can cost is bounded.
+    let renders = Arc::new(Semaphore::new(1));
     loop {
         let accepted = tokio::select! {
             _ = stop.changed() => break,
@@ -111,8 +113,9 @@ async fn accept_loop(
             }
         };
         let exporter = exporter.clone();
+        let renders = renders.clone();
         let task = connections.spawn(async move {
-            let service = service_fn(move |req| answer(exporter.clone(), req));
+            let service = service_fn(move |req| answer(exporter.clone(), renders.clone(), req));
             let mut builder = http1::Builder::new();
             builder
                 .timer(TokioTimer::new())
@@ -157,6 +160,21 @@ impl OpenConnections {
     }
 }
 
+/// Renders one scrape on the blocking pool once no other render runs.
+async fn render(exporter: Arc<Exporter>, renders: Arc<Semaphore>) -> Result<String, String> {
+    // The semaphore is never closed.
+    let permit = renders
+        .acquire_owned()
+        .await
+        .map_err(|e| format!("render queue: {e}"))?;
+    tokio::task::spawn_blocking(move || {
+        let _one_at_a_time = permit;
+        exporter.render().map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| format!("the render did not finish: {e}"))?
+}
+
 fn text(
     status: StatusCode,
     content_type: &'static str,
@@ -176,6 +194,7 @@ const LANDING: &str = "<!DOCTYPE html>\n<html><head><title>ColdSpray metrics</ti
 
 async fn answer(
     exporter: Arc<Exporter>,
+    renders: Arc<Semaphore>,
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     if req.method() != Method::GET && req.method() != Method::HEAD {
@@ -190,9 +209,11 @@ async fn answer(
     }
     let response = match req.uri().path() {
         "/metrics" => {
-            // Rendered inline, one scrape at a time (about a millisecond: process statistics
-            // from /proc and the store's file size), which also bounds what scrapers can cost.
-            match exporter.render() {
+            // Rendered on the runtime's blocking pool (the daemon runs it at a lowered
+            // priority: `coldsprayd.rs`), one scrape at a time: rendering reads /proc and the
+            // store's file size, and under a crowd of scrapers it gets only the CPU that the
+            // loop, the sensors and D-Bus leave over.
+            match render(exporter, renders).await {
                 Ok(body) => text(StatusCode::OK, CONTENT_TYPE, body),
                 Err(e) => {
                     tracing::error!(error = %e, "cannot render metrics");
