@@ -3,7 +3,7 @@
 use crate::api::{MaintenanceActivity, Snapshot};
 use crate::model::alarm::Alarm;
 use crate::model::alarm_text::{AlarmParams, ParamValue};
-use crate::model::session::{Sample, SessionRecord};
+use crate::model::session::Sample;
 use crate::protocol::{Pattern, Protocol};
 use coldspray_hal::{Output, Sensor};
 use std::collections::HashMap;
@@ -44,20 +44,6 @@ pub fn protocol(p: &Protocol) -> Dict {
     d
 }
 
-/// A session as a dictionary, marking the one still running (`running_id`): the log holds
-/// an open session as if aborted (that is what it would be after a crash), so its outcome
-/// reads `running`, `completed` false, and it has no end time yet.
-pub fn session_live(r: &SessionRecord, running_id: Option<u64>) -> Dict {
-    let mut d = session(r);
-    if running_id == Some(r.start.id) {
-        put(&mut d, "outcome", "running");
-        put(&mut d, "completed", false);
-        d.remove("ended_unix_ms");
-        d.remove("duration_s");
-    }
-    d
-}
-
 /// A dictionary of this API as a JSON object with the same keys (numbers, booleans and
 /// strings; a NaN or infinite number, which JSON cannot hold, is `null`).
 pub fn dict_json(d: &Dict) -> serde_json::Value {
@@ -72,46 +58,6 @@ pub fn dict_json(d: &Dict) -> serde_json::Value {
         other => J::from(other.to_string()),
     };
     J::Object(d.iter().map(|(k, v)| (k.clone(), json(v))).collect())
-}
-
-/// A closed session as a dictionary. Absent indicators are absent keys.
-pub fn session(r: &SessionRecord) -> Dict {
-    let s = &r.start;
-    let mut d = Dict::new();
-    put(&mut d, "id", s.id);
-    put(&mut d, "protocol", s.protocol.clone());
-    put(&mut d, "goal", s.goal.name());
-    put(&mut d, "cause", s.cause.name());
-    put(&mut d, "started_unix_ms", s.started_unix_ms);
-    put(&mut d, "ended_unix_ms", r.ended_unix_ms);
-    put(&mut d, "duration_s", r.duration().as_secs_f64());
-    put(&mut d, "outcome", r.outcome.name());
-    put(&mut d, "completed", r.outcome.is_completed());
-    put(&mut d, "late", s.late);
-    if let Some(x) = s.laser_to_spray_ms {
-        put(&mut d, "laser_to_spray_ms", x);
-    }
-    if let Some(x) = s.skin_target_c {
-        put(&mut d, "skin_target_c", x);
-    }
-    put(&mut d, "skin_floor_c", s.skin_floor_c);
-    if let Some(x) = r.peak_skin_c {
-        put(&mut d, "peak_skin_c", x);
-    }
-    if let Some(x) = r.min_skin_c {
-        put(&mut d, "min_skin_c", x);
-    }
-    if let Some(x) = r.time_to_target_ms {
-        put(&mut d, "time_to_target_ms", x);
-    }
-    if let Some(x) = r.above_40_ms {
-        put(&mut d, "above_40_ms", x);
-    }
-    put(&mut d, "spray_ms", r.spray_ms);
-    if let Some(x) = &r.ended_by_alarm {
-        put(&mut d, "ended_by_alarm", x.clone());
-    }
-    d
 }
 
 /// One curve point: (t_ms, mist_c, skin_c, reservoir_c, pressure_bar, pump, valve); a missing

@@ -4,7 +4,8 @@
 //! * [`start`] connects to the configured bus, serves the interfaces — [`unit`],
 //!   [`protocols`], [`sessions`], [`maintenance`] and [`simulator`], every method through the
 //!   one [`guard`] — at [`PATH`], and returns once [`NAME`] is owned.
-//! * [`proxy`] holds the typed client side of the same interfaces.
+//! * [`proxy`] holds the typed client side of the same interfaces; [`wire`] the session
+//!   dictionary both sides share.
 //! * A watcher task (`watch`) turns snapshot changes into `PropertiesChanged`: state-like
 //!   properties at once, State and Ready together in one signal; live values at most every
 //!   [`CHANGE_INTERVAL`] (temperatures only when they moved by [`TEMP_EPSILON_C`]); and an
@@ -27,6 +28,7 @@ pub mod strict;
 pub mod unit;
 pub mod validate;
 mod watch;
+pub mod wire;
 
 use crate::api::Event;
 use crate::handle::ControlHandle;

@@ -8,6 +8,7 @@
 //! [`uncached`] (a command line and a benchmark want the value now, not a cached one).
 
 use super::convert::{AlarmTuple, CurvePoint, Dict};
+pub use super::wire::SessionInfo;
 use std::collections::HashMap;
 use zbus::zvariant::{DeserializeDict, Type};
 
@@ -39,51 +40,6 @@ pub struct ProtocolInfo {
     pub band_c: f64,
     /// Time held in the band, s.
     pub hold_s: f64,
-}
-
-/// A session as `Sessions.List` and `Sessions.Get` describe it; absent values are unknown
-/// (a running session has no end yet).
-#[derive(Debug, Clone, PartialEq, DeserializeDict, Type)]
-#[zvariant(signature = "a{sv}", crate = "zbus::zvariant")]
-pub struct SessionInfo {
-    /// Session id.
-    pub id: u64,
-    /// Protocol name.
-    pub protocol: String,
-    /// `protect` or `prepare`.
-    pub goal: String,
-    /// `command`, `trigger` or `auto_start`.
-    pub cause: String,
-    /// Start, ms since the Unix epoch.
-    pub started_unix_ms: i64,
-    /// End, ms since the Unix epoch (absent while running).
-    pub ended_unix_ms: Option<i64>,
-    /// Duration, s (absent while running).
-    pub duration_s: Option<f64>,
-    /// Outcome name, `running` while running.
-    pub outcome: String,
-    /// Whether it ran to its end.
-    pub completed: bool,
-    /// Whether it started late after the laser.
-    pub late: bool,
-    /// End of laser emission to spray, ms.
-    pub laser_to_spray_ms: Option<f64>,
-    /// Skin target, °C.
-    pub skin_target_c: Option<f64>,
-    /// Skin floor, °C.
-    pub skin_floor_c: f64,
-    /// Warmest skin reading, °C.
-    pub peak_skin_c: Option<f64>,
-    /// Coldest skin reading, °C.
-    pub min_skin_c: Option<f64>,
-    /// Time until the skin reached the target band, ms.
-    pub time_to_target_ms: Option<u64>,
-    /// Time the skin was above 40 °C, ms.
-    pub above_40_ms: Option<u64>,
-    /// Time spraying, ms.
-    pub spray_ms: u64,
-    /// Key of the alarm that ended it.
-    pub ended_by_alarm: Option<String>,
 }
 
 /// Figures over sessions as `Sessions.Stats` gives them.

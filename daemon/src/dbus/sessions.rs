@@ -8,6 +8,7 @@ use super::error::Error;
 use super::guard::{guarded_interface, Guard};
 use super::live::LiveCurve;
 use super::validate as v;
+use super::wire::SessionInfo;
 use crate::handle::ControlHandle;
 use crate::model::session::SessionRecord;
 use crate::store::{LogStore, SessionQuery, Stats};
@@ -70,12 +71,17 @@ guarded_interface! {
             /// skin_target_c d, skin_floor_c d, peak_skin_c d, min_skin_c d, time_to_target_ms t,
             /// above_40_ms t, spray_ms t, ended_by_alarm s (absent keys: unknown). Errors:
             /// InvalidArgument, StoreUnavailable.
-            async fn list(&self, hdr, conn, filter: HashMap<String, OwnedValue>) -> [Vec<Dict>] {
+            async fn list(
+                &self,
+                hdr,
+                conn,
+                filter: HashMap<String, OwnedValue>,
+            ) -> [Vec<SessionInfo>] {
                 let running = self.running_id();
                 let records = self.query(&filter).await?;
                 Ok(records
                     .iter()
-                    .map(|rec| convert::session_live(rec, running))
+                    .map(|rec| SessionInfo::live(rec, running))
                     .collect())
             }
 
@@ -83,14 +89,14 @@ guarded_interface! {
             /// pressure_bar, pump, valve); a missing reading is NaN. Errors: UnknownSession,
             /// StoreUnavailable.
             #[zbus(out_args("session", "curve"))]
-            async fn get(&self, hdr, conn, id: u64) -> [(Dict, Vec<CurvePoint>)] {
+            async fn get(&self, hdr, conn, id: u64) -> [(SessionInfo, Vec<CurvePoint>)] {
                 let store = self.store()?;
                 let detail = tokio::task::spawn_blocking(move || store.session(id))
                     .await
                     .map_err(|e| Error::StoreError(e.to_string()))??;
                 let d = detail.ok_or_else(|| Error::UnknownSession(format!("no session {id}")))?;
                 Ok((
-                    convert::session_live(&d.record, self.running_id()),
+                    SessionInfo::live(&d.record, self.running_id()),
                     d.samples.iter().map(convert::sample).collect(),
                 ))
             }
@@ -116,10 +122,14 @@ guarded_interface! {
                 let running = self.running_id();
                 let records = self.query(&filter).await?;
                 if format == "json" {
-                    let rows: Vec<_> = records
+                    let rows = records
                         .iter()
-                        .map(|r| convert::dict_json(&convert::session_live(r, running)))
-                        .collect();
+                        .map(|r| {
+                            let d = SessionInfo::live(r, running).into_dict();
+                            d.map(|d| convert::dict_json(&d))
+                        })
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(|e| Error::StoreError(e.to_string()))?;
                     serde_json::to_string(&rows).map_err(|e| Error::StoreError(e.to_string()))
                 } else {
                     crate::store::sessions_csv(&records, running).map_err(Error::from)

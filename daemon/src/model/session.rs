@@ -120,36 +120,60 @@ pub struct SessionStart {
     pub skin_floor_c: f64,
 }
 
-/// The closing record of a session with its quality indicators (docs/REQUIREMENTS.md §4).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SessionRecord {
-    /// The opening record.
-    pub start: SessionStart,
-    /// Monotonic end time.
-    pub ended_at: Duration,
-    /// Wall-clock end, milliseconds since the Unix epoch.
-    pub ended_unix_ms: i64,
-    /// How it ended.
-    pub outcome: Outcome,
-    /// Hottest skin reading during the session, °C. *From the sensor*: the surface as the IR
-    /// sensor sees it (filter lag, field of view averaged with untreated skin); the subsurface
-    /// peak is not measured and can be ~15 K hotter (docs/TWIN.md).
-    pub peak_skin_c: Option<f64>,
-    /// Coldest skin reading during the session, °C. *From the sensor*: it reads warm on a
-    /// falling surface (lag) and on a small spot (field of view); the floor guard works on an
-    /// *estimate* of the spot instead (`[session] skin_sensor_fill`).
-    pub min_skin_c: Option<f64>,
-    /// Spray start → skin at or below target, milliseconds. *From the sensor* (the true
-    /// surface gets there a little earlier: the sensor lags).
-    pub time_to_target_ms: Option<u64>,
-    /// Time the skin spent above 40 °C after the laser stopped, milliseconds. *From the
-    /// sensor*, i.e. the surface: the subsurface, where deep modalities put their heat, stays
-    /// above 40 °C longer and is not measured.
-    pub above_40_ms: Option<u64>,
-    /// Total time the valve was open, milliseconds.
-    pub spray_ms: u64,
-    /// The alarm key that ended it, for `Outcome::Interlock`.
-    pub ended_by_alarm: Option<String>,
+/// Declares a struct with the fields given, followed by a session's quality indicators
+/// (docs/REQUIREMENTS.md §4). The stored [`SessionRecord`] and the D-Bus session dictionary
+/// (`dbus::wire::SessionInfo`) carry the same indicators under the same names and meaning:
+/// they are declared once, here, so the two cannot drift apart.
+macro_rules! with_quality_indicators {
+    // Tokens pass through untouched (no `ty`/`meta` fragments), so derive macros see the
+    // fields as written (zvariant tells an `Option` field by its tokens).
+    (
+        $(#[$($meta:tt)*])*
+        pub struct $name:ident {
+            $($fields:tt)*
+        }
+    ) => {
+        $(#[$($meta)*])*
+        pub struct $name {
+            $($fields)*
+            /// Hottest skin reading during the session, °C. *From the sensor*: the surface as
+            /// the IR sensor sees it (filter lag, field of view averaged with untreated skin);
+            /// the subsurface peak is not measured and can be ~15 K hotter (docs/TWIN.md).
+            pub peak_skin_c: Option<f64>,
+            /// Coldest skin reading during the session, °C. *From the sensor*: it reads warm on
+            /// a falling surface (lag) and on a small spot (field of view); the floor guard
+            /// works on an *estimate* of the spot instead (`[session] skin_sensor_fill`).
+            pub min_skin_c: Option<f64>,
+            /// Spray start → skin at or below target, milliseconds. *From the sensor* (the
+            /// true surface gets there a little earlier: the sensor lags).
+            pub time_to_target_ms: Option<u64>,
+            /// Time the skin spent above 40 °C after the laser stopped, milliseconds. *From the
+            /// sensor*, i.e. the surface: the subsurface, where deep modalities put their heat,
+            /// stays above 40 °C longer and is not measured.
+            pub above_40_ms: Option<u64>,
+            /// Total time the valve was open, milliseconds.
+            pub spray_ms: u64,
+            /// The alarm key that ended it, for `Outcome::Interlock`.
+            pub ended_by_alarm: Option<String>,
+        }
+    };
+}
+pub(crate) use with_quality_indicators;
+
+with_quality_indicators! {
+    /// The closing record of a session with its quality indicators (docs/REQUIREMENTS.md §4),
+    /// which follow the fields below.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct SessionRecord {
+        /// The opening record.
+        pub start: SessionStart,
+        /// Monotonic end time.
+        pub ended_at: Duration,
+        /// Wall-clock end, milliseconds since the Unix epoch.
+        pub ended_unix_ms: i64,
+        /// How it ended.
+        pub outcome: Outcome,
+    }
 }
 
 impl SessionRecord {

@@ -311,15 +311,21 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_stalled_loop_leaves_the_simulated_outputs_safe() {
+    /// A simulated unit with `on` driven on, its outputs shared with a watchdog, and the
+    /// heartbeat of the loop the watchdog guards.
+    fn rig(on: &[Output]) -> (SimUnit, SharedOutputs, Heartbeat) {
         let sim = SimUnit::new(SimConfig::default());
         let mut board = sim.board();
-        board.outputs.set(Output::Pump, true).unwrap();
-        board.outputs.set(Output::SprayValve, true).unwrap();
-        board.outputs.set(Output::Chiller, true).unwrap();
+        for &o in on {
+            board.outputs.set(o, true).unwrap();
+        }
         let outputs: SharedOutputs = Arc::new(Mutex::new(board.outputs));
-        let hb = Heartbeat::new();
+        (sim, outputs, Heartbeat::new())
+    }
+
+    #[test]
+    fn a_stalled_loop_leaves_the_simulated_outputs_safe() {
+        let (sim, outputs, hb) = rig(&[Output::Pump, Output::SprayValve, Output::Chiller]);
         hb.beat();
         let (tx, rx) = mpsc::channel();
         let t = spawn(watchdog(&hb, outputs, limits(50, 100)), move |s| {
@@ -341,11 +347,7 @@ mod tests {
 
     #[test]
     fn a_beating_loop_is_left_alone() {
-        let sim = SimUnit::new(SimConfig::default());
-        let mut board = sim.board();
-        board.outputs.set(Output::Chiller, true).unwrap();
-        let outputs: SharedOutputs = Arc::new(Mutex::new(board.outputs));
-        let hb = Heartbeat::new();
+        let (sim, outputs, hb) = rig(&[Output::Chiller]);
         let w = watchdog(&hb, outputs, limits(200, 400));
         let stop = w.stop.clone();
         let stalled = w.stalled.clone();
@@ -382,11 +384,7 @@ mod tests {
 
     #[test]
     fn a_loop_that_comes_back_after_the_stall_limit_is_flagged_not_aborted() {
-        let sim = SimUnit::new(SimConfig::default());
-        let mut board = sim.board();
-        board.outputs.set(Output::Pump, true).unwrap();
-        let outputs: SharedOutputs = Arc::new(Mutex::new(board.outputs));
-        let hb = Heartbeat::new();
+        let (sim, outputs, hb) = rig(&[Output::Pump]);
         hb.beat();
         // An abort limit no test machine reaches while the flag is awaited.
         let w = watchdog(&hb, outputs, limits(30, 60_000));

@@ -296,6 +296,18 @@ pub fn figure<'a>(label: &str, value: String, colour: Color, s: Scale) -> Elemen
     .into()
 }
 
+/// A yes/no figure: the word and colour of the state it is in (`yes` when `on`).
+pub fn either<'a>(
+    label: &str,
+    on: bool,
+    yes: (&str, Color),
+    no: (&str, Color),
+    s: Scale,
+) -> Element<'a, Message> {
+    let (word, colour) = if on { yes } else { no };
+    figure(label, word.to_string(), colour, s)
+}
+
 /// A °C value or a dash.
 pub fn celsius(v: Option<f64>) -> String {
     v.map_or("—".into(), |v| format!("{v:.1} °C"))

@@ -1,7 +1,7 @@
 //! Session: the running session's skin and mist curve with target and floor, elapsed and
 //! remaining time, and the quality indicators as they form.
 
-use super::{act, celsius, figure, Chart, Scale, CYAN, GREEN, GREY, RED, YELLOW};
+use super::{act, celsius, either, figure, Chart, Scale, CYAN, GREEN, GREY, RED, YELLOW};
 use crate::app::{App, Message};
 use crate::client::Action;
 use crate::model::{self, Quality};
@@ -51,14 +51,11 @@ pub fn view(app: &App, s: Scale) -> Element<'_, Message> {
                 iced::Color::WHITE,
                 s
             ),
-            figure(
+            either(
                 "Skin",
-                if r.in_band {
-                    "in band".into()
-                } else {
-                    "cooling".into()
-                },
-                if r.in_band { GREEN } else { YELLOW },
+                r.in_band,
+                ("in band", GREEN),
+                ("cooling", YELLOW),
                 s
             ),
         ],
@@ -111,16 +108,7 @@ pub fn indicators<'a>(q: &Quality, s: Scale) -> Element<'a, Message> {
             },
             s
         ),
-        figure(
-            "Start",
-            if q.late {
-                "late".into()
-            } else {
-                "on time".into()
-            },
-            if q.late { YELLOW } else { GREEN },
-            s
-        ),
+        either("Start", q.late, ("late", YELLOW), ("on time", GREEN), s),
     ]
     .spacing(s.gap * 2.0)
     .width(Length::Fill)

@@ -142,6 +142,13 @@ impl Core {
         }
     }
 
+    /// A self-test asked for while precooling or ready runs on, one check per step.
+    fn continue_self_test(&mut self, now: Duration) {
+        if let Some(Task::SelfTest(_)) = self.task {
+            self.run_self_test(now, None);
+        }
+    }
+
     pub(super) fn advance_state(&mut self, now: Duration, reservoir: Option<f64>) {
         match self.state {
             UnitState::Starting => self.run_self_test(now, None),
@@ -160,9 +167,7 @@ impl Core {
                 }
             }
             UnitState::Precooling => {
-                if let Some(Task::SelfTest(_)) = self.task {
-                    self.run_self_test(now, None);
-                }
+                self.continue_self_test(now);
                 self.ready_eta.observe(now, reservoir);
                 if reservoir.is_some_and(|t| self.thermostat.cold_enough(t, false)) {
                     self.transition(
@@ -174,9 +179,7 @@ impl Core {
                 }
             }
             UnitState::Ready => {
-                if let Some(Task::SelfTest(_)) = self.task {
-                    self.run_self_test(now, None);
-                }
+                self.continue_self_test(now);
                 if !reservoir.is_some_and(|t| self.thermostat.cold_enough(t, true)) {
                     self.transition(
                         UnitState::Precooling,
