@@ -1,7 +1,8 @@
 //! The controller on the realistic twin (docs/TWIN.md), in simulated time: every factory
 //! protocol × spot {10, 50, 100 cm²} × {fresh line, primed line} × skin-sensor settling
 //! {20, 100, 300 ms}. The *true* skin surface never falls below the protocol's floor and each
-//! session ends as its goal says. `-- --nocapture` prints the figures, and the old-twin vs
+//! session ends as its goal says, with no interlock tripped (the safety layer's own skin-floor
+//! estimate must not trip on a healthy unit). `-- --nocapture` prints the figures, and the old-twin vs
 //! new-twin table for docs/TWIN.md.
 
 use coldspray_hal::sim::{Modality, SimConfig, TwinModel};
@@ -30,6 +31,8 @@ struct Run {
     peak: f64,
     above_40_s: f64,
     mist_at_start: f64,
+    /// Interlock alarms raised during or after the session (a healthy unit raises none).
+    interlocks: Vec<String>,
 }
 
 fn ready(u: &mut Lockstep) {
@@ -93,6 +96,14 @@ fn session(twin: SimConfig, protocol: &Protocol, primed: bool) -> Run {
         u.tick();
         true_min = true_min.min(u.truth().skin_surface_c);
     }
+    // Interlock alarms latch: whatever tripped is still listed.
+    let interlocks = u
+        .snapshot()
+        .alarms
+        .iter()
+        .filter(|a| a.kind.is_interlock())
+        .map(|a| a.kind.to_string())
+        .collect();
     let record = u
         .events
         .iter()
@@ -110,6 +121,7 @@ fn session(twin: SimConfig, protocol: &Protocol, primed: bool) -> Run {
         peak,
         above_40_s: above_40,
         mist_at_start,
+        interlocks,
     }
 }
 
@@ -156,6 +168,12 @@ fn every_protocol_spot_line_and_sensor_lag_keeps_the_true_surface_above_the_floo
                             protocol.name, r.true_min
                         ));
                     }
+                    if !r.interlocks.is_empty() {
+                        failures.push(format!(
+                            "{} {spot} {line} {lag}: false trip {:?}",
+                            protocol.name, r.interlocks
+                        ));
+                    }
                     if r.record.outcome != expected(protocol.goal) {
                         failures.push(format!(
                             "{} {spot} {line} {lag}: {}",
@@ -191,6 +209,12 @@ fn untargeted_sessions_on_the_coldest_mist_stop_short_of_the_floor() {
                 );
                 if r.true_min <= protocol.skin_floor_c {
                     failures.push(format!("{} {spot} {lag}: {:.2}", protocol.name, r.true_min));
+                }
+                if !r.interlocks.is_empty() {
+                    failures.push(format!(
+                        "{} {spot} {lag}: false trip {:?}",
+                        protocol.name, r.interlocks
+                    ));
                 }
                 if r.record.outcome != Outcome::DurationElapsed {
                     failures.push(format!(
@@ -232,6 +256,7 @@ fn old_twin_and_new_twin_closed_loop_figures() {
                 r.above_40_s,
                 r.mist_at_start
             );
+            assert!(r.interlocks.is_empty(), "{label}: {:?}", r.interlocks);
             assert!(
                 r.true_min > protocol.skin_floor_c,
                 "{label}: {}",

@@ -265,6 +265,13 @@ impl Config {
                 ("max_spray_s", s.max_spray_s, 5.0..=120.0),
                 ("audio_pause_s", s.audio_pause_s, 10.0..=300.0),
                 ("self_test_timeout_s", s.self_test_timeout_s, 1.0..=60.0),
+                ("skin_sensor_fill", s.skin_sensor_fill, 0.5..=1.0),
+                ("skin_sensor_settle_s", s.skin_sensor_settle_s, 0.0..=2.0),
+                (
+                    "skin_floor_tolerance_c",
+                    s.skin_floor_tolerance_c,
+                    0.0..=1.0,
+                ),
             ],
         )?;
         check_ranges(

@@ -35,6 +35,20 @@ pub struct SafetyConfig {
     pub audio_pause_s: f64,
     /// Starting: time allowed for every sensor to identify and read, s.
     pub self_test_timeout_s: f64,
+    /// Share of the skin sensor's signal from the treated spot, for the skin-floor
+    /// interlock's own spot estimate (default 0.9: MLX90614xCC at 50 mm; 1.0 = the reading is
+    /// the spot). Kept apart from `[session] skin_sensor_fill` on purpose.
+    pub skin_sensor_fill: f64,
+    /// The skin sensor filter's 95 % settling time, s, for the interlock's lag correction
+    /// (default 0.3: the slowest usable MLX90614 setting, the conservative side).
+    pub skin_sensor_settle_s: f64,
+    /// The interlock trips when the estimated spot is this far below the protocol's floor, °C
+    /// (default 1.0). The estimate is the coldest the spot can be behind the reading (warmest
+    /// surround, least fill): on a sensor that sees the spot better it reads colder than the
+    /// spot by up to (34 − reading)·(1/fill − 1), ~2.4 K near a 10 °C floor. 1.0 keeps the
+    /// ideal sensor of the legacy twin from tripping (estimate minimum 9.39 °C over a 10 °C
+    /// floor while its true surface stayed at 11.85 °C; docs/SAFETY.md H5).
+    pub skin_floor_tolerance_c: f64,
 }
 
 impl Default for SafetyConfig {
@@ -53,6 +67,9 @@ impl Default for SafetyConfig {
             max_spray_s: 120.0,
             audio_pause_s: 120.0,
             self_test_timeout_s: 5.0,
+            skin_sensor_fill: 0.9,
+            skin_sensor_settle_s: 0.3,
+            skin_floor_tolerance_c: 1.0,
         }
     }
 }

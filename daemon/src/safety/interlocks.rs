@@ -4,6 +4,7 @@
 
 use super::config::SafetyConfig;
 use super::sensor_health::{FlowWatch, SensorHealth};
+use super::skin_estimate::SpotEstimate;
 use crate::limits::secs;
 use crate::model::alarm::AlarmKind;
 use crate::model::sensing::SensorSample;
@@ -44,6 +45,8 @@ pub struct Interlocks {
     cfg: SafetyConfig,
     sensors: SensorHealth,
     flow: FlowWatch,
+    /// The skin-floor interlock's own estimate of the treated spot.
+    spot: SpotEstimate,
     /// Valve-open, pump-on time without a flow pulse.
     dry_for: Duration,
     over_pressure_since: Option<Duration>,
@@ -56,6 +59,7 @@ impl Interlocks {
     /// Interlocks with these limits, watching the `fitted` sensors from `now`.
     pub fn new(cfg: SafetyConfig, fitted: &[Sensor], now: Duration) -> Self {
         Self {
+            spot: SpotEstimate::new(cfg.skin_sensor_fill, cfg.skin_sensor_settle_s),
             cfg,
             sensors: SensorHealth::new(fitted, now),
             flow: FlowWatch::default(),
@@ -75,6 +79,15 @@ impl Interlocks {
     /// One sensor sample (calibrated, as the controller gets it) for the safety layer's view.
     pub fn on_sample(&mut self, sample: &SensorSample) {
         self.sensors.update(sample);
+        if sample.sensor == Sensor::Skin {
+            // Only a reading the safety layer took as valid moves the spot estimate.
+            let track = self.sensors.track(Sensor::Skin);
+            if let (Some(v), Some(at)) = (track.last_valid, track.last_valid_at) {
+                if at == sample.at {
+                    self.spot.observe(at, v);
+                }
+            }
+        }
     }
 
     /// One flow-meter pulse.
@@ -230,8 +243,11 @@ impl Interlocks {
                     ));
                 }
             }
-            if let Some(skin) = self.sensors.fresh(Sensor::Skin, x.now, stale_after) {
-                if skin < x.skin_floor_c {
+            // The spot as the safety layer estimates it from the reading: the sensor reads
+            // warm near the floor (field of view, filter lag; skin_estimate.rs).
+            let reading = self.sensors.fresh(Sensor::Skin, x.now, stale_after);
+            if let Some(skin) = reading.map(|r| self.spot.spot(r)) {
+                if skin < x.skin_floor_c - cfg.skin_floor_tolerance_c {
                     found.push((
                         AlarmKind::SkinBelowFloor,
                         format!("skin {skin:.1} °C < floor {:.1} °C", x.skin_floor_c),
