@@ -29,12 +29,13 @@ struct Run {
 
 /// An untargeted CO2 session on a freshly purged line (the coldest mist) onto a 10 cm² spot
 /// seen through a 300 ms sensor filter, with the controller's floor guard defeated.
-fn run(safety_fill: f64, safety_settle_s: f64) -> Run {
+fn run(safety_fill: f64, safety_settle_s: f64, tolerance_c: f64) -> Run {
     let mut config = CoreConfig::default();
     config.session.floor_margin_c = 0.0;
     config.session.skin_sensor_fill = 1.0;
     config.safety.skin_sensor_fill = safety_fill;
     config.safety.skin_sensor_settle_s = safety_settle_s;
+    config.safety.skin_floor_tolerance_c = tolerance_c;
     let twin = SimConfig {
         model: TwinModel::Realistic,
         initial_reservoir_c: 4.0,
@@ -90,7 +91,7 @@ fn run(safety_fill: f64, safety_settle_s: f64) -> Run {
         true_min = true_min.min(u.truth().skin_surface_c);
     }
     println!(
-        "safety fill {safety_fill} settle {safety_settle_s} s: tripped {tripped}, true min \
+        "safety fill {safety_fill} settle {safety_settle_s} s tolerance {tolerance_c} K: tripped {tripped}, true min \
          {true_min:.2} °C, sensor min {sensor_min:.2} °C, floor {floor:.1} °C"
     );
     Run {
@@ -104,7 +105,11 @@ fn run(safety_fill: f64, safety_settle_s: f64) -> Run {
 #[test]
 fn the_interlock_judges_its_own_spot_estimate_and_cuts_the_spray_near_the_floor() {
     let defaults = coldsprayd::safety::SafetyConfig::default();
-    let r = run(defaults.skin_sensor_fill, defaults.skin_sensor_settle_s);
+    let r = run(
+        defaults.skin_sensor_fill,
+        defaults.skin_sensor_settle_s,
+        defaults.skin_floor_tolerance_c,
+    );
     assert!(r.tripped, "skin_below_floor never tripped");
     assert!(
         r.true_min >= r.floor - MARGIN_C,
@@ -115,9 +120,9 @@ fn the_interlock_judges_its_own_spot_estimate_and_cuts_the_spray_near_the_floor(
     // The sensor itself never read below the floor: only the estimate did.
     assert!(r.sensor_min > r.floor, "sensor min {:.2}", r.sensor_min);
 
-    // Judged on the raw reading (fill 1, no lag), as before the estimate: the surface goes
-    // past the margin. This is what the estimate is for.
-    let raw = run(1.0, 0.0);
+    // Judged on the raw reading (fill 1, no lag, trip at the floor), as before the estimate:
+    // the surface goes past the margin. This is what the estimate is for.
+    let raw = run(1.0, 0.0, 0.0);
     assert!(
         raw.true_min < raw.floor - MARGIN_C,
         "the raw reading protected too ({:.2} °C): the test does not show the estimate's \
