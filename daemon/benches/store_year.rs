@@ -131,6 +131,7 @@ fn alarm(kind: AlarmKind, at: i64) -> Alarm {
         kind,
         priority: kind.priority(),
         message: kind.describe(),
+        params: Default::default(),
         raised_at: Duration::from_millis((at - T0) as u64),
         raised_unix_ms: at,
         condition_present: true,

@@ -16,6 +16,7 @@ pub mod lockstep;
 pub mod metrics;
 pub mod model;
 pub mod protocol;
+pub mod report;
 pub mod runtime;
 pub mod safe_off;
 pub mod safety;

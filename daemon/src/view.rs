@@ -100,6 +100,7 @@ mod tests {
             kind: crate::model::alarm::AlarmKind::WaterLow,
             priority: crate::model::alarm::Priority::Medium,
             message: "refill".into(),
+            params: Default::default(),
             raised_at: Default::default(),
             raised_unix_ms: 0,
             condition_present: true,

@@ -3,6 +3,7 @@
 //! test carries the request out and feeds the [`Reply`] back, so every screen is driven
 //! headlessly by the same code that runs on the unit.
 
+use crate::alarm_text::Language;
 use crate::client::{Action, ClientError, Reply, Request};
 use crate::model::{self, Alarm, CurveSample, LiveCurve, Poll};
 use crate::role::Role;
@@ -139,6 +140,8 @@ impl Field {
 pub enum Message {
     /// The clock: monotonic seconds since the kiosk started (asks for a poll).
     Tick(f64),
+    /// The daemon signalled a change (properties, state, an alarm): read it now.
+    Changed,
     /// A navigation button.
     Go(Screen),
     /// The daemon's answer to a request.
@@ -199,6 +202,8 @@ pub struct App {
     pub now_s: f64,
     /// A poll is on its way.
     polling: bool,
+    /// A change was signalled while a poll was on its way: read again when it is back.
+    stale: bool,
 }
 
 impl App {
@@ -218,6 +223,7 @@ impl App {
             notice: None,
             now_s: 0.0,
             polling: false,
+            stale: false,
         }
     }
 
@@ -244,11 +250,13 @@ impl App {
         match message {
             Message::Tick(now) => {
                 self.now_s = now;
+                self.poll_now()
+            }
+            Message::Changed => {
                 if self.polling {
-                    return None;
+                    self.stale = true;
                 }
-                self.polling = true;
-                Some(Request::Poll(self.live.next))
+                self.poll_now()
             }
             Message::Go(screen) => {
                 self.screen = screen;
@@ -309,7 +317,10 @@ impl App {
                     Ok(p) => self.polled(*p),
                     Err(e) => self.lost(e),
                 }
-                None
+                // What was signalled meanwhile may not be in this answer.
+                std::mem::take(&mut self.stale)
+                    .then(|| self.poll_now())
+                    .flatten()
             }
             Reply::History(r) => {
                 self.history = Some(r);
@@ -331,18 +342,24 @@ impl App {
                     },
                 });
                 // Show the effect at once rather than at the next tick.
-                (!self.polling).then(|| {
-                    self.polling = true;
-                    Request::Poll(self.live.next)
-                })
+                self.poll_now()
             }
         }
+    }
+
+    /// A poll, unless one is on its way already.
+    fn poll_now(&mut self) -> Option<Request> {
+        if self.polling {
+            return None;
+        }
+        self.polling = true;
+        Some(Request::Poll(self.live.next))
     }
 
     /// A poll answered: the model follows it.
     fn polled(&mut self, p: Poll) {
         self.link = Link::Up;
-        self.alarms = model::alarms(p.unit.active_alarms.as_deref().unwrap_or(&[]));
+        self.alarms = model::alarms_of(&p.unit, Language::default());
         if let Some(slice) = p.curve.clone() {
             self.live.add(slice);
         }
@@ -391,6 +408,21 @@ mod tests {
         app.update(Message::Reply(poll("ready")));
         assert_eq!(app.link, Link::Up);
         assert_eq!(app.update(Message::Tick(0.3)), Some(Request::Poll(0)));
+    }
+
+    #[test]
+    fn a_signalled_change_polls_at_once_or_again_after_the_poll_under_way() {
+        let mut app = App::new(Role::Operator, Screen::Home);
+        assert_eq!(app.update(Message::Changed), Some(Request::Poll(0)));
+        // Two more changes while that poll is out: one more poll, after the answer.
+        assert_eq!(app.update(Message::Changed), None);
+        assert_eq!(app.update(Message::Changed), None);
+        assert_eq!(
+            app.update(Message::Reply(poll("ready"))),
+            Some(Request::Poll(0))
+        );
+        assert_eq!(app.update(Message::Reply(poll("ready"))), None);
+        assert_eq!(app.update(Message::Tick(1.0)), Some(Request::Poll(0)));
     }
 
     #[test]

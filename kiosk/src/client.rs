@@ -19,8 +19,11 @@ const HISTORY_LIMIT: u32 = 200;
 /// How long a call may take before the daemon counts as gone.
 const CALL_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// How long to wait before listening for signals again after the bus went away.
+const RELISTEN_AFTER: Duration = Duration::from_secs(2);
+
 /// Where the daemon is.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Bus {
     /// The system bus (the unit).
     System,
@@ -185,6 +188,105 @@ pub struct Client {
     conn: Arc<tokio::sync::Mutex<Option<zbus::Connection>>>,
 }
 
+/// A new connection to `bus`.
+async fn connect(bus: &Bus) -> Result<zbus::Connection, ClientError> {
+    let builder = match bus {
+        Bus::System => zbus::connection::Builder::system(),
+        Bus::Session => zbus::connection::Builder::session(),
+        Bus::Address(a) => zbus::connection::Builder::address(a.as_str()),
+    }
+    .map_err(ClientError::of)?;
+    tokio::time::timeout(CALL_TIMEOUT, builder.method_timeout(CALL_TIMEOUT).build())
+        .await
+        .map_err(|_| ClientError::Unreachable("timed out connecting to the bus".into()))?
+        .map_err(|e| ClientError::Unreachable(format!("bus: {e}")))
+}
+
+/// Every signal of the daemon's object (`PropertiesChanged`, `StateChanged`, `AlarmRaised`,
+/// ...), on a connection of its own.
+async fn listen(bus: &Bus) -> Result<zbus::MessageStream, ClientError> {
+    let conn = connect(bus).await?;
+    let rule = zbus::MatchRule::builder()
+        .msg_type(zbus::message::Type::Signal)
+        .path(PATH)
+        .map_err(ClientError::of)?
+        .build();
+    zbus::MessageStream::for_match_rule(rule, &conn, Some(64))
+        .await
+        .map_err(ClientError::of)
+}
+
+/// Properties that change all the time while the unit runs (up to 10 times a second for the
+/// temperatures): the kiosk's 1 Hz read shows them, a change of only these reads nothing.
+const MEASUREMENTS: [&str; 8] = [
+    "Temperatures",
+    "Pressure",
+    "FlowRate",
+    "AudioPauseLeft",
+    "CurrentSession",
+    "PumpHours",
+    "ChillerHours",
+    "ChillerDuty",
+];
+
+/// Whether a signal of the daemon's object is worth a read now: every signal but a
+/// `PropertiesChanged` of measurements only.
+fn matters(m: &zbus::Message) -> bool {
+    let header = m.header();
+    if header.member().map(|n| n.as_str()) != Some("PropertiesChanged") {
+        return true;
+    }
+    match m.body().deserialize::<(
+        String,
+        std::collections::HashMap<String, OwnedValue>,
+        Vec<String>,
+    )>() {
+        Ok((_, changed, invalidated)) => changes_matter(changed.keys(), &invalidated),
+        Err(_) => true,
+    }
+}
+
+/// Whether properties `changed` (with values) and `invalidated` (without) hold anything but
+/// measurements.
+fn changes_matter<'a>(
+    mut changed: impl Iterator<Item = &'a String>,
+    invalidated: &[String],
+) -> bool {
+    !invalidated.is_empty() || changed.any(|name| !MEASUREMENTS.contains(&name.as_str()))
+}
+
+/// One item each time the daemon signals a change of its object: the screens should read it
+/// again. While the bus is away it listens again every [`RELISTEN_AFTER`] (the kiosk's slow
+/// poll shows the daemon gone meanwhile); the stream never ends.
+pub fn changes(bus: Bus) -> impl futures_util::Stream<Item = ()> + Send + 'static {
+    futures_util::stream::unfold((bus, None), |(bus, mut signals)| async move {
+        use futures_util::StreamExt;
+        loop {
+            let stream: &mut zbus::MessageStream = match &mut signals {
+                Some(s) => s,
+                None => match listen(&bus).await {
+                    Ok(s) => signals.insert(s),
+                    Err(e) => {
+                        tracing::debug!("not listening for the daemon's signals: {e}");
+                        tokio::time::sleep(RELISTEN_AFTER).await;
+                        continue;
+                    }
+                },
+            };
+            match stream.next().await {
+                Some(Ok(m)) if matters(&m) => return Some(((), (bus, signals))),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => tracing::debug!("unreadable signal: {e}"),
+                None => {
+                    tracing::debug!("the bus went away: listening again");
+                    signals = None;
+                    tokio::time::sleep(RELISTEN_AFTER).await;
+                }
+            }
+        }
+    })
+}
+
 impl Client {
     /// A client of the daemon on `bus`; nothing is connected until the first request.
     pub fn new(bus: Bus) -> Client {
@@ -200,16 +302,7 @@ impl Client {
         if let Some(c) = slot.as_ref() {
             return Ok(c.clone());
         }
-        let builder = match &self.bus {
-            Bus::System => zbus::connection::Builder::system(),
-            Bus::Session => zbus::connection::Builder::session(),
-            Bus::Address(a) => zbus::connection::Builder::address(a.as_str()),
-        }
-        .map_err(ClientError::of)?;
-        let c = tokio::time::timeout(CALL_TIMEOUT, builder.method_timeout(CALL_TIMEOUT).build())
-            .await
-            .map_err(|_| ClientError::Unreachable("timed out connecting to the bus".into()))?
-            .map_err(|e| ClientError::Unreachable(format!("bus: {e}")))?;
+        let c = connect(&self.bus).await?;
         *slot = Some(c.clone());
         Ok(c)
     }
@@ -333,5 +426,20 @@ impl Client {
             }
         }
         .map_err(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_changes_beyond_the_measurements_ask_for_a_read() {
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let temps = names(&["Temperatures", "ChillerDuty"]);
+        assert!(!changes_matter(temps.iter(), &[]));
+        let alarm = names(&["Temperatures", "AlarmDetails"]);
+        assert!(changes_matter(alarm.iter(), &[]));
+        assert!(changes_matter(temps.iter(), &names(&["State"])));
     }
 }

@@ -4,15 +4,17 @@
 use anyhow::Context;
 use clap::Parser;
 use coldspray_kiosk::app::{App, Message, Screen};
-use coldspray_kiosk::client::{Bus, Client, Request};
+use coldspray_kiosk::client::{self, Bus, Client, Request};
 use coldspray_kiosk::role::Role;
 use coldspray_kiosk::view;
 use iced::{Size, Subscription, Task};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-/// How often the kiosk reads the unit.
-const POLL_EVERY: Duration = Duration::from_millis(250);
+/// How often the kiosk reads the unit without being told of a change: the live curve during
+/// a session, the clocks on the screens, and a safety net for a missed signal. Changes of
+/// state, properties and alarms are read when the daemon signals them.
+const POLL_EVERY: Duration = Duration::from_secs(1);
 
 /// Command line.
 #[derive(Debug, Clone, Parser)]
@@ -58,6 +60,7 @@ fn parse_screen(s: &str) -> Result<Screen, String> {
 struct Kiosk {
     app: App,
     client: Client,
+    bus: Bus,
 }
 
 /// When the kiosk started, for the monotonic clock of [`Message::Tick`].
@@ -86,7 +89,11 @@ impl Kiosk {
     }
 
     fn subscription(&self) -> Subscription<Message> {
-        iced::time::every(POLL_EVERY).map(|t| Message::Tick(seconds(t)))
+        Subscription::batch([
+            iced::time::every(POLL_EVERY).map(|t| Message::Tick(seconds(t))),
+            Subscription::run_with(self.bus.clone(), |bus| client::changes(bus.clone()))
+                .map(|()| Message::Changed),
+        ])
     }
 }
 
@@ -109,6 +116,7 @@ fn main() -> anyhow::Result<()> {
         let mut k = Kiosk {
             app: App::new(role, screen),
             client: Client::new(bus.clone()),
+            bus: bus.clone(),
         };
         let first = k.app.update(Message::Tick(0.0));
         let history = (screen == Screen::History).then_some(Request::History);

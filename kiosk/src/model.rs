@@ -2,8 +2,8 @@
 //! values the screens show. Pure functions from the D-Bus data to the model, so every rule
 //! here is tested without a window or a bus.
 
-use crate::alarm_text;
-use coldsprayd::dbus::convert::{AlarmTuple, CurvePoint};
+use crate::alarm_text::{self, Language};
+use coldsprayd::dbus::convert::{AlarmTuple, CurvePoint, Dict};
 use coldsprayd::dbus::proxy::{
     LiveSession, MaintenanceProperties, ProtocolInfo, SessionInfo, UnitProperties,
 };
@@ -110,7 +110,7 @@ pub struct Alarm {
     pub key: String,
     /// Priority.
     pub priority: Priority,
-    /// The daemon's message.
+    /// The message in the kiosk's language (built from the alarm's parameters).
     pub message: String,
     /// When it was raised, ms since the Unix epoch.
     pub raised_unix_ms: i64,
@@ -122,22 +122,81 @@ pub struct Alarm {
     pub what_to_do: String,
 }
 
+impl Alarm {
+    fn new(
+        key: &str,
+        priority: &str,
+        message: String,
+        raised_unix_ms: i64,
+        present: bool,
+        acknowledged: bool,
+    ) -> Alarm {
+        Alarm {
+            key: key.to_string(),
+            priority: Priority::from_name(priority),
+            message,
+            raised_unix_ms,
+            present,
+            acknowledged,
+            what_to_do: alarm_text::what_to_do(key)
+                .unwrap_or_else(|| "See the service manual (alarm unknown to this kiosk).".into()),
+        }
+    }
+}
+
+/// The unit's alarms in IEC 60601-1-8 order, their messages in `language` built from each
+/// alarm's code and parameters (`AlarmDetails`); an alarm whose parameters this kiosk cannot
+/// read, or a daemon without `AlarmDetails`, shows the daemon's English message.
+pub fn alarms_of(unit: &UnitProperties, language: Language) -> Vec<Alarm> {
+    match &unit.alarm_details {
+        Some(details) => sorted(details.iter().filter_map(|d| detail(d, language)).collect()),
+        None => alarms(unit.active_alarms.as_deref().unwrap_or(&[])),
+    }
+}
+
+/// One `AlarmDetails` entry; `None` without a key (not an alarm this kiosk can act on).
+fn detail(d: &Dict, language: Language) -> Option<Alarm> {
+    let text = |k: &str| {
+        d.get(k)
+            .and_then(|v| v.try_clone().ok())
+            .and_then(|v| String::try_from(v).ok())
+    };
+    let flag = |k: &str| d.get(k).and_then(|v| bool::try_from(v).ok());
+    let key = text("key")?;
+    let params = d
+        .get("params")
+        .and_then(|v| v.try_clone().ok())
+        .and_then(|v| Dict::try_from(v).ok())
+        .unwrap_or_default();
+    let message = alarm_text::message(language, &key, &params)
+        .or_else(|| text("message"))
+        .unwrap_or_default();
+    Some(Alarm::new(
+        &key,
+        &text("priority").unwrap_or_default(),
+        message,
+        d.get("raised_unix_ms")
+            .and_then(|v| i64::try_from(v).ok())
+            .unwrap_or_default(),
+        // Unknown reads as the side that keeps the alarm in view.
+        flag("condition_present").unwrap_or(true),
+        flag("acknowledged").unwrap_or(false),
+    ))
+}
+
 /// Alarms in IEC 60601-1-8 order: priority first, then unacknowledged before acknowledged,
 /// then newest first.
 pub fn alarms(raw: &[AlarmTuple]) -> Vec<Alarm> {
-    let mut v: Vec<Alarm> = raw
-        .iter()
-        .map(|(key, prio, message, raised, present, acked)| Alarm {
-            key: key.clone(),
-            priority: Priority::from_name(prio),
-            message: message.clone(),
-            raised_unix_ms: *raised,
-            present: *present,
-            acknowledged: *acked,
-            what_to_do: alarm_text::what_to_do(key)
-                .unwrap_or_else(|| "See the service manual (alarm unknown to this kiosk).".into()),
-        })
-        .collect();
+    sorted(
+        raw.iter()
+            .map(|(key, prio, message, raised, present, acked)| {
+                Alarm::new(key, prio, message.clone(), *raised, *present, *acked)
+            })
+            .collect(),
+    )
+}
+
+fn sorted(mut v: Vec<Alarm>) -> Vec<Alarm> {
     v.sort_by(|a, b| {
         (a.priority, a.acknowledged, -a.raised_unix_ms).cmp(&(
             b.priority,
@@ -362,6 +421,52 @@ pub fn mmss(s: f64) -> String {
 mod tests {
     use super::*;
     use std::collections::HashMap;
+
+    #[test]
+    fn alarm_details_are_shown_with_the_message_built_from_their_parameters() {
+        use coldsprayd::model::alarm::{Alarm as DaemonAlarm, AlarmKind};
+        use coldsprayd::model::alarm_text::AlarmText;
+        let text = AlarmText::SkinBelowFloor {
+            skin_c: 4.26,
+            floor_c: 5.0,
+            reading_c: None,
+        };
+        let raised = |message: &str| DaemonAlarm {
+            kind: AlarmKind::SkinBelowFloor,
+            priority: AlarmKind::SkinBelowFloor.priority(),
+            message: message.into(),
+            params: text.params(),
+            raised_at: std::time::Duration::ZERO,
+            raised_unix_ms: 7,
+            condition_present: true,
+            acknowledged: false,
+        };
+        // The daemon's English text stands apart: the kiosk's sentence comes from the values.
+        let unit = UnitProperties {
+            alarm_details: Some(vec![coldsprayd::dbus::convert::alarm_details(&raised(
+                "not what the kiosk shows",
+            ))]),
+            ..UnitProperties::default()
+        };
+        let shown = alarms_of(&unit, Language::English);
+        assert_eq!(shown.len(), 1);
+        assert_eq!(shown[0].key, "skin_below_floor");
+        assert_eq!(shown[0].priority, Priority::High);
+        assert_eq!(shown[0].message, "skin 4.3 °C < floor 5.0 °C");
+        assert_eq!(shown[0].raised_unix_ms, 7);
+        assert!(shown[0].present && !shown[0].acknowledged);
+        // Without parameters it can read (an older record), the daemon's message is shown.
+        let mut bare = raised("skin 4.3 °C < floor 5.0 °C (daemon)");
+        bare.params.clear();
+        let unit = UnitProperties {
+            alarm_details: Some(vec![coldsprayd::dbus::convert::alarm_details(&bare)]),
+            ..UnitProperties::default()
+        };
+        assert_eq!(
+            alarms_of(&unit, Language::English)[0].message,
+            "skin 4.3 °C < floor 5.0 °C (daemon)"
+        );
+    }
 
     fn tuple(key: &str, prio: &str, raised: i64, acked: bool) -> AlarmTuple {
         (

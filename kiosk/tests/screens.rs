@@ -289,3 +289,33 @@ async fn the_daemon_going_away_is_said_no_value_stays_and_it_reconnects() {
     assert_eq!(k.app.link, Link::Up);
     assert!(k.shows("READY"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alarm_reaches_the_kiosk_by_the_daemons_signals_without_a_tick() {
+    use futures_util::StreamExt;
+    let mut k = Kiosk::start(Role::Operator);
+    k.state_is("ready").await;
+    let changes = coldspray_kiosk::client::changes(Bus::Address(k.bus.address().to_string()));
+    let mut changes = Box::pin(changes);
+    let conn = k.bus.connect().await.expect("client connection");
+    let sim: SimulatorProxy = uncached(&conn).await.expect("proxy");
+    sim.set_estop(true).await.expect("estop");
+    // Only signals from here on: each one read as the kiosk reads it, no clock tick.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !k.app.alarms.iter().any(|a| a.key == "estop") {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let signal = tokio::time::timeout(left, changes.next()).await;
+        assert!(
+            matches!(signal, Ok(Some(()))),
+            "no signal led to the estop alarm"
+        );
+        k.send(Message::Changed).await;
+    }
+    let estop = k
+        .app
+        .alarms
+        .iter()
+        .find(|a| a.key == "estop")
+        .expect("estop");
+    assert_eq!(estop.message, "E-stop pressed");
+}

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the `coldspray` .deb for amd64 and arm64 into target/debian/ — the one documented
+# Builds the `coldspray` and `coldspray-kiosk` .debs for amd64 and arm64 into target/debian/ —
+# the one documented
 # packaging command:
 #
 #   bash tests/pkg/build-debs.sh [--placeholders] [--arch amd64|arm64|all]
@@ -44,6 +45,12 @@ required=(
   packaging/debian/man/coldsprayctl.1
   systemd/coldsprayd.service
   systemd/coldspray.sysusers
+  systemd/coldspray-kiosk.service
+  systemd/coldspray-kiosk.sysusers
+  packaging/debian/coldspray-kiosk.copyright
+  packaging/debian/coldspray-kiosk.changelog
+  packaging/debian/pam/coldspray-kiosk
+  packaging/debian/man/coldspray-kiosk.1
   packaging/dbus/org.coldspray.ColdSpray1.conf
   'packaging/dbus/*.xml'
   'packaging/grafana/*'
@@ -93,5 +100,7 @@ for arch in $arches; do
   esac
   echo "== coldspray .deb for $arch ($target)"
   (cd "$src" && cargo deb --locked -p coldsprayd --target "$target" -o "$root/target/debian/")
+  echo "== coldspray-kiosk .deb for $arch ($target)"
+  (cd "$src" && cargo deb --locked -p coldspray-kiosk --target "$target" -o "$root/target/debian/")
 done
 ls -l "$root"/target/debian/*.deb

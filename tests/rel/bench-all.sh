@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Runs every benchmark of the workspace that exists, plus the daemon's idle RSS/CPU, its
+# Runs every benchmark of the workspace that exists, plus the daemon's idle RSS/CPU, its idle
+# cost in ready (tests/rel/idle.sh; COLDSPRAY_IDLE_BEFORE=/path/to/older/coldsprayd adds the
+# same figures for that build and the ratios),
 # start → READY time on the simulated unit and the D-Bus/scrape load test (rel_load, full
 # form, release), and writes the figures (machine, date) into
 # BENCHMARKS.md, with the real-kernel VM latencies of the last `bash tests/vm/ci.sh` run
@@ -42,14 +44,8 @@ done
 # Idle RSS / CPU and start → READY of the release daemon on the sim, on a private bus.
 cargo build --release -p coldsprayd --bins >/dev/null 2>&1
 D=$ROOT/target/release/coldsprayd
-cat >"$TMP/bus.conf" <<CONF
-<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN" "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig><type>session</type><listen>unix:path=$TMP/bus.sock</listen><auth>EXTERNAL</auth>
-<policy context="default"><allow user="*"/><allow own="*"/><allow send_type="method_call"/><allow send_destination="*"/><allow receive_type="*"/></policy></busconfig>
-CONF
-dbus-daemon --config-file="$TMP/bus.conf" --nofork --nopidfile >/dev/null 2>&1 & BPID=$!
-sleep 0.5
-ADDR="unix:path=$TMP/bus.sock"
+. tests/rel/private-bus.sh
+start_private_bus "$TMP" || exit 1
 printf '[unit]\nbackend = "sim"\nstate_dir = "%s/state"\n\n[sim]\nspeed = 1.0\ninitial_reservoir_c = 4.0\n\n[dbus]\naddress = "%s"\n' "$TMP" "$ADDR" >"$TMP/c.toml"
 "$D" --config "$TMP/c.toml" --check-config >/dev/null 2>&1 && printf '\n[metrics]\nenabled = false\n' >>"$TMP/c.toml" && ! "$D" --config "$TMP/c.toml" --check-config >/dev/null 2>&1 && sed -i '/^\[metrics\]/,$d' "$TMP/c.toml"
 STARTS=""
@@ -70,6 +66,13 @@ CPU=$(awk -v a=$c0 -v b=$c1 -v t=$T 'BEGIN{printf "%.2f", (b-a)/t/30*100}')
 FDS=$(ls /proc/$DPID/fd | wc -l)
 kill $DPID; wait $DPID 2>/dev/null; DPID=
 
+# Idle cost in ready (tests/rel/idle.sh): this build, and the build named by
+# COLDSPRAY_IDLE_BEFORE (a coldsprayd binary of an older commit) in the same run, for ratios.
+echo "== idle" >&2
+IDLE_AFTER=$(bash tests/rel/idle.sh "$D" 2>&1)
+IDLE_BEFORE=
+[ -n "${COLDSPRAY_IDLE_BEFORE:-}" ] && IDLE_BEFORE=$(bash tests/rel/idle.sh "$COLDSPRAY_IDLE_BEFORE" 2>&1)
+
 # D-Bus + scrape load on the release daemon (rel_load, full form: 60 s at 1,000 calls/s).
 echo "== rel_load (release, full form)" >&2
 ( time -p env COLDSPRAY_FULL=1 cargo test --release -p coldspray-e2e --test e2e rel_load:: -- --nocapture ) >"$TMP/load.out" 2>"$TMP/load.err"
@@ -87,6 +90,20 @@ LOAD_RC=$?
   echo "| idle CPU over 30 s | $CPU % of one core |"
   echo "| open fds | $FDS |"
   echo
+  echo "## Idle in ready (release build, simulated unit at speed 1, 60 s, \`bash tests/rel/idle.sh\`)"; echo
+  echo "CPU in % of one core (utime+stime), context switches (voluntary+nonvoluntary) per second over"
+  echo "/proc/PID/task/*, threads; \"daemon\" leaves out the twin's thread \`coldspray-sim\`."; echo
+  echo '```text'
+  echo "after (this build):"; echo "$IDLE_AFTER"
+  if [ -n "$IDLE_BEFORE" ]; then
+    echo "before ($COLDSPRAY_IDLE_BEFORE):"; echo "$IDLE_BEFORE"
+    ratio() { awk -v k="$1" '{for(i=1;i<=NF;i++){split($i,a,"=");if(a[1]==k)print a[2]}}' <<<"$2" | head -n1; }
+    for k in daemon_cpu_pct cpu_pct daemon_ctxsw_per_s ctxsw_per_s daemon_threads; do
+      b=$(ratio $k "$(grep '^IDLE state' <<<"$IDLE_BEFORE")"); a=$(ratio $k "$(grep '^IDLE state' <<<"$IDLE_AFTER")")
+      awk -v k=$k -v a="$a" -v b="$b" 'BEGIN{ if (a > 0) printf "ratio %s before/after: %s / %s = %.1f\n", k, b, a, b / a }'
+    done
+  fi
+  echo '```'; echo
   echo "## D-Bus and scrape load (release daemon, simulated unit at speed 1, spraying)"; echo
   echo "\`COLDSPRAY_FULL=1 cargo test --release -p coldspray-e2e --test e2e rel_load::\`: 8 clients, 1,000 D-Bus"
   echo "calls/s in total and a \`/metrics\` scrape every second for 60 s while the unit sprays and"
@@ -101,7 +118,7 @@ LOAD_RC=$?
     echo "From \`bash tests/vm/ci.sh\` ($(date -u -r "$ROOT/target/vm-ci/x86_64.log" +%Y-%m-%dT%H:%MZ)). The goals (p99 ≤ 20 ms laser end →"
     echo "valve, ≤ 5 ms E-stop → all off) are for the board; an emulated CPU is 10-50× slower."; echo
     echo '```text'
-    grep -h -E 'VMPROBE (LATENCY|GOAL)' "$ROOT"/target/vm-ci/x86_64.log "$ROOT"/target/vm-ci/aarch64.log
+    grep -h -E 'VMPROBE (LATENCY|GOAL|IDLE)' "$ROOT"/target/vm-ci/x86_64.log "$ROOT"/target/vm-ci/aarch64.log
     echo '```'
   else
     echo "(no run: \`bash tests/vm/ci.sh\` writes target/vm-ci/)"

@@ -12,6 +12,37 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{broadcast, watch};
 
+/// A [`FakeCore`] served by the real D-Bus service on `bus`, and a client connected to it.
+pub async fn served(
+    bus: &crate::PrivateBus,
+    store: Option<Arc<dyn LogStore>>,
+) -> (FakeCore, coldsprayd::dbus::DbusServer, zbus::Connection) {
+    use coldsprayd::dbus::{self, BusChoice, DbusConfig};
+    let core = FakeCore::start(store);
+    let config = DbusConfig {
+        bus: BusChoice::Session,
+        address: Some(bus.address().to_string()),
+    };
+    let server = dbus::start(core.handle.clone(), &config, false)
+        .await
+        .expect("service starts")
+        .expect("bus is not none");
+    let client = bus.connect().await.expect("client connects");
+    (core, server, client)
+}
+
+/// `org.freedesktop.DBus.Properties` of the service's object, for its `PropertiesChanged`.
+pub async fn properties(c: &zbus::Connection) -> zbus::fdo::PropertiesProxy<'static> {
+    zbus::fdo::PropertiesProxy::builder(c)
+        .destination(crate::introspect::NAME)
+        .expect("bus name")
+        .path(crate::introspect::PATH)
+        .expect("object path")
+        .build()
+        .await
+        .expect("Properties proxy")
+}
+
 /// The played control loop.
 pub struct FakeCore {
     /// The handle to give the D-Bus server.

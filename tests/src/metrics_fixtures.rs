@@ -36,6 +36,7 @@ pub fn alarm(kind: AlarmKind, at_s: u64) -> Alarm {
         kind,
         priority: kind.priority(),
         message: kind.describe(),
+        params: Default::default(),
         raised_at: Duration::from_secs(at_s),
         raised_unix_ms: 1_700_000_000_000,
         condition_present: true,

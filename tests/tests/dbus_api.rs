@@ -31,16 +31,7 @@ struct Rig {
 
 async fn rig(store: Option<Arc<dyn LogStore>>) -> Rig {
     let bus = PrivateBus::start(&coldspray_e2e::current_user()).expect("private bus");
-    let core = FakeCore::start(store);
-    let config = DbusConfig {
-        bus: BusChoice::Session,
-        address: Some(bus.address().to_string()),
-    };
-    let server = dbus::start(core.handle.clone(), &config, false)
-        .await
-        .expect("service starts")
-        .expect("bus is not none");
-    let client = bus.connect().await.expect("client connects");
+    let (core, server, client) = coldspray_e2e::fake_core::served(&bus, store).await;
     Rig {
         core,
         server: Some(server),
@@ -116,14 +107,7 @@ async fn properties_are_readable_and_changes_are_announced() {
     let version: String = get(&r.client, UNIT, "Version").await.try_into().unwrap();
     assert_eq!(version, "0.1.0-test");
 
-    let props = zbus::fdo::PropertiesProxy::builder(&r.client)
-        .destination(NAME)
-        .unwrap()
-        .path(PATH)
-        .unwrap()
-        .build()
-        .await
-        .unwrap();
+    let props = coldspray_e2e::fake_core::properties(&r.client).await;
     let mut changes = props.receive_properties_changed().await.unwrap();
     r.core.update(|s| s.setpoint_c = 6.5);
     let found = tokio::time::timeout(WAIT, async {
@@ -228,6 +212,7 @@ async fn start_stop_reach_the_controller_and_signals_follow() {
         kind: coldsprayd::model::alarm::AlarmKind::WaterLow,
         priority: coldsprayd::model::alarm::Priority::Medium,
         message: "Reservoir water low: refill".into(),
+        params: Default::default(),
         raised_at: Duration::ZERO,
         raised_unix_ms: 1,
         condition_present: true,

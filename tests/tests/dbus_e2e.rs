@@ -369,6 +369,32 @@ fn real_daemon_driven_by_coldsprayctl_busctl_and_gdbus() {
             "{}",
             show(&o)
         );
+        // The treatment report: an SVG of the session's curve, and the same typed refusal.
+        let svg = dir.path().join("report.svg");
+        let o = ctl(
+            &bus,
+            &[
+                "sessions",
+                "report",
+                &id.to_string(),
+                "-o",
+                svg.to_str().unwrap(),
+            ],
+        );
+        assert!(o.status.success(), "{}", show(&o));
+        let text = std::fs::read_to_string(&svg).unwrap();
+        assert!(text.contains("Skin temperature (sensor)"), "{text}");
+        assert!(text.contains("co2_fractional"), "{text}");
+        let o = ctl(
+            &bus,
+            &["sessions", "report", "999999", "-o", svg.to_str().unwrap()],
+        );
+        assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("UnknownSession: no session 999999"),
+            "{}",
+            show(&o)
+        );
     }
 
     // gdbus drives it too.

@@ -9,7 +9,7 @@ use coldspray_e2e::PrivateBus;
 use coldsprayd::api::Event;
 use coldsprayd::control::running_session::EndBasis;
 use coldsprayd::dbus::proxy::{uncached, MaintenanceProxy, SessionsProxy, UnitProxy};
-use coldsprayd::dbus::{self, BusChoice, DbusConfig, DbusServer};
+use coldsprayd::dbus::{self, DbusServer};
 use coldsprayd::model::session::{Sample, SessionStart, StartCause};
 use coldsprayd::protocol::Goal;
 use std::collections::HashMap;
@@ -24,16 +24,7 @@ struct Rig {
 
 async fn rig() -> Rig {
     let bus = PrivateBus::start(&coldspray_e2e::current_user()).expect("private bus");
-    let core = FakeCore::start(None);
-    let config = DbusConfig {
-        bus: BusChoice::Session,
-        address: Some(bus.address().to_string()),
-    };
-    let server = dbus::start(core.handle.clone(), &config, false)
-        .await
-        .expect("service starts")
-        .expect("bus is not none");
-    let client = bus.connect().await.expect("client connects");
+    let (core, server, client) = coldspray_e2e::fake_core::served(&bus, None).await;
     Rig {
         core,
         _server: server,
@@ -252,6 +243,7 @@ async fn alarms_come_with_a_stable_code_their_sensor_and_the_english_apart() {
             kind,
             priority: kind.priority(),
             message: "skin: no valid reading for 1.2 s (no data)".into(),
+            params: Default::default(),
             raised_at: s.at,
             raised_unix_ms: 1_700_000_000_000,
             condition_present: true,
@@ -275,6 +267,78 @@ async fn alarms_come_with_a_stable_code_their_sensor_and_the_english_apart() {
         1_700_000_000_000
     );
     assert_eq!(unit.active_alarms().await.unwrap()[0].0, text("key"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alarms_carry_their_values_as_parameters_that_match_the_english() {
+    use coldsprayd::model::alarm_text::AlarmText;
+    use coldsprayd::safety::alarms::{AlarmManager, Stamp};
+    use zbus::zvariant::OwnedValue;
+    let _ticket = coldspray_e2e::gate::shared();
+    let r = rig().await;
+    let unit: UnitProxy = uncached(&r.client).await.unwrap();
+    // Raised through the daemon's alarm manager, as the interlocks raise them.
+    let mut alarms = AlarmManager::new();
+    let mut events = Vec::new();
+    let stamp = Stamp {
+        at: Duration::from_secs(5),
+        unix_ms: 1_700_000_000_000,
+    };
+    alarms.raise(
+        AlarmText::HeatsinkOverTemp {
+            heatsink_c: 74.25,
+            limit_c: 70.0,
+        },
+        stamp,
+        &mut events,
+    );
+    alarms.raise(
+        AlarmText::LateStart {
+            session_id: 42,
+            delay_s: 12.5,
+        },
+        stamp,
+        &mut events,
+    );
+    let raised = alarms.alarms().to_vec();
+    r.core.update(|s| s.alarms = raised.clone());
+    eventually("the alarms are served", || async {
+        unit.alarm_details().await.unwrap().len() == 2
+    })
+    .await;
+    let details = unit.alarm_details().await.unwrap();
+    let by_code = |code: &str| {
+        details
+            .iter()
+            .find(|d| String::try_from(d["code"].try_clone().unwrap()).unwrap() == code)
+            .unwrap_or_else(|| panic!("{code} served: {details:?}"))
+            .clone()
+    };
+    let params = |d: &HashMap<String, OwnedValue>| {
+        HashMap::<String, OwnedValue>::try_from(d["params"].try_clone().unwrap()).unwrap()
+    };
+    let message = |d: &HashMap<String, OwnedValue>| {
+        String::try_from(d["message"].try_clone().unwrap()).unwrap()
+    };
+
+    let hot = by_code("heatsink_over_temp");
+    let p = params(&hot);
+    let heatsink = f64::try_from(&p["heatsink_c"]).unwrap();
+    let limit = f64::try_from(&p["limit_c"]).unwrap();
+    assert_eq!((heatsink, limit), (74.25, 70.0));
+    assert_eq!(p.len(), 2, "{p:?}");
+    let m = message(&hot);
+    assert!(m.contains(&format!("{heatsink:.1} °C")), "{m}");
+    assert!(m.contains(&format!("{limit:.1} °C")), "{m}");
+
+    let late = by_code("late_start");
+    let p = params(&late);
+    let id = u64::try_from(&p["session_id"]).unwrap();
+    let delay = f64::try_from(&p["delay_s"]).unwrap();
+    assert_eq!((id, delay), (42, 12.5));
+    let m = message(&late);
+    assert!(m.contains(&format!("session {id} ")), "{m}");
+    assert!(m.contains(&format!("{delay:.1} s")), "{m}");
 }
 
 /// A raw call, answered with its D-Bus error name (`""` when it succeeded).

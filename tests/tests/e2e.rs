@@ -7,6 +7,7 @@
 //! every file here is a module below and that every test takes its ticket.
 
 mod dbus_api;
+mod dbus_changes;
 mod dbus_e2e;
 mod dbus_gaps;
 mod dbus_policy;

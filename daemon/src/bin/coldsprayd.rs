@@ -186,13 +186,25 @@ async fn serve(config: Config, cli: Cli) -> anyhow::Result<()> {
     );
 
     if cli.demo {
+        use coldsprayd::demo::{self, SimPace, Speeds};
         let h = handle.clone();
-        let speed = config.sim.speed;
-        tokio::spawn(async move {
-            if let Err(e) = coldsprayd::demo::run(h, speed).await {
-                tracing::error!(target: "coldspray::demo", "demo stopped: {e}");
+        let speeds = Speeds::for_configured(config.sim.speed);
+        match (handle.sim.as_ref(), daemon.sim_speed.clone()) {
+            (Some(sim), Some(speed)) => {
+                let pace = SimPace {
+                    clock: sim.clock(),
+                    speed,
+                };
+                tokio::spawn(async move {
+                    if let Err(e) = demo::run(h, &pace, speeds).await {
+                        tracing::error!(target: "coldspray::demo", "demo stopped: {e}");
+                    }
+                });
             }
-        });
+            _ => {
+                tracing::error!(target: "coldspray::demo", "demo not started: {}", demo::DemoError::NotSimulated)
+            }
+        }
     }
     if cli.view {
         let h = handle.clone();
@@ -335,8 +347,11 @@ fn main() -> ExitCode {
         println!("{}: configuration OK", cli.config.display());
         return ExitCode::SUCCESS;
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // The D-Bus service runs on the main thread alone: the control loop, the sensors, the
+    // journal, the watchdog and /metrics have threads of their own, so no worker threads are
+    // needed (ARCHITECTURE.md, "Threads"); a treatment-log query runs on a blocking thread
+    // that exists only while it runs.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {

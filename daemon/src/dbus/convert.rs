@@ -2,6 +2,7 @@
 
 use crate::api::{MaintenanceActivity, Snapshot};
 use crate::model::alarm::Alarm;
+use crate::model::alarm_text::{AlarmParams, ParamValue};
 use crate::model::session::{Sample, SessionRecord};
 use crate::protocol::{Pattern, Protocol};
 use coldspray_hal::{Output, Sensor};
@@ -149,7 +150,8 @@ pub fn alarm(a: &Alarm) -> AlarmTuple {
 /// An alarm as a dictionary for a kiosk that translates: code s (the kind, stable), key s
 /// (code and sensor: what Acknowledge takes), sensor s (only for sensor alarms), priority s,
 /// title s (the kind's fixed English sentence: translate it by code), message s (English,
-/// with the values seen), raised_unix_ms x, condition_present b, acknowledged b.
+/// with the values seen), params a{sv} (the values in the message by name, docs/ALARMS.md),
+/// raised_unix_ms x, condition_present b, acknowledged b.
 pub fn alarm_details(a: &Alarm) -> Dict {
     let mut d = Dict::new();
     put(&mut d, "code", a.kind.code());
@@ -160,9 +162,23 @@ pub fn alarm_details(a: &Alarm) -> Dict {
     put(&mut d, "priority", a.priority.name());
     put(&mut d, "title", a.kind.describe());
     put(&mut d, "message", a.message.clone());
+    put(&mut d, "params", alarm_params(&a.params));
     put(&mut d, "raised_unix_ms", a.raised_unix_ms);
     put(&mut d, "condition_present", a.condition_present);
     put(&mut d, "acknowledged", a.acknowledged);
+    d
+}
+
+/// An alarm's parameters as a dictionary: numbers d, counts and ids t, names and reasons s.
+pub fn alarm_params(params: &AlarmParams) -> Dict {
+    let mut d = Dict::new();
+    for (name, value) in params {
+        match value {
+            ParamValue::Number(x) => put(&mut d, name, *x),
+            ParamValue::Integer(n) => put(&mut d, name, *n),
+            ParamValue::Text(t) => put(&mut d, name, t.clone()),
+        }
+    }
     d
 }
 

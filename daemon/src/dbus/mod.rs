@@ -5,14 +5,14 @@
 //!   [`protocols`], [`sessions`], [`maintenance`] and [`simulator`], every method through the
 //!   one [`guard`] — at [`PATH`], and returns once [`NAME`] is owned.
 //! * [`proxy`] holds the typed client side of the same interfaces.
-//! * A watcher task turns snapshot changes into `PropertiesChanged` (at most 10 per second,
-//!   temperatures only when they moved by [`TEMP_EPSILON_C`]), and an event task turns
-//!   control events into the Unit signals.
+//! * A watcher task (`watch`) turns snapshot changes into `PropertiesChanged`: state-like
+//!   properties at once, State and Ready together in one signal; live values at most every
+//!   [`CHANGE_INTERVAL`] (temperatures only when they moved by [`TEMP_EPSILON_C`]); and an
+//!   event task turns control events into the Unit signals.
 //! * Every argument is checked in [`validate`] before it reaches the controller; refusals are
 //!   the typed errors of [`error`].
 
 pub mod access;
-pub mod announce;
 pub mod convert;
 pub mod error;
 pub mod guard;
@@ -26,8 +26,9 @@ pub mod simulator;
 pub mod strict;
 pub mod unit;
 pub mod validate;
+mod watch;
 
-use crate::api::{Event, Snapshot};
+use crate::api::Event;
 use crate::handle::ControlHandle;
 use crate::model::session::Outcome;
 use crate::store::Stats;
@@ -65,7 +66,8 @@ pub const PATH: &str = "/org/coldspray/ColdSpray1";
 pub const TEMP_EPSILON_C: f64 = 0.05;
 /// Smallest pressure (bar) or flow (L/min) change that emits `PropertiesChanged`.
 pub const VALUE_EPSILON: f64 = 0.01;
-/// Shortest time between two rounds of `PropertiesChanged`.
+/// Shortest time between two announcements of live values (temperatures, pressure, flow,
+/// the running session's figures, hours, chiller duty). State-like properties go at once.
 pub const CHANGE_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Which bus to serve on.
@@ -251,8 +253,12 @@ pub async fn start(
         .await
         .map_err(serve)?;
     let tasks = vec![
-        tokio::spawn(watch_snapshots(handle.clone(), unit.clone(), maint.clone())),
-        tokio::spawn(watch_protocols(handle.clone(), protocols)),
+        tokio::spawn(watch::watch_snapshots(
+            handle.clone(),
+            unit.clone(),
+            maint.clone(),
+        )),
+        tokio::spawn(watch::watch_protocols(handle.clone(), protocols)),
         tokio::spawn(live::follow(handle.clone(), live)),
     ];
     let (drain, drain_rx) = tokio::sync::watch::channel(false);
@@ -265,147 +271,6 @@ pub async fn start(
         drain,
         bus,
     }))
-}
-
-fn moved(a: Option<f64>, b: Option<f64>, eps: f64) -> bool {
-    match (a, b) {
-        (Some(x), Some(y)) => (x - y).abs() >= eps,
-        (None, None) => false,
-        _ => true,
-    }
-}
-
-fn temps_moved(a: &Snapshot, b: &Snapshot) -> bool {
-    coldspray_hal::Sensor::ALL
-        .into_iter()
-        .filter(|s| s.is_temperature())
-        .any(|s| moved(a.reading(s), b.reading(s), TEMP_EPSILON_C))
-}
-
-/// Emits `PropertiesChanged` for whatever changed between the last emitted snapshot and the
-/// newest one. Compares against what was last *announced*, so slow drifts below the epsilon
-/// still get announced once they add up.
-async fn watch_snapshots(
-    h: ControlHandle,
-    unit: InterfaceRef<Unit>,
-    maint: InterfaceRef<Maintenance>,
-) {
-    let mut rx = h.watch();
-    let mut last = rx.borrow_and_update().clone();
-    let ue = unit.signal_emitter().clone();
-    let me = maint.signal_emitter().clone();
-    while rx.changed().await.is_ok() {
-        let new = rx.borrow_and_update().clone();
-        let mut announced = (*new).clone();
-        {
-            let u = unit.get().await;
-            if last.state != new.state {
-                let _ = u.state_changed(&ue).await;
-            }
-            if last.ready != new.ready {
-                let _ = u.ready_changed(&ue).await;
-            }
-            if temps_moved(&last, &new) {
-                let _ = u.temperatures_changed(&ue).await;
-            } else {
-                announced.readings = last.readings;
-            }
-            let p = coldspray_hal::Sensor::Pressure;
-            if moved(last.reading(p), new.reading(p), VALUE_EPSILON) {
-                let _ = u.pressure_changed(&ue).await;
-            } else {
-                announced.readings[p.index()] = last.readings[p.index()];
-            }
-            if (last.flow_l_min - new.flow_l_min).abs() >= VALUE_EPSILON {
-                let _ = u.flow_rate_changed(&ue).await;
-            } else {
-                announced.flow_l_min = last.flow_l_min;
-            }
-            if last.setpoint_c != new.setpoint_c {
-                let _ = u.setpoint_changed(&ue).await;
-            }
-            if last.alarms != new.alarms {
-                let _ = u.active_alarms_changed(&ue).await;
-                let _ = u.alarm_details_changed(&ue).await;
-            }
-            if convert::current_session(&last) != convert::current_session(&new) {
-                let _ = u.current_session_changed(&ue).await;
-            }
-            if last.armed != new.armed {
-                let _ = u.armed_changed(&ue).await;
-            }
-            if last.outputs != new.outputs {
-                let _ = u.outputs_changed(&ue).await;
-            }
-            if last.laser_on != new.laser_on {
-                let _ = u.laser_on_changed(&ue).await;
-            }
-            if convert::audio_paused(&last) != convert::audio_paused(&new) {
-                let _ = u.audio_paused_changed(&ue).await;
-                let _ = u.audio_pause_left_changed(&ue).await;
-            }
-            if let Err(e) = announce::home(&ue, &last, &new).await {
-                tracing::debug!("D-Bus PropertiesChanged not sent: {e}");
-            }
-        }
-        {
-            let m = maint.get().await;
-            if (last.state == crate::model::state::UnitState::Maintenance)
-                != (new.state == crate::model::state::UnitState::Maintenance)
-            {
-                let _ = m.active_changed(&me).await;
-            }
-            if last.maintenance != new.maintenance {
-                let _ = m.activity_changed(&me).await;
-            }
-            let (lc, nc) = (&last.counters, &new.counters);
-            // Hours are announced in steps of 0.01 h (36 s).
-            if (lc.pump_seconds - nc.pump_seconds).abs() >= 36.0 {
-                let _ = m.pump_hours_changed(&me).await;
-            } else {
-                announced.counters.pump_seconds = lc.pump_seconds;
-            }
-            if (lc.chiller_seconds - nc.chiller_seconds).abs() >= 36.0 {
-                let _ = m.chiller_hours_changed(&me).await;
-            } else {
-                announced.counters.chiller_seconds = lc.chiller_seconds;
-            }
-            if lc.sessions != nc.sessions {
-                let _ = m.session_count_changed(&me).await;
-            }
-            if lc.late_sessions != nc.late_sessions {
-                let _ = m.late_session_count_changed(&me).await;
-            }
-            if lc.water_changes != nc.water_changes {
-                let _ = m.water_changes_changed(&me).await;
-            }
-            if (last.chiller_duty - new.chiller_duty).abs() >= 0.01 {
-                let _ = m.chiller_duty_changed(&me).await;
-            } else {
-                announced.chiller_duty = last.chiller_duty;
-            }
-            if last.last_self_test != new.last_self_test {
-                let _ = m.last_self_test_changed(&me).await;
-            }
-            if last.last_self_test_report != new.last_self_test_report {
-                let _ = m.last_self_test_report_changed(&me).await;
-            }
-            if last.calibration != new.calibration {
-                let _ = m.calibration_changed(&me).await;
-            }
-        }
-        last = Arc::new(announced);
-        tokio::time::sleep(CHANGE_INTERVAL).await;
-    }
-}
-
-async fn watch_protocols(h: ControlHandle, protocols: InterfaceRef<Protocols>) {
-    let mut rx = h.watch_protocols();
-    let e = protocols.signal_emitter().clone();
-    while rx.changed().await.is_ok() {
-        rx.borrow_and_update();
-        let _ = protocols.get().await.names_changed(&e).await;
-    }
 }
 
 /// Turns control events into Unit/Maintenance signals until the channel closes, or until
@@ -531,14 +396,6 @@ mod tests {
         assert_eq!(u64::try_from(&d["completed"]).ok(), Some(0));
         assert_eq!(f64::try_from(&d["mean_spray_s"]).ok(), Some(2.0));
         assert_eq!(f64::try_from(&d["mean_laser_to_spray_ms"]).ok(), Some(12.5));
-    }
-
-    #[test]
-    fn change_detection_thresholds() {
-        assert!(!moved(Some(4.0), Some(4.04), TEMP_EPSILON_C));
-        assert!(moved(Some(4.0), Some(4.06), TEMP_EPSILON_C));
-        assert!(moved(None, Some(4.0), TEMP_EPSILON_C));
-        assert!(!moved(None, None, TEMP_EPSILON_C));
     }
 
     #[test]

@@ -162,8 +162,9 @@ guarded_interface! {
         /// kiosk that translates: code s (the alarm kind, stable), key s (code, plus :SENSOR
         /// for a sensor alarm; what Acknowledge takes), sensor s (sensor alarms only), priority
         /// s, title s (the kind's fixed English sentence: translate it by code and sensor),
-        /// message s (English, with the values seen), raised_unix_ms x, condition_present b,
-        /// acknowledged b.
+        /// message s (English, built from params), params a{sv} (the values in the message
+        /// by name; docs/ALARMS.md lists them per code), raised_unix_ms x, condition_present
+        /// b, acknowledged b.
         #[zbus(property)]
         fn alarm_details(&self) -> Vec<Dict> {
             self.h

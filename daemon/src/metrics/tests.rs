@@ -26,6 +26,7 @@ fn alarm(kind: AlarmKind, condition_present: bool) -> Alarm {
         kind,
         priority: kind.priority(),
         message: kind.describe(),
+        params: Default::default(),
         raised_at: Duration::from_secs(1),
         raised_unix_ms: 1_700_000_000_000,
         condition_present,

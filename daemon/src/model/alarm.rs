@@ -343,8 +343,13 @@ pub struct Alarm {
     pub kind: AlarmKind,
     /// Its priority.
     pub priority: Priority,
-    /// Operator message, with detail (e.g. the value seen).
+    /// Operator message in English, with detail (e.g. the value seen): built from `params`
+    /// by [`AlarmText::english`](super::alarm_text::AlarmText::english).
     pub message: String,
+    /// The values in the message, by name (docs/ALARMS.md lists them per code). Empty in
+    /// records written before parameters existed.
+    #[serde(default)]
+    pub params: super::alarm_text::AlarmParams,
     /// When it was raised (monotonic).
     pub raised_at: Duration,
     /// Wall-clock time it was raised, milliseconds since the Unix epoch.

@@ -3,6 +3,7 @@
 //! a sensor sample. No behaviour lives here.
 
 pub mod alarm;
+pub mod alarm_text;
 pub mod sensing;
 pub mod session;
 pub mod state;

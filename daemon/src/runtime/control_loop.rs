@@ -1,7 +1,10 @@
-//! The control loop: one thread that steps the core on a tick or at once on an urgent edge,
-//! drives the outputs, publishes the snapshot, hands events to the journal and beats the
-//! watchdog's heartbeat.
+//! The control loop: one thread that steps the core at once on an urgent edge or a command,
+//! and otherwise on the [`Cadence`]: every `step_ms` while something runs, on each sensor
+//! reading (and at least every [`QUIET_STEP`]) while the unit is quiet. Each step drives the
+//! outputs, publishes the snapshot, hands events to the journal and beats the watchdog's
+//! heartbeat.
 
+use super::cadence::{is_quiet, Cadence, QUIET_STEP};
 use super::journal::JournalItem;
 use super::notify::Notifier;
 use super::outputs::OutputHealth;
@@ -15,7 +18,7 @@ use crate::model::alarm::AlarmKind;
 use coldspray_hal::signal::OutputLevels;
 use coldspray_hal::{Clock, Input, InputEdge, InputPort, Output};
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc as std_mpsc, Arc};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
@@ -54,6 +57,9 @@ pub(super) struct ControlLoop {
     pub(super) notifier: Notifier,
     /// Board time of the last step (paces the simulated unit).
     pub(super) progress: Arc<AtomicU64>,
+    /// Whether the last step found the unit quiet (see [`is_quiet`]); the simulated unit's
+    /// pacer ticks slower then.
+    pub(super) quiet: Arc<AtomicBool>,
     pub(super) telemetry: Arc<crate::telemetry::Telemetry>,
     pub(super) step: Duration,
     pub(super) speed: f64,
@@ -73,8 +79,13 @@ impl ControlLoop {
             .step
             .mul_f64(1.0 / self.speed)
             .max(Duration::from_millis(1));
-        let mut tick = tokio::time::interval(wall_step);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        // Never longer in wall time than QUIET_STEP (the level re-read period, far under the
+        // late-step limit), also on a simulated unit slower than real time.
+        let quiet_step = QUIET_STEP
+            .mul_f64(1.0 / self.speed)
+            .min(QUIET_STEP)
+            .max(wall_step);
+        let mut cadence = Cadence::new(wall_step, quiet_step);
         let mut last_watchdog = Instant::now();
         let ping = self.notifier.ping_interval();
         let mut last_counters = Instant::now();
@@ -83,7 +94,7 @@ impl ControlLoop {
         let mut last_step = Instant::now();
         loop {
             let mut command: Option<CommandRequest> = None;
-            let deadline = Instant::now() + wall_step;
+            let quiet = cadence.quiet();
             tokio::select! {
                 biased;
                 _ = stop.changed() => break,
@@ -95,7 +106,7 @@ impl ControlLoop {
                     }
                     // A flow pulse only feeds the flow meter: the next tick is soon enough,
                     // and stepping on each one (hundreds a second) would delay the E-stop.
-                    if !urgent && last_step.elapsed() < wall_step {
+                    if !urgent && (quiet || last_step.elapsed() < wall_step) {
                         continue;
                     }
                 }
@@ -105,12 +116,14 @@ impl ControlLoop {
                     while let Ok(msg) = sensors.try_recv() {
                         self.take_sensor(msg);
                     }
-                    // Readings wait for the tick, unless a flood has kept the tick from running.
-                    if last_step.elapsed() < wall_step {
+                    // While quiet, a reading is what can change something: step on it.
+                    // Otherwise readings wait for the tick, unless a flood has kept the tick
+                    // from running.
+                    if !quiet && last_step.elapsed() < wall_step {
                         continue;
                     }
                 }
-                _ = tick.tick() => {}
+                () = tokio::time::sleep_until(cadence.next()) => cadence.ticked(),
             }
             // Whatever woke the loop, take every reading and edge already queued: under a flood
             // of edges (flow pulses) the biased select would otherwise starve the sensors.
@@ -125,6 +138,7 @@ impl ControlLoop {
                 self.check_levels();
             }
             let started = Instant::now();
+            let due = cadence.due(started);
             let gap = started.saturating_duration_since(last_step);
             last_step = started;
             let now = self.clock.now();
@@ -181,6 +195,9 @@ impl ControlLoop {
                 self.to_journal(JournalItem::Events { events, reply });
             }
             let snapshot = self.core.snapshot(now);
+            let quiet = is_quiet(&snapshot);
+            cadence.stepped(started, quiet);
+            self.quiet.store(quiet, Ordering::Relaxed);
             if last_status.elapsed() >= Duration::from_secs(1) {
                 last_status = Instant::now();
                 self.update_status(&snapshot);
@@ -204,7 +221,7 @@ impl ControlLoop {
             }
             let took = started.elapsed();
             self.telemetry
-                .record_step(took, Instant::now() > deadline + wall_step);
+                .record_step(took, Instant::now() > due + wall_step);
         }
         let reason = stop
             .borrow()

@@ -8,6 +8,7 @@
 //!                                   └──events──> journal thread ──persist──> broadcast
 //! ```
 
+mod cadence;
 mod control_loop;
 pub mod journal;
 pub mod notify;
@@ -32,6 +33,7 @@ use control_loop::ControlLoop;
 use notify::Notifier;
 use outputs::OutputHealth;
 use sim_driver::spawn_sim_driver;
+pub use sim_driver::SimSpeed;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc as std_mpsc, Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -88,6 +90,9 @@ pub struct Daemon {
     /// The control thread's result, sent as it ends.
     done: oneshot::Receiver<Result<(), RuntimeError>>,
     stop_tx: tokio::sync::watch::Sender<Option<String>>,
+    /// The simulated unit's speed (the demo slows it down for the parts a person watches);
+    /// `None` on the hardware.
+    pub sim_speed: Option<SimSpeed>,
 }
 
 /// The reason a plain [`Daemon::stop`] gives in the `stopping` state change.
@@ -230,6 +235,7 @@ pub fn start(config: &Config, parts: Parts) -> Result<Daemon, RuntimeError> {
     let (identify_tx, identify_rx) = std_mpsc::channel();
     let sensor_mark = Arc::new(AtomicU64::new(nanos(now)));
     let control_mark = Arc::new(AtomicU64::new(nanos(now)));
+    let quiet = Arc::new(AtomicBool::new(false));
     let sensor_thread = sensor_poller::spawn(sensor_poller::SensorThread {
         port: board.sensors,
         clock: clock.clone(),
@@ -241,14 +247,16 @@ pub fn start(config: &Config, parts: Parts) -> Result<Daemon, RuntimeError> {
         progress: sensor_mark.clone(),
     })
     .map_err(|e| RuntimeError::Thread("sensor", e))?;
-    let sim_thread = match &sim {
-        Some(sim) => Some(spawn_sim_driver(
+    let sim_speed = sim.as_ref().map(|_| SimSpeed::new(speed));
+    let sim_thread = match (&sim, &sim_speed) {
+        (Some(sim), Some(sim_speed)) => Some(spawn_sim_driver(
             sim.clone(),
-            speed,
+            sim_speed.clone(),
             [sensor_mark, control_mark.clone()],
+            quiet.clone(),
             stop_threads.clone(),
         )?),
-        None => None,
+        _ => None,
     };
     let (journal_tx, journal_rx) = std_mpsc::channel();
     let persistence = store.clone();
@@ -326,6 +334,7 @@ pub fn start(config: &Config, parts: Parts) -> Result<Daemon, RuntimeError> {
         stalled,
         notifier: Notifier::from_env(),
         progress: control_mark,
+        quiet,
         telemetry,
         step,
         speed,
@@ -373,6 +382,7 @@ pub fn start(config: &Config, parts: Parts) -> Result<Daemon, RuntimeError> {
         handle,
         done: done_rx,
         stop_tx,
+        sim_speed,
     })
 }
 

@@ -27,7 +27,8 @@ pub struct SensorThread {
     pub clock: Arc<dyn Clock>,
     /// Polling period, in board-clock time.
     pub period: Duration,
-    /// Board seconds per wall second (the simulated unit can run faster than real time).
+    /// Board seconds per wall second at most (the simulated unit can run faster than real
+    /// time, and the demo slows it down at times: readings follow the board clock).
     pub wall_scale: f64,
     /// Where readings go.
     pub out: UnboundedSender<SensorMessage>,
@@ -67,6 +68,7 @@ pub fn spawn(t: SensorThread) -> std::io::Result<JoinHandle<()>> {
                         }
                     }
                 }
+                let round_at = clock.now();
                 for s in &fitted {
                     let value = port.read(*s);
                     let sample = SensorSample {
@@ -79,7 +81,15 @@ pub fn spawn(t: SensorThread) -> std::io::Result<JoinHandle<()>> {
                     }
                 }
                 progress.store(super::nanos(clock.now()), Ordering::Relaxed);
-                std::thread::sleep(wall_period);
+                // One period of board time: on the hardware one sleep; on a simulated unit
+                // slowed below its configured speed (the demo), as many sleeps as it takes.
+                let next = round_at + period;
+                loop {
+                    std::thread::sleep(wall_period);
+                    if clock.now() >= next || stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                }
             }
         })
 }

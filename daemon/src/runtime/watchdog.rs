@@ -76,6 +76,27 @@ impl Default for Limits {
     }
 }
 
+impl Limits {
+    /// The longest the watchdog sleeps between two looks at the heartbeat: a quarter of the
+    /// stall limit (at most 4 wake-ups a second while the loop beats).
+    fn poll_cap(&self) -> Duration {
+        (self.stall / 4).max(Duration::from_millis(1))
+    }
+
+    /// How long to sleep after seeing `silence`: until the silence reaches the next limit
+    /// (the stall limit, then the abort limit) if no beat comes, 1 ms past it (the heartbeat
+    /// counts whole milliseconds), within 1 ms and [`Limits::poll_cap`].
+    fn next_check(&self, silence: Duration) -> Duration {
+        let limit = if silence < self.stall {
+            self.stall
+        } else {
+            self.abort
+        };
+        (limit.saturating_sub(silence) + Duration::from_millis(1))
+            .clamp(Duration::from_millis(1), self.poll_cap())
+    }
+}
+
 /// How the outputs were made safe when the watchdog acted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SafeOff {
@@ -217,12 +238,15 @@ impl Watchdog {
     }
 
     fn run(mut self, on_abort: impl FnOnce(Stall)) {
-        let poll = (self.limits.stall / 10).max(Duration::from_millis(1));
         // Whether the stall limit was acted on during the current silence.
         let mut acted = false;
+        let mut wait = self.limits.poll_cap();
         while !self.stop.load(Ordering::Relaxed) {
-            std::thread::sleep(poll);
+            std::thread::sleep(wait);
             let silence = self.heartbeat.silence();
+            // Sleep until the silence would reach the next limit (a beating loop pushes it
+            // back), but never longer than the cap, so a stop request is seen soon.
+            wait = self.limits.next_check(silence);
             if silence < self.limits.stall {
                 acted = false;
                 continue;
@@ -340,6 +364,20 @@ mod tests {
         assert!(!fired.load(Ordering::SeqCst));
         assert!(!stalled.is_set());
         assert!(sim.truth().outputs[Output::Chiller.index()]);
+    }
+
+    #[test]
+    fn the_watchdog_sleeps_until_the_next_limit_within_its_cap() {
+        let l = limits(1000, 4000);
+        let ms = Duration::from_millis;
+        // A loop that just beat: a quarter of the stall limit, then up to the limit itself.
+        assert_eq!(l.next_check(ms(0)), ms(250));
+        assert_eq!(l.next_check(ms(900)), ms(101));
+        assert_eq!(l.next_check(ms(999)), ms(2));
+        // Past the stall limit, the abort limit is next.
+        assert_eq!(l.next_check(ms(1000)), ms(250));
+        assert_eq!(l.next_check(ms(3990)), ms(11));
+        assert_eq!(l.next_check(ms(5000)), ms(1));
     }
 
     #[test]

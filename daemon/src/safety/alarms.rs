@@ -9,6 +9,7 @@
 
 use crate::api::{CommandError, Event};
 use crate::model::alarm::{Alarm, AlarmKind, Priority};
+use crate::model::alarm_text::AlarmText;
 use std::time::Duration;
 
 /// The set of current alarms.
@@ -43,14 +44,16 @@ impl AlarmManager {
         self.alarms.iter().any(|a| a.kind == kind)
     }
 
-    /// Raises `kind` (or refreshes its message if already present).
-    pub fn raise(&mut self, kind: AlarmKind, message: String, now: Stamp, events: &mut Vec<Event>) {
+    /// Raises the alarm `text` is about (or refreshes its message if already present).
+    pub fn raise(&mut self, text: AlarmText, now: Stamp, events: &mut Vec<Event>) {
+        let kind = text.kind();
         if let Some(a) = self.alarms.iter_mut().find(|a| a.kind == kind) {
             if !a.condition_present {
                 // The condition came back: sound again.
                 a.condition_present = true;
                 a.acknowledged = false;
-                a.message = message;
+                a.message = text.english();
+                a.params = text.params();
                 a.raised_at = now.at;
                 a.raised_unix_ms = now.unix_ms;
                 self.audio_paused_until = None;
@@ -61,7 +64,8 @@ impl AlarmManager {
         let alarm = Alarm {
             kind,
             priority: kind.priority(),
-            message,
+            message: text.english(),
+            params: text.params(),
             raised_at: now.at,
             raised_unix_ms: now.unix_ms,
             condition_present: true,
@@ -93,17 +97,20 @@ impl AlarmManager {
         }
     }
 
-    /// Sets the condition of `kind` present or absent.
+    /// Sets the condition of `kind` present (with the text `text` builds, which must be
+    /// about `kind`) or absent.
     pub fn set(
         &mut self,
         kind: AlarmKind,
         present: bool,
-        message: impl FnOnce() -> String,
+        text: impl FnOnce() -> AlarmText,
         now: Stamp,
         events: &mut Vec<Event>,
     ) {
         if present {
-            self.raise(kind, message(), now, events);
+            let text = text();
+            debug_assert_eq!(text.kind(), kind, "alarm text for another kind");
+            self.raise(text, now, events);
         } else {
             self.clear_condition(kind, now, events);
         }
@@ -262,7 +269,7 @@ mod tests {
     fn raised(kind: AlarmKind, message: &str) -> (AlarmManager, Vec<Event>) {
         let mut m = AlarmManager::new();
         let mut ev = Vec::new();
-        m.raise(kind, message.into(), t(0), &mut ev);
+        m.raise(AlarmText::reason(kind, message), t(0), &mut ev);
         (m, ev)
     }
 
@@ -310,8 +317,7 @@ mod tests {
         m.audio_pause(Duration::from_secs(120));
         assert!(!buzzer_over(&m, 0..2000).contains(&true));
         m.raise(
-            AlarmKind::SensorStale(Sensor::Mist),
-            "stale".into(),
+            AlarmText::reason(AlarmKind::SensorStale(Sensor::Mist), "stale"),
             t(3000),
             &mut ev,
         );
@@ -342,7 +348,11 @@ mod tests {
     #[test]
     fn high_priority_sorts_first_and_is_durable() {
         let (mut m, mut ev) = raised(AlarmKind::ServiceDue, "svc");
-        m.raise(AlarmKind::OverPressure, "p".into(), t(1), &mut ev);
+        m.raise(
+            AlarmText::reason(AlarmKind::OverPressure, "p"),
+            t(1),
+            &mut ev,
+        );
         assert_eq!(m.alarms()[0].kind, AlarmKind::OverPressure);
         assert!(ev[1].is_durable() && !ev[0].is_durable());
     }

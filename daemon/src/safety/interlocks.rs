@@ -7,6 +7,7 @@ use super::sensor_health::{FlowWatch, SensorHealth};
 use super::skin_estimate::SpotEstimate;
 use crate::limits::secs;
 use crate::model::alarm::AlarmKind;
+use crate::model::alarm_text::AlarmText;
 use crate::model::sensing::SensorSample;
 use coldspray_hal::Sensor;
 use std::time::Duration;
@@ -109,8 +110,8 @@ impl Interlocks {
             .collect()
     }
 
-    /// Every interlock condition present now, with an operator message.
-    pub fn evaluate(&mut self, x: &InterlockInputs) -> Vec<(AlarmKind, String)> {
+    /// Every interlock condition present now, with its values for the operator message.
+    pub fn evaluate(&mut self, x: &InterlockInputs) -> Vec<AlarmText> {
         let mut found = Vec::new();
         let dt = self
             .last_now
@@ -121,13 +122,10 @@ impl Interlocks {
         let stale_after = secs(cfg.stale_after_s);
 
         if x.estop {
-            found.push((AlarmKind::Estop, "E-stop pressed".to_string()));
+            found.push(AlarmText::Estop);
         }
         if x.water_low {
-            found.push((
-                AlarmKind::WaterLow,
-                "reservoir float switch: water low".to_string(),
-            ));
+            found.push(AlarmText::WaterLow);
         }
 
         let sensors = &self.sensors;
@@ -135,42 +133,33 @@ impl Interlocks {
             let track = sensors.track(sensor);
             let age = sensors.age(sensor, x.now);
             if track.implausible_run >= cfg.implausible_count.max(1) {
-                found.push((
-                    AlarmKind::SensorImplausible(sensor),
-                    format!(
-                        "{sensor}: implausible reading {}",
-                        track.last_problem.as_deref().unwrap_or("?")
-                    ),
-                ));
+                found.push(AlarmText::SensorImplausible {
+                    sensor,
+                    reading: track.last_problem.clone(),
+                });
             } else if age > stale_after {
-                found.push((
-                    AlarmKind::SensorStale(sensor),
-                    format!(
-                        "{sensor}: no valid reading for {:.1} s ({})",
-                        age.as_secs_f64(),
-                        track.last_problem.as_deref().unwrap_or("no data")
-                    ),
-                ));
+                found.push(AlarmText::SensorStale {
+                    sensor,
+                    for_s: age.as_secs_f64(),
+                    problem: track.last_problem.clone(),
+                });
             } else if cfg.stuck_after_s > 0.0
                 && sensors.unchanged_for(sensor, x.now) >= secs(cfg.stuck_after_s)
             {
-                found.push((
-                    AlarmKind::SensorStuck(sensor),
-                    format!(
-                        "{sensor}: reading unchanged at {:.3} for {:.0} s",
-                        track.last_valid.unwrap_or(f64::NAN),
-                        sensors.unchanged_for(sensor, x.now).as_secs_f64()
-                    ),
-                ));
+                found.push(AlarmText::SensorStuck {
+                    sensor,
+                    value: track.last_valid.unwrap_or(f64::NAN),
+                    for_s: sensors.unchanged_for(sensor, x.now).as_secs_f64(),
+                });
             }
         }
 
         if let Some(h) = sensors.fresh(Sensor::Heatsink, x.now, stale_after) {
             if h > cfg.heatsink_max_c {
-                found.push((
-                    AlarmKind::HeatsinkOverTemp,
-                    format!("heatsink {h:.1} °C > {:.1} °C", cfg.heatsink_max_c),
-                ));
+                found.push(AlarmText::HeatsinkOverTemp {
+                    heatsink_c: h,
+                    limit_c: cfg.heatsink_max_c,
+                });
             }
         }
 
@@ -185,13 +174,9 @@ impl Interlocks {
             self.dry_for += dt;
         }
         if self.dry_for >= secs(cfg.dry_run_s) {
-            found.push((
-                AlarmKind::DryRun,
-                format!(
-                    "no flow for {:.1} s with the pump on",
-                    self.dry_for.as_secs_f64()
-                ),
-            ));
+            found.push(AlarmText::DryRun {
+                no_flow_s: self.dry_for.as_secs_f64(),
+            });
         }
 
         let pressure = self.sensors.fresh(Sensor::Pressure, x.now, stale_after);
@@ -203,7 +188,7 @@ impl Interlocks {
                 if x.now.saturating_sub(since) >= secs(cfg.over_pressure_s)
                     || p > cfg.absolute_max_pressure_bar
                 {
-                    found.push((AlarmKind::OverPressure, format!("line pressure {p:.2} bar")));
+                    found.push(AlarmText::OverPressure { pressure_bar: p });
                 }
             } else {
                 self.over_pressure_since = None;
@@ -222,10 +207,7 @@ impl Interlocks {
             if open_long_enough && flowing && p < cfg.under_pressure_bar {
                 let since = *self.leak_since.get_or_insert(x.now);
                 if x.now.saturating_sub(since) >= LEAK_PERSIST {
-                    found.push((
-                        AlarmKind::UnderPressure,
-                        format!("line pressure {p:.2} bar while water flows (leak?)"),
-                    ));
+                    found.push(AlarmText::UnderPressure { pressure_bar: p });
                 }
             } else {
                 self.leak_since = None;
@@ -237,21 +219,23 @@ impl Interlocks {
                 let spraying = x.now.saturating_sub(since);
                 // Strictly longer than the cap: a protocol may use all of it.
                 if spraying > secs(cfg.max_spray_s) {
-                    found.push((
-                        AlarmKind::MaxSprayTime,
-                        format!("continuous spray {:.0} s", spraying.as_secs_f64()),
-                    ));
+                    found.push(AlarmText::MaxSprayTime {
+                        spray_s: spraying.as_secs_f64(),
+                    });
                 }
             }
             // The spot as the safety layer estimates it from the reading: the sensor reads
-            // warm near the floor (field of view, filter lag; skin_estimate.rs).
+            // warm near the floor (field of view, filter lag; skin_estimate.rs). The alarm
+            // reports the estimate it judged and the reading it came from.
             let reading = self.sensors.fresh(Sensor::Skin, x.now, stale_after);
-            if let Some(skin) = reading.map(|r| self.spot.spot(r)) {
+            if let Some(reading) = reading {
+                let skin = self.spot.spot(reading);
                 if skin < x.skin_floor_c - cfg.skin_floor_tolerance_c {
-                    found.push((
-                        AlarmKind::SkinBelowFloor,
-                        format!("skin {skin:.1} °C < floor {:.1} °C", x.skin_floor_c),
-                    ));
+                    found.push(AlarmText::SkinBelowFloor {
+                        skin_c: skin,
+                        floor_c: x.skin_floor_c,
+                        reading_c: Some(reading),
+                    });
                 }
             }
         }

@@ -105,7 +105,12 @@ done
 runuser -u cs-visitor -- coldsprayctl --system start co2_fractional >/tmp/visitor.out 2>&1
 rc=$?
 [ $rc = 4 ] && ok "unprivileged user refused (exit 4: $(head -c 120 /tmp/visitor.out))" || bad "unprivileged start: exit $rc $(head -c 200 /tmp/visitor.out)"
-runuser -u cs-visitor -- coldsprayctl --system status >/dev/null 2>&1 && ok "unprivileged user may read status" || bad "unprivileged status refused"
+# Treatment data is health data (docs/REQUIREMENTS.md R2.5): an account outside the operator
+# and admin groups may not even read the unit's properties; an operator may.
+runuser -u cs-visitor -- coldsprayctl --system status >/tmp/visitor-status.out 2>&1
+rc=$?
+[ $rc = 4 ] && ok "unprivileged user may not read status (exit 4)" || bad "unprivileged status: exit $rc $(head -c 200 /tmp/visitor-status.out)"
+runuser -u cs-operator -- coldsprayctl --system status >/dev/null 2>&1 && ok "operator may read status" || bad "operator status refused"
 runuser -u cs-operator -- coldsprayctl --system start co2_fractional >/tmp/operator.out 2>&1
 rc=$?
 [ $rc = 0 ] && ok "operator started a session ($(head -c 80 /tmp/operator.out))" || bad "operator start: exit $rc $(head -c 200 /tmp/operator.out)"

@@ -73,6 +73,7 @@ fn main() -> anyhow::Result<()> {
                     kind: AlarmKind::OverPressure,
                     priority: AlarmKind::OverPressure.priority(),
                     message: format!("session {id} over pressure"),
+                    params: Default::default(),
                     raised_at: Duration::from_millis(id * 1000 + 50),
                     raised_unix_ms: now_ms(),
                     condition_present: true,
@@ -86,6 +87,7 @@ fn main() -> anyhow::Result<()> {
                     kind: AlarmKind::ServiceDue,
                     priority: AlarmKind::ServiceDue.priority(),
                     message: format!("session {id} service due"),
+                    params: Default::default(),
                     ..high
                 };
                 store.record(&Event::AlarmRaised(low))?;

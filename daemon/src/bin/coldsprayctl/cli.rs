@@ -157,6 +157,19 @@ pub enum SessionCmd {
         #[arg(long)]
         curve: bool,
     },
+    /// Draw one session as a treatment report (SVG or PNG, by the file name): skin and
+    /// mist temperature over time, target and floor, laser stop and spray marked, outcome
+    /// and quality indicators. Needs DejaVu Sans (Debian package fonts-dejavu-core).
+    Report {
+        /// Session id.
+        id: u64,
+        /// Output file, ending in .svg or .png.
+        #[arg(short = 'o', long)]
+        output: std::path::PathBuf,
+        /// Picture size in pixels, WIDTHxHEIGHT.
+        #[arg(long, default_value = "1280x800", value_parser = parse_size)]
+        size: (u32, u32),
+    },
     /// Export sessions as CSV or JSON to stdout.
     Export {
         /// csv or json.
@@ -330,6 +343,21 @@ pub fn acknowledge_key(key: Option<&str>) -> &str {
     }
 }
 
+/// Parses `WIDTHxHEIGHT` (each 320 to 8000 pixels).
+fn parse_size(text: &str) -> Result<(u32, u32), String> {
+    let (w, h) = text
+        .split_once(['x', 'X'])
+        .ok_or_else(|| format!("`{text}`: give WIDTHxHEIGHT, e.g. 1280x800"))?;
+    let px = |v: &str| {
+        v.trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (320..=8000).contains(n))
+            .ok_or_else(|| format!("`{v}`: a whole number of pixels from 320 to 8000"))
+    };
+    Ok((px(w)?, px(h)?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -352,5 +380,21 @@ mod tests {
             Cmd::Ack { key } => assert_eq!(acknowledge_key(key.as_deref()), ""),
             _ => panic!("`ack all` parsed as another command"),
         }
+    }
+
+    #[test]
+    fn a_report_needs_an_output_file_and_a_sane_size() {
+        let cli = Cli::try_parse_from(["coldsprayctl", "sessions", "report", "3", "-o", "r.png"])
+            .expect("parses");
+        match cli.command {
+            Cmd::Sessions(SessionCmd::Report { id, output, size }) => {
+                assert_eq!((id, output.to_str(), size), (3, Some("r.png"), (1280, 800)));
+            }
+            _ => panic!("`sessions report` parsed as another command"),
+        }
+        assert!(Cli::try_parse_from(["coldsprayctl", "sessions", "report", "3"]).is_err());
+        assert_eq!(parse_size("1920x1080"), Ok((1920, 1080)));
+        assert!(parse_size("100x100").is_err());
+        assert!(parse_size("wide").is_err());
     }
 }

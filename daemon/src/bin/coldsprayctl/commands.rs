@@ -209,6 +209,17 @@ impl Ctl {
                     print!("{}", render::session_detail(&rec, &points, curve));
                 }
             }
+            SessionCmd::Report { id, output, size } => {
+                let written = crate::report::write(&self.conn, id, &output, size).await?;
+                if self.json {
+                    println!(
+                        "{}",
+                        serde_json::json!({ "ok": true, "file": output.display().to_string(), "bytes": written })
+                    );
+                } else {
+                    println!("session {id}: report written to {}", output.display());
+                }
+            }
             SessionCmd::Export { format, filter } => {
                 let text = log
                     .export(filter.to_dict(), &format)

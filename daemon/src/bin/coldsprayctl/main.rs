@@ -8,7 +8,7 @@
 //!
 //! Modules: [`cli`] parses the command line, [`commands`] runs a command through the typed
 //! proxies of `coldsprayd::dbus::proxy`, [`render`] writes the text and [`json`] the JSON
-//! output, [`failure`] turns errors into exit codes.
+//! output, [`report`] draws a session to a file, [`failure`] turns errors into exit codes.
 #![forbid(unsafe_code)]
 
 mod cli;
@@ -16,6 +16,7 @@ mod commands;
 mod failure;
 mod json;
 mod render;
+mod report;
 
 use clap::Parser;
 use cli::Cli;

@@ -3,6 +3,7 @@
 
 use super::{Core, LATE_STEP, STALL_HOLD_OFF, STALL_LIMIT};
 use crate::model::alarm::AlarmKind;
+use crate::model::alarm_text::AlarmText;
 use crate::model::session::Outcome;
 use crate::model::state::UnitState;
 use crate::safety::interlocks::InterlockInputs;
@@ -22,7 +23,7 @@ impl Core {
         self.alarms.set(
             kind,
             present,
-            || message.to_string(),
+            || AlarmText::reason(kind, message),
             stamp,
             &mut self.events,
         );
@@ -33,7 +34,7 @@ impl Core {
     pub fn raise_runtime_event_alarm(&mut self, kind: AlarmKind, message: &str, now: Duration) {
         let stamp = self.stamp(now);
         self.alarms
-            .raise(kind, message.to_string(), stamp, &mut self.events);
+            .raise(AlarmText::reason(kind, message), stamp, &mut self.events);
         self.alarms.clear_condition(kind, stamp, &mut self.events);
     }
 
@@ -45,7 +46,7 @@ impl Core {
         self.alarms.set(
             AlarmKind::OutputFault,
             failure.is_some(),
-            || failure.unwrap_or_default().to_string(),
+            || AlarmText::reason(AlarmKind::OutputFault, failure.unwrap_or_default()),
             stamp,
             &mut self.events,
         );
@@ -63,12 +64,10 @@ impl Core {
     pub fn on_loop_gap(&mut self, gap: Duration, watchdog_fired: bool, now: Duration) {
         if watchdog_fired || gap >= STALL_LIMIT {
             let stamp = self.stamp(now);
-            let msg = format!(
-                "control loop silent for {:.1} s: outputs were driven safe",
-                gap.as_secs_f64()
-            );
-            self.alarms
-                .raise(AlarmKind::ControlStalled, msg, stamp, &mut self.events);
+            let text = AlarmText::ControlStalled {
+                silent_s: gap.as_secs_f64(),
+            };
+            self.alarms.raise(text, stamp, &mut self.events);
             self.enter_fault(now, AlarmKind::ControlStalled);
             self.on_time_since = Some(now);
         } else if gap >= LATE_STEP && self.on_time_since.is_some() {
@@ -105,15 +104,13 @@ impl Core {
         });
         let stamp = self.stamp(now);
         for kind in self.interlocks.kinds() {
-            match found.iter().find(|(k, _)| *k == kind) {
-                Some((_, msg)) => self
-                    .alarms
-                    .raise(kind, msg.clone(), stamp, &mut self.events),
+            match found.iter().find(|t| t.kind() == kind) {
+                Some(text) => self.alarms.raise(text.clone(), stamp, &mut self.events),
                 None => self.alarms.clear_condition(kind, stamp, &mut self.events),
             }
         }
-        if let Some((first, _)) = found.first() {
-            self.enter_fault(now, *first);
+        if let Some(first) = found.first() {
+            self.enter_fault(now, first.kind());
         }
     }
 

@@ -7,6 +7,7 @@ use super::Core;
 use crate::api::{CommandError, Event};
 use crate::limits::secs;
 use crate::model::alarm::AlarmKind;
+use crate::model::alarm_text::AlarmText;
 use crate::model::state::UnitState;
 use coldspray_hal::Sensor;
 use std::time::Duration;
@@ -255,12 +256,10 @@ impl Core {
             }
         } else {
             let stamp = self.stamp(now);
-            let msg = format!(
-                "self-test failed: {}",
-                report.last().cloned().unwrap_or_default()
-            );
-            self.alarms
-                .raise(AlarmKind::SelfTestFailed, msg, stamp, &mut self.events);
+            let text = AlarmText::SelfTestFailed {
+                reason: report.last().cloned().unwrap_or_default(),
+            };
+            self.alarms.raise(text, stamp, &mut self.events);
             // The condition is the failed test itself: it clears on acknowledge.
             self.alarms
                 .clear_condition(AlarmKind::SelfTestFailed, stamp, &mut self.events);

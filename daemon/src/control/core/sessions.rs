@@ -6,6 +6,7 @@ use super::{Core, SAMPLE_PERIOD};
 use crate::api::{CommandError, Event, StartOptions};
 use crate::limits::{self as range, secs};
 use crate::model::alarm::AlarmKind;
+use crate::model::alarm_text::AlarmText;
 use crate::model::session::{Outcome, Sample, SessionStart, StartCause};
 use crate::model::state::UnitState;
 use crate::protocol::{limits, Protocol};
@@ -99,15 +100,14 @@ impl Core {
         }
         self.events.push(Event::SessionStarted(start.clone()));
         if late {
-            let msg = format!(
-                "session {id} started {:.1} s after the laser stopped",
-                delay.unwrap_or_default().as_secs_f64()
-            );
+            let text = AlarmText::LateStart {
+                session_id: id,
+                delay_s: delay.unwrap_or_default().as_secs_f64(),
+            };
             // An advisory about this one start: an event, over at once, so the alarm stays
             // until acknowledged and acknowledging removes it.
             let stamp = self.stamp(now);
-            self.alarms
-                .raise(AlarmKind::LateStart, msg, stamp, &mut self.events);
+            self.alarms.raise(text, stamp, &mut self.events);
             self.alarms
                 .clear_condition(AlarmKind::LateStart, stamp, &mut self.events);
         }

@@ -5,6 +5,7 @@ use super::Core;
 use crate::api::CommandError;
 use crate::limits as range;
 use crate::model::alarm::AlarmKind;
+use crate::model::alarm_text::AlarmText;
 use crate::unit_settings::{OperatorSetpoint, SetpointChoice, UnitSettings};
 use coldspray_hal::Sensor;
 use std::time::Duration;
@@ -119,7 +120,7 @@ impl Core {
         self.alarms.set(
             AlarmKind::SettingsLost,
             false,
-            String::new,
+            || AlarmText::reason(AlarmKind::SettingsLost, ""),
             stamp,
             &mut self.events,
         );

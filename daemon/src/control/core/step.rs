@@ -7,6 +7,7 @@ use super::{Core, StepOutput, IDLE_PUMP_DUTY};
 use crate::api::StartOptions;
 use crate::limits::secs;
 use crate::model::alarm::AlarmKind;
+use crate::model::alarm_text::AlarmText;
 use crate::model::session::{Outcome, StartCause};
 use crate::model::state::UnitState;
 use crate::safety::gate::{self, GateInputs};
@@ -74,11 +75,8 @@ impl Core {
         self.alarms.set(
             AlarmKind::FreezeCutout,
             th.freeze_cutout,
-            || {
-                format!(
-                    "reservoir below {:.1} °C",
-                    self.thermostat.config().freeze_cutout_c
-                )
+            || AlarmText::FreezeCutout {
+                cutout_c: self.thermostat.config().freeze_cutout_c,
             },
             stamp,
             &mut self.events,
@@ -87,8 +85,7 @@ impl Core {
             // The condition is the failed check itself: acknowledging clears it and lets the
             // thermostat try again, whose checks raise it again if the chiller is still dead.
             self.alarms.raise(
-                AlarmKind::ChillerIneffective,
-                why.to_string(),
+                AlarmText::reason(AlarmKind::ChillerIneffective, why),
                 stamp,
                 &mut self.events,
             );

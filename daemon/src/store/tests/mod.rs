@@ -72,6 +72,7 @@ fn alarm(kind: AlarmKind, unix_ms: i64) -> Alarm {
         kind,
         priority: kind.priority(),
         message: format!("{} at {unix_ms}", kind.describe()),
+        params: Default::default(),
         raised_at: Duration::from_secs(5),
         raised_unix_ms: unix_ms,
         condition_present: true,

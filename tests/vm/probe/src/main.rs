@@ -535,6 +535,7 @@ fn daemon(chip: &Chip, report: &mut Report) {
     if !start_and_ready(chip, report, ready_s) {
         return;
     }
+    idle_cost(chip);
     let stop = Arc::new(AtomicBool::new(false));
     let flow = flow_meter(stop.clone());
     dbus_start_stop(chip, report);
@@ -544,6 +545,66 @@ fn daemon(chip: &Chip, report: &mut Report) {
     water_low(chip, report);
     stop.store(true, Ordering::Relaxed);
     let _ = flow.join();
+}
+
+/// The daemon's idle cost in ready (issue #16), over `COLDSPRAY_VM_IDLE_S` seconds (default
+/// 20): CPU (utime+stime, % of one vCPU), context switches per second summed over its threads
+/// (voluntary + nonvoluntary: its wake-ups) and its threads by name. Figures only, never a
+/// failed check (an emulated CPU is 10-50x slower than the board).
+fn idle_cost(chip: &Chip) {
+    let secs = env_u64("COLDSPRAY_VM_IDLE_S", 20);
+    let pid = fs::read_dir("/proc").ok().and_then(|dir| {
+        dir.flatten()
+            .map(|e| e.path())
+            .find(|p| fs::read_to_string(p.join("comm")).is_ok_and(|c| c.trim() == "coldsprayd"))
+    });
+    let Some(proc_dir) = pid else {
+        println!("VMPROBE IDLE skipped: no coldsprayd process");
+        return;
+    };
+    // utime + stime in clock ticks (USER_HZ is 100 on every Linux architecture).
+    let ticks = || -> Option<f64> {
+        let stat = fs::read_to_string(proc_dir.join("stat")).ok()?;
+        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        Some(fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?)
+    };
+    let tasks = || -> Vec<PathBuf> {
+        fs::read_dir(proc_dir.join("task"))
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default()
+    };
+    let switches = || -> f64 {
+        tasks()
+            .iter()
+            .filter_map(|t| fs::read_to_string(t.join("status")).ok())
+            .flat_map(|s| {
+                s.lines()
+                    .filter(|l| l.contains("ctxt_switches"))
+                    .filter_map(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+                    .collect::<Vec<_>>()
+            })
+            .sum()
+    };
+    let (t0, w0) = (ticks(), switches());
+    thread::sleep(Duration::from_secs(secs));
+    let (t1, w1) = (ticks(), switches());
+    let mut names: Vec<String> = tasks()
+        .iter()
+        .filter_map(|t| fs::read_to_string(t.join("comm")).ok())
+        .map(|c| c.trim().to_string())
+        .collect();
+    names.sort();
+    let cpu = match (t0, t1) {
+        (Some(a), Some(b)) => format!("{:.2}", (b - a) / 100.0 / secs as f64 * 100.0),
+        _ => "unreadable".into(),
+    };
+    println!(
+        "VMPROBE IDLE cpu_pct={cpu} ctxsw_per_s={:.1} threads={} secs={secs} still_ready={} (Linux backend)",
+        (w1 - w0) / secs as f64,
+        names.len(),
+        ready_idle(chip)
+    );
+    println!("VMPROBE IDLE threads: {}", names.join(", "));
 }
 
 /// `coldsprayctl start` opens the valve and runs the pump; `coldsprayctl stop` ends it.
