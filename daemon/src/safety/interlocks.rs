@@ -60,7 +60,7 @@ impl Interlocks {
     /// Interlocks with these limits, watching the `fitted` sensors from `now`.
     pub fn new(cfg: SafetyConfig, fitted: &[Sensor], now: Duration) -> Self {
         Self {
-            spot: SpotEstimate::new(cfg.skin_sensor_fill, cfg.skin_sensor_settle_s),
+            spot: SpotEstimate::new(cfg.skin_sensor()),
             cfg,
             sensors: SensorHealth::new(fitted, now),
             flow: FlowWatch::default(),
@@ -225,12 +225,13 @@ impl Interlocks {
                 }
             }
             // The spot as the safety layer estimates it from the reading: the sensor reads
-            // warm near the floor (field of view, filter lag; skin_estimate.rs). The alarm
+            // warm near the floor (field of view, filter lag; skin_estimate.rs). The reading
+            // itself below the floor trips too (on an ideal sensor the two are one). The alarm
             // reports the estimate it judged and the reading it came from.
             let reading = self.sensors.fresh(Sensor::Skin, x.now, stale_after);
             if let Some(reading) = reading {
                 let skin = self.spot.spot(reading);
-                if skin < x.skin_floor_c - cfg.skin_floor_tolerance_c {
+                if reading < x.skin_floor_c || skin < x.skin_floor_c - cfg.skin_floor_tolerance_c {
                     found.push(AlarmText::SkinBelowFloor {
                         skin_c: skin,
                         floor_c: x.skin_floor_c,

@@ -14,6 +14,7 @@
 //! * Field of view: [`spot_from_reading`] of the lag-corrected reading.
 
 use crate::model::sensing::spot_from_reading;
+use coldspray_hal::SkinSensorView;
 use std::time::Duration;
 
 /// Time constant of the smoothing of the reading's slope, s.
@@ -36,12 +37,12 @@ pub struct SpotEstimate {
 }
 
 impl SpotEstimate {
-    /// An estimator for a sensor whose spot fills `fill` of its signal and whose filter
-    /// settles to 95 % in `settle_s`.
-    pub fn new(fill: f64, settle_s: f64) -> Self {
+    /// An estimator for a sensor that sees the spot as `view` says: the spot fills
+    /// `spot_fill` of its signal, its filter settles to 95 % in `settle_s`.
+    pub fn new(view: SkinSensorView) -> Self {
         Self {
-            fill,
-            tau_s: settle_s.max(0.0) / 3.0,
+            fill: view.spot_fill,
+            tau_s: view.settle_s.max(0.0) / 3.0,
             last: None,
             rate: 0.0,
         }
@@ -80,9 +81,16 @@ mod tests {
         Duration::from_millis(v)
     }
 
+    fn view(spot_fill: f64, settle_s: f64) -> SkinSensorView {
+        SkinSensorView {
+            spot_fill,
+            settle_s,
+        }
+    }
+
     #[test]
     fn a_steady_reading_is_corrected_for_the_field_of_view_only() {
-        let mut e = SpotEstimate::new(0.9, 0.3);
+        let mut e = SpotEstimate::new(view(0.9, 0.3));
         for i in 0..20 {
             e.observe(ms(i * 100), 12.0);
         }
@@ -94,7 +102,7 @@ mod tests {
     fn a_falling_reading_is_read_ahead_by_the_filter_time_constant() {
         // Falling 3 °C/s through a 300 ms filter (τ 0.1 s): 0.3 K ahead once the slope settles
         // (6 s: six smoothing time constants).
-        let mut e = SpotEstimate::new(1.0, 0.3);
+        let mut e = SpotEstimate::new(view(1.0, 0.3));
         let mut y = 30.0;
         for i in 0..60 {
             e.observe(ms(i * 100), y);
@@ -109,12 +117,23 @@ mod tests {
     }
 
     #[test]
+    fn an_ideal_sensor_is_taken_as_it_reads() {
+        // The legacy twin's sensor: no field of view to undo, no lag to read ahead of.
+        let mut e = SpotEstimate::new(SkinSensorView::IDEAL);
+        for i in 0..60 {
+            e.observe(ms(i * 100), 30.0 - 0.3 * i as f64);
+        }
+        assert_eq!(e.lag_correction(), 0.0);
+        assert_eq!(e.spot(12.3), 12.3);
+    }
+
+    #[test]
     fn a_step_is_bounded_and_a_rise_is_not_corrected() {
-        let mut e = SpotEstimate::new(1.0, 2.0);
+        let mut e = SpotEstimate::new(view(1.0, 2.0));
         e.observe(ms(0), 20.0);
         e.observe(ms(100), 5.0);
         assert_eq!(e.lag_correction(), -MAX_LAG_CORRECTION_C);
-        let mut e = SpotEstimate::new(1.0, 2.0);
+        let mut e = SpotEstimate::new(view(1.0, 2.0));
         e.observe(ms(0), 5.0);
         e.observe(ms(100), 20.0);
         assert_eq!(e.spot(20.0), 20.0);
