@@ -11,6 +11,8 @@
 //!   the real sensor's figures forced onto that ideal sensor read its spot 2.5 K colder than
 //!   it is (the fault matrix's false trip, tests/tests/rel_faults.rs, where only the 1 K
 //!   tolerance stood between them and a trip).
+//! * The reading itself below the floor trips, inside the estimate's tolerance too, and the
+//!   alarm tells the value judged and the reading.
 
 mod common;
 
@@ -218,4 +220,55 @@ fn on_the_legacy_twins_ideal_sensor_a_long_spray_ends_at_the_cap_not_at_a_false_
         "the test does not show the false trip the twin's own figures avoid"
     );
     assert!(forced.true_min > forced.floor, "{:.2}", forced.true_min);
+}
+
+#[test]
+fn a_reading_below_the_floor_trips_within_the_estimates_tolerance() {
+    // The legacy twin's ideal sensor (the estimate is the reading), held near the floor by
+    // the controller; a calibration offset puts the reading 0.5 K under the floor: inside
+    // the estimate's 1 K tolerance, but the reading itself is below the floor.
+    let mut u = common::ready_unit();
+    let mut p = Protocol::factory_defaults()
+        .into_iter()
+        .find(|p| p.name == "co2_fractional")
+        .expect("factory co2_fractional");
+    p.name = "untargeted".into();
+    p.skin_target_c = None;
+    let floor = p.skin_floor_c;
+    u.command(Command::UpsertProtocol(Box::new(p)))
+        .expect("protocol");
+    common::start(&mut u, "untargeted");
+    let near = u.run_until(Duration::from_secs(110), |u| {
+        u.reading(Sensor::Skin).is_some_and(|s| s < 12.5)
+    });
+    assert!(near.is_some(), "skin never approached the floor");
+    let reading = u.reading(Sensor::Skin).unwrap_or(f64::NAN);
+    u.command(Command::SetCalibration {
+        sensor: Sensor::Skin,
+        offset: floor - 0.5 - reading,
+    })
+    .expect("calibration");
+    let tripped = u.run_until(Duration::from_millis(210), |u| {
+        u.snapshot().has_alarm(AlarmKind::SkinBelowFloor)
+    });
+    assert!(tripped.is_some(), "{:#?}", u.snapshot());
+    assert!(common::actuators_off(&u));
+    // The alarm tells the value judged and the reading: one and the same on this sensor.
+    let snapshot = u.snapshot();
+    let alarm = snapshot
+        .alarms
+        .iter()
+        .find(|a| a.kind == AlarmKind::SkinBelowFloor)
+        .expect("the alarm");
+    let param = |name: &str| match alarm.params.get(name) {
+        Some(coldsprayd::model::alarm_text::ParamValue::Number(x)) => *x,
+        other => panic!("{name}: {other:?}"),
+    };
+    assert_eq!(param("skin_c"), param("reading_c"));
+    assert!(
+        param("skin_c") < floor && param("skin_c") > floor - 1.0,
+        "{:?}",
+        alarm.params
+    );
+    assert_eq!(param("floor_c"), floor);
 }
