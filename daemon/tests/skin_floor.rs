@@ -46,6 +46,22 @@ fn ready(u: &mut Lockstep) {
     assert!(took.is_some(), "not ready: {:#?}", u.snapshot());
 }
 
+/// Saves `untargeted`: the factory co2_fractional (continuous, full pump) without a skin
+/// target, `spray_s` long; returns its floor, °C.
+fn untargeted_co2(u: &mut Lockstep, spray_s: f64) -> f64 {
+    let mut p = Protocol::factory_defaults()
+        .into_iter()
+        .find(|p| p.name == "co2_fractional")
+        .expect("factory co2_fractional");
+    p.name = "untargeted".into();
+    p.skin_target_c = None;
+    p.spray_s = spray_s;
+    let floor = p.skin_floor_c;
+    u.command(Command::UpsertProtocol(Box::new(p)))
+        .expect("protocol");
+    floor
+}
+
 /// An untargeted continuous CO2 session (`spray_s` long) on `twin` with `config`, after
 /// purging the line for `purge_s` (0: none).
 fn run(config: CoreConfig, twin: SimConfig, spray_s: f64, purge_s: f64) -> Run {
@@ -59,16 +75,7 @@ fn run(config: CoreConfig, twin: SimConfig, spray_s: f64, purge_s: f64) -> Run {
     let model = twin.model;
     let mut u = Lockstep::new(config, twin);
     ready(&mut u);
-    let mut p = Protocol::factory_defaults()
-        .into_iter()
-        .find(|p| p.name == "co2_fractional")
-        .expect("factory co2_fractional");
-    p.name = "untargeted".into();
-    p.skin_target_c = None;
-    p.spray_s = spray_s;
-    let floor = p.skin_floor_c;
-    u.command(Command::UpsertProtocol(Box::new(p)))
-        .expect("protocol");
+    let floor = untargeted_co2(&mut u, spray_s);
     if purge_s > 0.0 {
         u.sim.set_holstered(true);
         u.command(Command::EnterMaintenance).expect("maintenance");
@@ -228,15 +235,7 @@ fn a_reading_below_the_floor_trips_within_the_estimates_tolerance() {
     // the controller; a calibration offset puts the reading 0.5 K under the floor: inside
     // the estimate's 1 K tolerance, but the reading itself is below the floor.
     let mut u = common::ready_unit();
-    let mut p = Protocol::factory_defaults()
-        .into_iter()
-        .find(|p| p.name == "co2_fractional")
-        .expect("factory co2_fractional");
-    p.name = "untargeted".into();
-    p.skin_target_c = None;
-    let floor = p.skin_floor_c;
-    u.command(Command::UpsertProtocol(Box::new(p)))
-        .expect("protocol");
+    let floor = untargeted_co2(&mut u, 120.0);
     common::start(&mut u, "untargeted");
     let near = u.run_until(Duration::from_secs(110), |u| {
         u.reading(Sensor::Skin).is_some_and(|s| s < 12.5)
