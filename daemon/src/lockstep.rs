@@ -48,7 +48,10 @@ fn unix_ms(now: Duration) -> i64 {
 
 impl Lockstep {
     /// A twin in its power-on state and a core in `starting`, with the factory protocols.
-    pub fn new(config: CoreConfig, sim: SimConfig) -> Self {
+    pub fn new(mut config: CoreConfig, sim: SimConfig) -> Self {
+        // The skin sensor the twin fits, where the configuration leaves it unset (as
+        // `Config::core` does for the simulated unit).
+        config.safety = config.safety.with_skin_sensor(sim.skin_sensor_view());
         let sim = SimUnit::new(sim);
         let mut board = sim.board();
         let edges = Arc::new(Mutex::new(Vec::new()));

@@ -1,7 +1,8 @@
 //! The controller on the realistic twin (docs/TWIN.md), in simulated time: every factory
 //! protocol × spot {10, 50, 100 cm²} × {fresh line, primed line} × skin-sensor settling
 //! {20, 100, 300 ms}. The *true* skin surface never falls below the protocol's floor and each
-//! session ends as its goal says. `-- --nocapture` prints the figures, and the old-twin vs
+//! session ends as its goal says, with no interlock tripped (the safety layer's own skin-floor
+//! estimate must not trip on a healthy unit). `-- --nocapture` prints the figures, and the old-twin vs
 //! new-twin table for docs/TWIN.md.
 
 use coldspray_hal::sim::{Modality, SimConfig, TwinModel};
@@ -21,6 +22,9 @@ fn modality(protocol: &str) -> Modality {
     }
 }
 
+/// The line purge before the patient, s (docs/TWIN.md, "Line and priming").
+const PURGE_S: f64 = 16.0;
+
 /// What one session showed.
 struct Run {
     record: SessionRecord,
@@ -30,6 +34,8 @@ struct Run {
     peak: f64,
     above_40_s: f64,
     mist_at_start: f64,
+    /// Interlock alarms raised during or after the session (a healthy unit raises none).
+    interlocks: Vec<String>,
 }
 
 fn ready(u: &mut Lockstep) {
@@ -44,11 +50,13 @@ fn session(twin: SimConfig, protocol: &Protocol, primed: bool) -> Run {
         .expect("protocol");
     u.sim.set_modality(modality(&protocol.name));
     if primed {
-        // Purge the warm line to waste with the handpiece holstered, just before the patient.
+        // Purge the warm line to waste with the handpiece holstered, just before the patient:
+        // 16 s (~3.5 line volumes) also cools the tube and nozzle; 8 s leaves the mist at 14 °C.
         u.sim.set_holstered(true);
         u.command(Command::EnterMaintenance).expect("maintenance");
-        u.command(Command::Prime { seconds: 8.0 }).expect("prime");
-        u.run_for(Duration::from_secs(9));
+        u.command(Command::Prime { seconds: PURGE_S })
+            .expect("prime");
+        u.run_for(Duration::from_secs_f64(PURGE_S + 1.0));
         u.command(Command::ExitMaintenance).expect("back");
         ready(&mut u);
         u.sim.set_holstered(false);
@@ -93,6 +101,14 @@ fn session(twin: SimConfig, protocol: &Protocol, primed: bool) -> Run {
         u.tick();
         true_min = true_min.min(u.truth().skin_surface_c);
     }
+    // Interlock alarms latch: whatever tripped is still listed.
+    let interlocks = u
+        .snapshot()
+        .alarms
+        .iter()
+        .filter(|a| a.kind.is_interlock())
+        .map(|a| a.kind.to_string())
+        .collect();
     let record = u
         .events
         .iter()
@@ -110,6 +126,7 @@ fn session(twin: SimConfig, protocol: &Protocol, primed: bool) -> Run {
         peak,
         above_40_s: above_40,
         mist_at_start,
+        interlocks,
     }
 }
 
@@ -156,6 +173,12 @@ fn every_protocol_spot_line_and_sensor_lag_keeps_the_true_surface_above_the_floo
                             protocol.name, r.true_min
                         ));
                     }
+                    if !r.interlocks.is_empty() {
+                        failures.push(format!(
+                            "{} {spot} {line} {lag}: false trip {:?}",
+                            protocol.name, r.interlocks
+                        ));
+                    }
                     if r.record.outcome != expected(protocol.goal) {
                         failures.push(format!(
                             "{} {spot} {line} {lag}: {}",
@@ -191,6 +214,12 @@ fn untargeted_sessions_on_the_coldest_mist_stop_short_of_the_floor() {
                 );
                 if r.true_min <= protocol.skin_floor_c {
                     failures.push(format!("{} {spot} {lag}: {:.2}", protocol.name, r.true_min));
+                }
+                if !r.interlocks.is_empty() {
+                    failures.push(format!(
+                        "{} {spot} {lag}: false trip {:?}",
+                        protocol.name, r.interlocks
+                    ));
                 }
                 if r.record.outcome != Outcome::DurationElapsed {
                     failures.push(format!(
@@ -232,6 +261,7 @@ fn old_twin_and_new_twin_closed_loop_figures() {
                 r.above_40_s,
                 r.mist_at_start
             );
+            assert!(r.interlocks.is_empty(), "{label}: {:?}", r.interlocks);
             assert!(
                 r.true_min > protocol.skin_floor_c,
                 "{label}: {}",

@@ -41,3 +41,22 @@ pub struct ChipIdentity {
     /// The identity register value read back (0 where the part has none).
     pub id: u16,
 }
+
+/// How a skin IR sensor sees the treated spot: what a reader of its values must know to judge
+/// the spot behind a reading (docs/TWIN.md, "Skin sensor").
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SkinSensorView {
+    /// Share of the sensor's signal from the treated spot (1.0: nothing but the spot); the
+    /// rest comes from untreated skin around it.
+    pub spot_fill: f64,
+    /// 95 % settling time of the sensor's filter, s (0: the reading follows at once).
+    pub settle_s: f64,
+}
+
+impl SkinSensorView {
+    /// An ideal sensor: the exact surface of the spot, no lag (the legacy twin's).
+    pub const IDEAL: SkinSensorView = SkinSensorView {
+        spot_fill: 1.0,
+        settle_s: 0.0,
+    };
+}

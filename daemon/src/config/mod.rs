@@ -8,7 +8,9 @@ use crate::control::CoreConfig;
 use crate::limits::SETPOINT_C;
 use crate::protocol::validate_name;
 use crate::safety::SafetyConfig;
+use coldspray_hal::drivers::mlx90614;
 use coldspray_hal::sim::SimConfig;
+use coldspray_hal::SkinSensorView;
 use serde::{Deserialize, Serialize};
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
@@ -177,14 +179,25 @@ impl Config {
         Ok(config)
     }
 
-    /// The core's part of the configuration.
+    /// The core's part of the configuration, with the skin sensor the unit has filled in
+    /// where `[safety]` leaves it unset.
     pub fn core(&self) -> CoreConfig {
         CoreConfig {
             thermostat: self.thermostat.clone(),
-            safety: self.safety.clone(),
+            safety: self.safety.clone().with_skin_sensor(self.skin_sensor()),
             session: self.session.clone(),
             default_protocol: self.unit.default_protocol.clone(),
             arm_at_start: self.unit.arm_at_start,
+        }
+    }
+
+    /// How the unit's skin sensor sees the spot: on a real board the reference MLX90614,
+    /// taken conservatively ([`mlx90614::REFERENCE_VIEW`]); on the simulated unit the sensor
+    /// its `[sim] model` fits (the legacy twin's is ideal; docs/TWIN.md).
+    pub fn skin_sensor(&self) -> SkinSensorView {
+        match self.unit.backend {
+            Backend::Linux => mlx90614::REFERENCE_VIEW,
+            Backend::Sim => self.sim.skin_sensor_view(),
         }
     }
 
@@ -265,8 +278,22 @@ impl Config {
                 ("max_spray_s", s.max_spray_s, 5.0..=120.0),
                 ("audio_pause_s", s.audio_pause_s, 10.0..=300.0),
                 ("self_test_timeout_s", s.self_test_timeout_s, 1.0..=60.0),
+                (
+                    "skin_floor_tolerance_c",
+                    s.skin_floor_tolerance_c,
+                    0.0..=1.0,
+                ),
             ],
         )?;
+        // Unset, the skin sensor's figures are the unit's own (`Config::core`).
+        for (key, value, range) in [
+            ("skin_sensor_fill", s.skin_sensor_fill, 0.5..=1.0),
+            ("skin_sensor_settle_s", s.skin_sensor_settle_s, 0.0..=2.0),
+        ] {
+            if let Some(value) = value {
+                check_ranges("safety", [(key, value, range)])?;
+            }
+        }
         check_ranges(
             "session",
             [

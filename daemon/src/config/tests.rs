@@ -244,3 +244,47 @@ fn an_unknown_sim_key_is_refused() {
     let c = Config::parse("[sim]\nspeed = 2\nambient_c = 25\n", "c.toml").unwrap();
     assert_eq!((c.sim.speed, c.sim.clone().ambient_c), (2.0, 25.0));
 }
+
+#[test]
+fn the_skin_floor_interlock_takes_the_sensor_the_unit_has_unless_set() {
+    use coldspray_hal::drivers::mlx90614::REFERENCE_VIEW;
+    use coldspray_hal::SkinSensorView;
+    let seen = |text: &str| {
+        Config::parse(text, "c.toml")
+            .unwrap()
+            .core()
+            .safety
+            .skin_sensor()
+    };
+    // A board: the reference MLX90614, taken conservatively.
+    assert_eq!(seen(""), REFERENCE_VIEW);
+    // The simulated unit: the legacy twin's ideal sensor, or the realistic twin's own.
+    let sim = "[unit]\nbackend = \"sim\"\n";
+    assert_eq!(seen(sim), SkinSensorView::IDEAL);
+    let realistic = seen(&format!(
+        "{sim}[sim]\nmodel = \"realistic\"\nir_settle_ms = 300\n"
+    ));
+    assert_eq!(realistic.spot_fill, 0.9);
+    assert!((realistic.settle_s - 0.3).abs() < 1e-9, "{realistic:?}");
+    // A figure set in the file wins over the unit's; the one left unset is still the unit's.
+    assert_eq!(
+        seen(&format!("{sim}[safety]\nskin_sensor_fill = 0.8\n")),
+        SkinSensorView {
+            spot_fill: 0.8,
+            settle_s: 0.0
+        }
+    );
+    assert_eq!(
+        seen("[safety]\nskin_sensor_settle_s = 0.1\n"),
+        SkinSensorView {
+            spot_fill: REFERENCE_VIEW.spot_fill,
+            settle_s: 0.1
+        }
+    );
+    // A figure set is range-checked.
+    refused_at(
+        "[safety]\nskin_sensor_settle_s = 3.0\n",
+        2,
+        "safety.skin_sensor_settle_s",
+    );
+}

@@ -1,6 +1,7 @@
 //! A running session: the valve pattern, the closed loop on skin temperature, and the
 //! quality indicators it will be remembered by.
 
+use crate::model::sensing::{spot_from_reading, MIN_SPOT_FILL};
 use crate::model::session::{Outcome, SessionRecord, SessionStart};
 use crate::protocol::{Goal, Pattern, Protocol};
 use std::time::Duration;
@@ -21,10 +22,6 @@ const FLOOR_RESUME_C: f64 = 1.0;
 /// dressing, care about the mean. The floor guard never uses it.
 const PREPARE_MEAN_TAU_S: f64 = 2.0;
 
-/// The warmest untreated skin the sensor's field of view can take in around the spot, °C
-/// (resting skin: 32–34 °C; the upper end makes the estimate conservative).
-const SURROUND_C: f64 = 34.0;
-
 /// How the floor guard judges the skin.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FloorGuard {
@@ -35,13 +32,9 @@ pub struct FloorGuard {
 }
 
 impl FloorGuard {
-    /// The estimated spot temperature for a reading: the sensor averages the spot (`fill`)
-    /// with untreated skin at up to [`SURROUND_C`], so spot = S − (S − reading)/fill. Never
-    /// above the reading (warmer-than-skin surroundings are not assumed).
+    /// The estimated spot temperature for a reading (see [`spot_from_reading`]).
     pub fn spot_estimate(&self, reading_c: f64) -> f64 {
-        let fill = self.sensor_fill.clamp(0.5, 1.0);
-        let est = SURROUND_C - (SURROUND_C - reading_c) / fill;
-        est.min(reading_c)
+        spot_from_reading(reading_c, self.sensor_fill)
     }
 }
 
@@ -261,7 +254,7 @@ impl ActiveSession {
             let skin = self.floor.spot_estimate(reading);
             let pause_at = self.protocol.skin_floor_c + self.floor.margin_c;
             // The estimate moves 1/fill as fast as the reading.
-            let rate = self.skin_rate.min(0.0) / self.floor.sensor_fill.clamp(0.5, 1.0);
+            let rate = self.skin_rate.min(0.0) / self.floor.sensor_fill.clamp(MIN_SPOT_FILL, 1.0);
             let predicted = skin + rate * FLOOR_LOOKAHEAD_S;
             if predicted <= pause_at {
                 self.floor_hold = true;

@@ -86,10 +86,12 @@ pub enum AlarmText {
     },
     /// Skin colder than the protocol's floor.
     SkinBelowFloor {
-        /// The skin temperature seen.
+        /// The skin temperature judged: the safety layer's estimate of the treated spot.
         skin_c: f64,
         /// The protocol's floor.
         floor_c: f64,
+        /// The skin sensor's reading the estimate came from, if known.
+        reading_c: Option<f64>,
     },
     /// Reservoir near freezing: the chiller is held off.
     FreezeCutout {
@@ -194,8 +196,14 @@ impl AlarmText {
                 limit_c,
             } => vec![num("heatsink_c", *heatsink_c), num("limit_c", *limit_c)],
             AlarmText::MaxSprayTime { spray_s } => vec![num("spray_s", *spray_s)],
-            AlarmText::SkinBelowFloor { skin_c, floor_c } => {
-                vec![num("skin_c", *skin_c), num("floor_c", *floor_c)]
+            AlarmText::SkinBelowFloor {
+                skin_c,
+                floor_c,
+                reading_c,
+            } => {
+                let mut l = vec![num("skin_c", *skin_c), num("floor_c", *floor_c)];
+                l.extend(reading_c.map(|r| num("reading_c", r)));
+                l
             }
             AlarmText::FreezeCutout { cutout_c } => vec![num("cutout_c", *cutout_c)],
             AlarmText::SelfTestFailed { reason } | AlarmText::Reason { reason, .. } => {
@@ -249,8 +257,19 @@ impl AlarmText {
                 limit_c,
             } => format!("heatsink {heatsink_c:.1} °C > {limit_c:.1} °C"),
             AlarmText::MaxSprayTime { spray_s } => format!("continuous spray {spray_s:.0} s"),
-            AlarmText::SkinBelowFloor { skin_c, floor_c } => {
-                format!("skin {skin_c:.1} °C < floor {floor_c:.1} °C")
+            AlarmText::SkinBelowFloor {
+                skin_c,
+                floor_c,
+                reading_c,
+            } => {
+                let judged = format!("skin {skin_c:.1} °C < floor {floor_c:.1} °C");
+                // The reading is told only where the estimate moved away from it.
+                match reading_c {
+                    Some(r) if (r - skin_c).abs() >= 0.05 => {
+                        format!("{judged} (spot estimate; the sensor reads {r:.1} °C)")
+                    }
+                    _ => judged,
+                }
             }
             AlarmText::FreezeCutout { cutout_c } => format!("reservoir below {cutout_c:.1} °C"),
             AlarmText::SelfTestFailed { reason } => format!("self-test failed: {reason}"),
@@ -315,6 +334,7 @@ impl AlarmText {
             AlarmText::SkinBelowFloor { .. } => AlarmText::SkinBelowFloor {
                 skin_c: num("skin_c")?,
                 floor_c: num("floor_c")?,
+                reading_c: num("reading_c"),
             },
             AlarmText::FreezeCutout { .. } => AlarmText::FreezeCutout {
                 cutout_c: num("cutout_c")?,
@@ -368,6 +388,7 @@ impl AlarmText {
             AlarmKind::SkinBelowFloor => AlarmText::SkinBelowFloor {
                 skin_c: 4.2,
                 floor_c: 5.0,
+                reading_c: Some(5.6),
             },
             AlarmKind::FreezeCutout => AlarmText::FreezeCutout { cutout_c: 1.0 },
             AlarmKind::SelfTestFailed => AlarmText::SelfTestFailed {
@@ -469,5 +490,18 @@ mod tests {
         };
         assert_eq!(s.english(), "skin: no valid reading for 2.0 s (no data)");
         assert!(!s.params().contains_key("problem"));
+        // The skin floor tells the reading only where the judged estimate differs from it.
+        let floor = |reading_c| AlarmText::SkinBelowFloor {
+            skin_c: 8.62,
+            floor_c: 10.0,
+            reading_c,
+        };
+        assert_eq!(
+            floor(Some(10.41)).english(),
+            "skin 8.6 °C < floor 10.0 °C (spot estimate; the sensor reads 10.4 °C)"
+        );
+        assert_eq!(floor(Some(8.62)).english(), "skin 8.6 °C < floor 10.0 °C");
+        assert_eq!(floor(None).english(), "skin 8.6 °C < floor 10.0 °C");
+        assert!(!floor(None).params().contains_key("reading_c"));
     }
 }

@@ -191,8 +191,17 @@ pub fn start(config: &Config, parts: Parts) -> Result<Daemon, RuntimeError> {
     });
     let fitted = board.sensors.fitted();
     let now = clock.now();
+    let core_config = config.core();
+    let skin = core_config.safety.skin_sensor();
+    tracing::info!(
+        "skin-floor interlock: the sensor's view on the spot {:.2}, filter settling {:.2} s \
+         ([safety] skin_sensor_fill/skin_sensor_settle_s, else the {:?} unit's sensor)",
+        skin.spot_fill,
+        skin.settle_s,
+        config.unit.backend
+    );
     let mut core = Core::new(
-        config.core(),
+        core_config,
         protocols.clone(),
         &fitted,
         counters,

@@ -2,6 +2,8 @@
 //! They live with the safety layer so that nothing on the safety path depends on the
 //! controller (docs/REQUIREMENTS.md §4.8, R4.14).
 
+use coldspray_hal::drivers::mlx90614;
+use coldspray_hal::SkinSensorView;
 use serde::{Deserialize, Serialize};
 
 /// `[safety]`: interlock limits (docs/REQUIREMENTS.md §4.8).
@@ -35,6 +37,42 @@ pub struct SafetyConfig {
     pub audio_pause_s: f64,
     /// Starting: time allowed for every sensor to identify and read, s.
     pub self_test_timeout_s: f64,
+    /// Share of the skin sensor's signal from the treated spot, for the skin-floor
+    /// interlock's own spot estimate (1.0 = the reading is the spot). Unset: the sensor the
+    /// unit has ([`SafetyConfig::with_skin_sensor`]). Kept apart from `[session]
+    /// skin_sensor_fill` on purpose.
+    pub skin_sensor_fill: Option<f64>,
+    /// The skin sensor filter's 95 % settling time, s, for the interlock's lag correction.
+    /// Unset: the sensor the unit has ([`SafetyConfig::with_skin_sensor`]).
+    pub skin_sensor_settle_s: Option<f64>,
+    /// The interlock trips when the estimated spot is this far below the protocol's floor, °C
+    /// (default 1.0; the raw reading below the floor trips at once). The estimate is the
+    /// coldest the spot can be behind the reading (warmest surround, least fill): on a sensor
+    /// that sees the spot better it reads colder than the spot by up to
+    /// (34 − reading)·(1/fill − 1), ~2.4 K near a 10 °C floor (docs/SAFETY.md H5).
+    pub skin_floor_tolerance_c: f64,
+}
+
+impl SafetyConfig {
+    /// These limits with the skin sensor the unit has, `fitted`, where `[safety]` leaves its
+    /// figures unset; a figure set in the file wins. The daemon passes the reference unit's
+    /// MLX90614 ([`mlx90614::REFERENCE_VIEW`]) on the Linux backend and the twin's own sensor
+    /// on the simulated unit (`SimConfig::skin_sensor_view`: the legacy twin's is ideal).
+    pub fn with_skin_sensor(mut self, fitted: SkinSensorView) -> Self {
+        self.skin_sensor_fill.get_or_insert(fitted.spot_fill);
+        self.skin_sensor_settle_s.get_or_insert(fitted.settle_s);
+        self
+    }
+
+    /// The skin sensor the interlock's estimate describes: the figures set, and for a figure
+    /// nobody set (limits built without a unit) the reference unit's conservative one.
+    pub fn skin_sensor(&self) -> SkinSensorView {
+        let reference = mlx90614::REFERENCE_VIEW;
+        SkinSensorView {
+            spot_fill: self.skin_sensor_fill.unwrap_or(reference.spot_fill),
+            settle_s: self.skin_sensor_settle_s.unwrap_or(reference.settle_s),
+        }
+    }
 }
 
 impl Default for SafetyConfig {
@@ -53,6 +91,37 @@ impl Default for SafetyConfig {
             max_spray_s: 120.0,
             audio_pause_s: 120.0,
             self_test_timeout_s: 5.0,
+            skin_sensor_fill: None,
+            skin_sensor_settle_s: None,
+            skin_floor_tolerance_c: 1.0,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_skin_sensor_figures_come_from_the_unit_unless_set() {
+        let unset = SafetyConfig::default();
+        // Built without a unit: the reference MLX90614, the conservative side.
+        assert_eq!(unset.skin_sensor(), mlx90614::REFERENCE_VIEW);
+        // The unit's sensor fills in what the file left unset ...
+        let ideal = unset.clone().with_skin_sensor(SkinSensorView::IDEAL);
+        assert_eq!(ideal.skin_sensor(), SkinSensorView::IDEAL);
+        // ... and a figure set in the file wins over it.
+        let set = SafetyConfig {
+            skin_sensor_fill: Some(0.8),
+            ..SafetyConfig::default()
+        }
+        .with_skin_sensor(SkinSensorView::IDEAL);
+        assert_eq!(
+            set.skin_sensor(),
+            SkinSensorView {
+                spot_fill: 0.8,
+                settle_s: 0.0
+            }
+        );
     }
 }

@@ -4,6 +4,7 @@
 
 use super::config::SafetyConfig;
 use super::sensor_health::{FlowWatch, SensorHealth};
+use super::skin_estimate::SpotEstimate;
 use crate::limits::secs;
 use crate::model::alarm::AlarmKind;
 use crate::model::alarm_text::AlarmText;
@@ -45,6 +46,8 @@ pub struct Interlocks {
     cfg: SafetyConfig,
     sensors: SensorHealth,
     flow: FlowWatch,
+    /// The skin-floor interlock's own estimate of the treated spot.
+    spot: SpotEstimate,
     /// Valve-open, pump-on time without a flow pulse.
     dry_for: Duration,
     over_pressure_since: Option<Duration>,
@@ -57,6 +60,7 @@ impl Interlocks {
     /// Interlocks with these limits, watching the `fitted` sensors from `now`.
     pub fn new(cfg: SafetyConfig, fitted: &[Sensor], now: Duration) -> Self {
         Self {
+            spot: SpotEstimate::new(cfg.skin_sensor()),
             cfg,
             sensors: SensorHealth::new(fitted, now),
             flow: FlowWatch::default(),
@@ -76,6 +80,15 @@ impl Interlocks {
     /// One sensor sample (calibrated, as the controller gets it) for the safety layer's view.
     pub fn on_sample(&mut self, sample: &SensorSample) {
         self.sensors.update(sample);
+        if sample.sensor == Sensor::Skin {
+            // Only a reading the safety layer took as valid moves the spot estimate.
+            let track = self.sensors.track(Sensor::Skin);
+            if let (Some(v), Some(at)) = (track.last_valid, track.last_valid_at) {
+                if at == sample.at {
+                    self.spot.observe(at, v);
+                }
+            }
+        }
     }
 
     /// One flow-meter pulse.
@@ -211,11 +224,18 @@ impl Interlocks {
                     });
                 }
             }
-            if let Some(skin) = self.sensors.fresh(Sensor::Skin, x.now, stale_after) {
-                if skin < x.skin_floor_c {
+            // The spot as the safety layer estimates it from the reading: the sensor reads
+            // warm near the floor (field of view, filter lag; skin_estimate.rs). The reading
+            // itself below the floor trips too (on an ideal sensor the two are one). The alarm
+            // reports the estimate it judged and the reading it came from.
+            let reading = self.sensors.fresh(Sensor::Skin, x.now, stale_after);
+            if let Some(reading) = reading {
+                let skin = self.spot.spot(reading);
+                if reading < x.skin_floor_c || skin < x.skin_floor_c - cfg.skin_floor_tolerance_c {
                     found.push(AlarmText::SkinBelowFloor {
                         skin_c: skin,
                         floor_c: x.skin_floor_c,
+                        reading_c: Some(reading),
                     });
                 }
             }

@@ -6,5 +6,6 @@ pub mod config;
 pub mod gate;
 pub mod interlocks;
 pub mod sensor_health;
+pub mod skin_estimate;
 
 pub use config::SafetyConfig;

@@ -21,6 +21,17 @@ pub const KELVIN_PER_LSB: f64 = 0.02;
 /// Specified object range, °C.
 pub const RANGE: std::ops::RangeInclusive<f64> = -70.0..=380.0;
 
+/// How the reference unit's MLX90614xCC (35° field of view, 50 mm from the skin) sees the
+/// spot, taken on the conservative side: the spot fills at most 0.9 of its signal (the field
+/// of view is specified at half sensitivity, so ~10 % always comes from outside it: datasheet
+/// rev. 13, "field of view"), and its filter is taken at the slowest usable setting, 0.3 s to
+/// 95 % (datasheet, "IIR and FIR settings"). The driver does not write the filter EEPROM, so
+/// the setting a chip ships with is not known to the daemon.
+pub const REFERENCE_VIEW: crate::SkinSensorView = crate::SkinSensorView {
+    spot_fill: 0.9,
+    settle_s: 0.3,
+};
+
 /// SMBus packet error code: CRC-8, polynomial x^8 + x^2 + x + 1 (0x07), initial value 0.
 pub fn crc8(bytes: &[u8]) -> u8 {
     let mut crc = 0u8;

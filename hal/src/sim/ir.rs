@@ -43,6 +43,25 @@ pub(crate) struct IrSetup {
     pub emissivity_setting: f64,
 }
 
+impl IrSetup {
+    /// The sensor `cfg` fits, looking at its spot.
+    pub(crate) fn of(cfg: &super::SimConfig) -> Self {
+        Self {
+            settle_s: cfg.ir_settle_ms.clamp(0.0, 5000.0) * 1e-3,
+            distance_m: cfg.ir_distance_mm.clamp(5.0, 500.0) * 1e-3,
+            spot_m2: cfg.spot_cm2.clamp(0.1, 1000.0) * 1e-4,
+            emissivity_setting: 0.98,
+        }
+    }
+
+    /// Share of the signal from the treated spot.
+    pub(crate) fn fill(&self) -> f64 {
+        let r = self.distance_m * HALF_FOV_DEG.to_radians().tan();
+        let disc = std::f64::consts::PI * r * r;
+        (self.spot_m2 / disc).min(MAX_FILL)
+    }
+}
+
 /// What the sensor looks at this step, °C.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct IrScene {
@@ -76,16 +95,9 @@ impl IrSensor {
         Self { setup, object_c: c }
     }
 
-    /// Share of the signal from the treated spot.
-    pub(crate) fn fill(&self) -> f64 {
-        let r = self.setup.distance_m * HALF_FOV_DEG.to_radians().tan();
-        let disc = std::f64::consts::PI * r * r;
-        (self.setup.spot_m2 / disc).min(MAX_FILL)
-    }
-
     /// The object temperature the chip computes for `scene` without its filter, °C.
     pub(crate) fn instantaneous(&self, scene: &IrScene) -> f64 {
-        let fill = self.fill();
+        let fill = self.setup.fill();
         let mist_share = if scene.mist_c.is_some() {
             MIST_PATH_FRACTION
         } else {
@@ -160,6 +172,31 @@ mod tests {
         );
         assert!(rs > rb + 3.0, "{rs} vs {rb}");
         assert!(rb > 15.5 && rb < 17.5, "{rb}");
+    }
+
+    #[test]
+    fn the_twin_tells_the_view_of_the_sensor_it_fits() {
+        use crate::sim::{SimConfig, TwinModel};
+        use crate::SkinSensorView;
+        assert_eq!(
+            SimConfig::default().skin_sensor_view(),
+            SkinSensorView::IDEAL
+        );
+        // 50 cm² seen from 50 mm (a 7.8 cm² disc): the spot fills the most it can.
+        let realistic = SimConfig::realistic().skin_sensor_view();
+        assert_eq!(realistic.spot_fill, MAX_FILL);
+        assert!((realistic.settle_s - 0.1).abs() < 1e-12, "{realistic:?}");
+        // 5 cm² from 100 mm (a 31 cm² disc): a sixth of the signal.
+        let far = SimConfig {
+            model: TwinModel::Realistic,
+            spot_cm2: 5.0,
+            ir_distance_mm: 100.0,
+            ir_settle_ms: 300.0,
+            ..SimConfig::default()
+        }
+        .skin_sensor_view();
+        assert!((far.spot_fill - 0.16).abs() < 0.005, "{far:?}");
+        assert!((far.settle_s - 0.3).abs() < 1e-12);
     }
 
     #[test]

@@ -45,6 +45,7 @@ pub use chiller::ChillerKind;
 
 use crate::clock::{Clock, ManualClock};
 use crate::port::Board;
+use crate::reading::SkinSensorView;
 use crate::signal::Sensor;
 use serde::{Deserialize, Serialize};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -186,6 +187,23 @@ impl SimConfig {
         Self {
             model: TwinModel::Realistic,
             ..Self::default()
+        }
+    }
+
+    /// How this twin's skin sensor sees the spot: legacy, the ideal sensor
+    /// ([`SkinSensorView::IDEAL`]); realistic, the MLX90614 model's field of view over
+    /// `spot_cm2` from `ir_distance_mm` and its `ir_settle_ms` filter (docs/TWIN.md, "Skin
+    /// sensor").
+    pub fn skin_sensor_view(&self) -> SkinSensorView {
+        match self.model {
+            TwinModel::Legacy => SkinSensorView::IDEAL,
+            TwinModel::Realistic => {
+                let setup = ir::IrSetup::of(self);
+                SkinSensorView {
+                    spot_fill: setup.fill(),
+                    settle_s: setup.settle_s,
+                }
+            }
         }
     }
 }

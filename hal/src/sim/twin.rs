@@ -108,23 +108,15 @@ impl Twin {
         };
         let mut skin = Skin::new(params.clone(), ambient);
         skin.set_absorption(cfg.modality.absorption());
-        let spot_m2 = cfg.spot_cm2.clamp(0.1, 1000.0) * 1e-4;
         let realism = realistic.then(|| {
             let around = Skin::new(params, ambient);
+            let ir = IrSetup::of(cfg);
             Realism {
                 spray: SprayGeometry {
-                    spot_m2,
+                    spot_m2: ir.spot_m2,
                     distance_m: cfg.nozzle_mm.clamp(5.0, 500.0) * 1e-3,
                 },
-                ir: IrSensor::new(
-                    IrSetup {
-                        settle_s: cfg.ir_settle_ms.clamp(0.0, 5000.0) * 1e-3,
-                        distance_m: cfg.ir_distance_mm.clamp(5.0, 500.0) * 1e-3,
-                        spot_m2,
-                        emissivity_setting: 0.98,
-                    },
-                    around.surface_c(),
-                ),
+                ir: IrSensor::new(ir, around.surface_c()),
                 around,
                 film: Film::default(),
             }

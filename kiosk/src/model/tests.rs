@@ -8,6 +8,7 @@ fn alarm_details_are_shown_with_the_message_built_from_their_parameters() {
     let text = AlarmText::SkinBelowFloor {
         skin_c: 4.26,
         floor_c: 5.0,
+        reading_c: None,
     };
     let raised = |message: &str| DaemonAlarm {
         kind: AlarmKind::SkinBelowFloor,
