@@ -31,6 +31,31 @@ pub async fn served(
     (core, server, client)
 }
 
+/// A [`FakeCore`] served on a private bus of its own, with a client: what the D-Bus tests that
+/// need no daemon process start from.
+pub struct Served {
+    /// The core behind the service.
+    pub core: FakeCore,
+    /// The running service.
+    pub server: coldsprayd::dbus::DbusServer,
+    /// A client on the same bus.
+    pub client: zbus::Connection,
+    /// Kept for the bus's lifetime.
+    pub bus: crate::PrivateBus,
+}
+
+/// Starts a private bus (policy for the current user) and [`served`] on it, without a store.
+pub async fn served_privately() -> Served {
+    let bus = crate::PrivateBus::start(&crate::current_user()).expect("private bus");
+    let (core, server, client) = served(&bus, None).await;
+    Served {
+        core,
+        server,
+        client,
+        bus,
+    }
+}
+
 /// `org.freedesktop.DBus.Properties` of the service's object, for its `PropertiesChanged`.
 pub async fn properties(c: &zbus::Connection) -> zbus::fdo::PropertiesProxy<'static> {
     zbus::fdo::PropertiesProxy::builder(c)

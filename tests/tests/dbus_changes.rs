@@ -5,10 +5,8 @@
 //! How fast the signal follows is measured by `cargo bench -p coldspray-e2e --bench
 //! props_latency`, not asserted here.
 
-use coldspray_e2e::fake_core::FakeCore;
+use coldspray_e2e::fake_core::Served;
 use coldspray_e2e::introspect::{NAME, PATH};
-use coldspray_e2e::PrivateBus;
-use coldsprayd::dbus::DbusServer;
 use coldsprayd::model::state::UnitState;
 use futures_util::StreamExt;
 use std::collections::HashMap;
@@ -19,22 +17,8 @@ const UNIT: &str = "org.coldspray.ColdSpray1.Unit";
 const PROTOCOLS: &str = "org.coldspray.ColdSpray1.Protocols";
 const WAIT: Duration = Duration::from_secs(10);
 
-struct Rig {
-    core: FakeCore,
-    _server: DbusServer,
-    client: zbus::Connection,
-    _bus: PrivateBus,
-}
-
-async fn rig() -> Rig {
-    let bus = PrivateBus::start(&coldspray_e2e::current_user()).expect("private bus");
-    let (core, server, client) = coldspray_e2e::fake_core::served(&bus, None).await;
-    Rig {
-        core,
-        _server: server,
-        client,
-        _bus: bus,
-    }
+async fn rig() -> Served {
+    coldspray_e2e::fake_core::served_privately().await
 }
 
 /// The PropertiesChanged signals of every interface, as (interface, changed properties).

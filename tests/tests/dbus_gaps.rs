@@ -4,33 +4,18 @@
 //! audio pause left, the self-test report after its signal, the live curve, and `metrics`
 //! among the features while /metrics serves.
 
-use coldspray_e2e::fake_core::FakeCore;
-use coldspray_e2e::PrivateBus;
+use coldspray_e2e::fake_core::Served;
 use coldsprayd::api::Event;
 use coldsprayd::control::running_session::EndBasis;
+use coldsprayd::dbus;
 use coldsprayd::dbus::proxy::{uncached, MaintenanceProxy, SessionsProxy, UnitProxy};
-use coldsprayd::dbus::{self, DbusServer};
 use coldsprayd::model::session::{Sample, SessionStart, StartCause};
 use coldsprayd::protocol::Goal;
 use std::collections::HashMap;
 use std::time::Duration;
 
-struct Rig {
-    core: FakeCore,
-    _server: DbusServer,
-    client: zbus::Connection,
-    _bus: PrivateBus,
-}
-
-async fn rig() -> Rig {
-    let bus = PrivateBus::start(&coldspray_e2e::current_user()).expect("private bus");
-    let (core, server, client) = coldspray_e2e::fake_core::served(&bus, None).await;
-    Rig {
-        core,
-        _server: server,
-        client,
-        _bus: bus,
-    }
+async fn rig() -> Served {
+    coldspray_e2e::fake_core::served_privately().await
 }
 
 /// Polls `f` until it is true (the service reads the snapshot the fake core publishes).

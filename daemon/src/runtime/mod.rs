@@ -287,6 +287,7 @@ pub fn start(config: &Config, parts: Parts) -> Result<Daemon, RuntimeError> {
         ends.events.clone(),
         handle.telemetry.clone(),
         journal_rx,
+        journal::RETRY,
     );
 
     let outputs: SharedOutputs = Arc::new(Mutex::new(board.outputs));

@@ -79,19 +79,8 @@ pub type JournalSender = mpsc::UnboundedSender<JournalItem>;
 pub type JournalDone = std_mpsc::Receiver<()>;
 
 /// Starts the journal on `runtime`; it ends when every sender is dropped, after handling
-/// what they sent. A failing store is retried every [`RETRY`].
+/// what they sent. A failing store is retried every `retry` ([`RETRY`] in the daemon).
 pub fn spawn(
-    runtime: &RuntimeHandle,
-    store: Option<Arc<dyn LogStore>>,
-    events: broadcast::Sender<Event>,
-    telemetry: Arc<Telemetry>,
-    rx: mpsc::UnboundedReceiver<JournalItem>,
-) -> JournalDone {
-    spawn_with_retry(runtime, store, events, telemetry, rx, RETRY)
-}
-
-/// As [`spawn`], retrying a failing store every `retry`.
-pub fn spawn_with_retry(
     runtime: &RuntimeHandle,
     store: Option<Arc<dyn LogStore>>,
     events: broadcast::Sender<Event>,

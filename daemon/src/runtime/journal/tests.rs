@@ -115,7 +115,7 @@ fn rig() -> Rig {
         .build()
         .unwrap();
     // The journal ends with the runtime; the done channel is not needed here.
-    let _done = spawn_with_retry(
+    let _done = spawn(
         runtime.handle(),
         Some(store.clone() as Arc<dyn LogStore>),
         events_tx,
