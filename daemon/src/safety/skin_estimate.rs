@@ -95,7 +95,7 @@ mod tests {
             e.observe(ms(i * 100), 12.0);
         }
         assert_eq!(e.lag_correction(), 0.0);
-        assert!((e.spot(12.0) - 9.556).abs() < 0.001, "{}", e.spot(12.0));
+        assert!((e.spot(12.0) - 9.217).abs() < 0.001, "{}", e.spot(12.0));
     }
 
     #[test]
