@@ -9,7 +9,7 @@
 //!   interlock before it had its own estimate) the surface falls well past that.
 //! * Legacy twin (ideal sensor): a long untargeted spray held at the floor by the controller
 //!   ends at the spray-time cap, with no `skin_below_floor`, even with no tolerance at all;
-//!   the real sensor's figures forced onto that ideal sensor read its spot 2.5 K colder than
+//!   the real sensor's figures forced onto that ideal sensor read its spot 2.8 K colder than
 //!   it is (the fault matrix's false trip, tests/tests/rel_faults.rs, where only the 1 K
 //!   tolerance stood between them and a trip).
 //! * The reading itself below the floor trips, inside the estimate's tolerance too, and the
@@ -266,4 +266,3 @@ fn a_reading_below_the_floor_trips_within_the_estimates_tolerance() {
     );
     assert_eq!(param("floor_c"), floor);
 }
-

@@ -68,8 +68,7 @@ mod tests {
 
     /// What the sensor reads: the temperature of the view-weighted mean radiance.
     fn reading(spot_c: f64, surround_c: f64, fill: f64) -> f64 {
-        (fill * radiance_k4(spot_c) + (1.0 - fill) * radiance_k4(surround_c)).powf(0.25)
-            - ZERO_C_K
+        (fill * radiance_k4(spot_c) + (1.0 - fill) * radiance_k4(surround_c)).powf(0.25) - ZERO_C_K
     }
 
     #[test]
