@@ -1,7 +1,7 @@
 //! A running session: the valve pattern, the closed loop on skin temperature, and the
 //! quality indicators it will be remembered by.
 
-use crate::model::sensing::{spot_from_reading, MIN_SPOT_FILL};
+use crate::model::sensing::spot_from_reading;
 use crate::model::session::{Outcome, SessionRecord, SessionStart};
 use crate::protocol::{Goal, Pattern, Protocol};
 use std::time::Duration;
@@ -253,9 +253,10 @@ impl ActiveSession {
         if let Some(reading) = skin_c {
             let skin = self.floor.spot_estimate(reading);
             let pause_at = self.protocol.skin_floor_c + self.floor.margin_c;
-            // The estimate moves 1/fill as fast as the reading.
-            let rate = self.skin_rate.min(0.0) / self.floor.sensor_fill.clamp(MIN_SPOT_FILL, 1.0);
-            let predicted = skin + rate * FLOOR_LOOKAHEAD_S;
+            // The spot behind the reading the current fall leads to.
+            let predicted = self
+                .floor
+                .spot_estimate(reading + self.skin_rate.min(0.0) * FLOOR_LOOKAHEAD_S);
             if predicted <= pause_at {
                 self.floor_hold = true;
             } else if skin > pause_at + FLOOR_RESUME_C {

@@ -77,7 +77,8 @@ pub struct SessionConfig {
     /// Share of the skin sensor's signal that comes from the treated spot (the rest is warm
     /// untreated skin around it). The floor guard judges the estimated spot temperature, not
     /// the reading: an MLX90614xCC (35° FOV) fills at most 0.9 of its signal with the spot
-    /// (docs/TWIN.md), so a reading of 12 °C can be a 9.5 °C spot. 1.0: the reading is the
+    /// (docs/TWIN.md), so a reading of 12 °C can be a 9.2 °C spot
+    /// ([`crate::model::sensing::spot_from_reading`]). 1.0: the reading is the
     /// spot (the legacy twin's ideal sensor).
     pub skin_sensor_fill: f64,
 }

@@ -47,9 +47,11 @@ pub struct SafetyConfig {
     pub skin_sensor_settle_s: Option<f64>,
     /// The interlock trips when the estimated spot is this far below the protocol's floor, °C
     /// (default 1.0; the raw reading below the floor trips at once). The estimate is the
-    /// coldest the spot can be behind the reading (warmest surround, least fill): on a sensor
-    /// that sees the spot better it reads colder than the spot by up to
-    /// (34 − reading)·(1/fill − 1), ~2.4 K near a 10 °C floor (docs/SAFETY.md H5).
+    /// coldest the spot can be behind the reading (warmest surround assumed, the radiance
+    /// inversion of [`crate::model::sensing::spot_from_reading`]): over resting skin at 32–34 °C
+    /// it is at most ~0.3 K cold for fill 0.9; on a sensor that sees the spot better than the
+    /// fill says it reads colder still, ~2.8 K for an ideal sensor at 12 °C taken at fill 0.9
+    /// (docs/SAFETY.md H5).
     pub skin_floor_tolerance_c: f64,
 }
 

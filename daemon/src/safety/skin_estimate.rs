@@ -4,7 +4,7 @@
 //! around the spot, and its filter lags a falling surface. The estimate undoes both from the
 //! raw samples with the safety layer's own parameters (`[safety] skin_sensor_fill`,
 //! `skin_sensor_settle_s`); it shares no state with the controller's floor guard, only the
-//! field-of-view formula in [`crate::model::sensing`].
+//! field-of-view inversion (radiance, T⁴) in [`crate::model::sensing`].
 //!
 //! * Lag: the filter is first order with τ = settling/3, so the input behind a reading y is
 //!   y + τ·dy/dt. Only a *falling* reading is corrected (a rising one is left as read, which is
@@ -95,7 +95,7 @@ mod tests {
             e.observe(ms(i * 100), 12.0);
         }
         assert_eq!(e.lag_correction(), 0.0);
-        assert!((e.spot(12.0) - 9.556).abs() < 0.001, "{}", e.spot(12.0));
+        assert!((e.spot(12.0) - 9.217).abs() < 0.001, "{}", e.spot(12.0));
     }
 
     #[test]
