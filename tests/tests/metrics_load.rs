@@ -2,6 +2,13 @@
 //! slow TCP clients must never delay a new scrape by more than a scrape's own time, and 50
 //! concurrent scrapers must not cost the control loop. Prints the p99 figures and ratios
 //! recorded in BENCHMARKS.md.
+//!
+//! What `cargo test` asserts is behaviour, not time: every scrape is answered, the idle
+//! connections are still open when the scrapes beside them are done (the defect served a new
+//! scrape only once idle ones hit their header timeout), the server holds at most its limit
+//! of connections and closes the oldest, and the daemon's loop keeps running under 50
+//! scrapers. The timing figures of a shared host are printed; `COLDSPRAY_METRICS_STRICT=1`
+//! (as `tests/rel/bench-all.sh` runs it) asserts them too.
 
 use coldspray_e2e::metrics_fixtures::{busy_snapshot, handle, start_on_loopback};
 use coldspray_e2e::metrics_support::{free_port, http_get, start_sim_daemon};
@@ -35,6 +42,23 @@ fn percentile(samples: &mut [Duration], p: f64) -> Duration {
     let rank = ((p / 100.0) * samples.len() as f64).ceil() as usize;
     samples[rank.clamp(1, samples.len()) - 1]
 }
+
+/// Whether the timing figures are asserted as well as printed (`COLDSPRAY_METRICS_STRICT=1`).
+fn strict() -> bool {
+    std::env::var("COLDSPRAY_METRICS_STRICT").is_ok_and(|v| v == "1")
+}
+
+/// Whether the server still holds `s` open: no end of stream and no reset waiting on it.
+fn still_open(s: &TcpStream) -> bool {
+    s.set_nonblocking(true).expect("nonblocking");
+    let mut byte = [0u8; 1];
+    let open = matches!(s.peek(&mut byte), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock);
+    s.set_nonblocking(false).expect("blocking");
+    open
+}
+
+/// The server's connection limit (`MAX_CONNECTIONS` in daemon/src/metrics/http.rs).
+const SERVER_CONNECTION_LIMIT: usize = 64;
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
@@ -83,6 +107,7 @@ fn idle_and_slow_connections_do_not_delay_a_scrape() {
     // 40 clients that connect and send nothing, held open (the figure: 9.7 s).
     let idle: Vec<TcpStream> = (0..40).map(|_| TcpStream::connect(addr).unwrap()).collect();
     let (idle_p99, idle_max) = sequential(addr, 100);
+    let idle_open_after_scrapes = idle.iter().filter(|s| still_open(s)).count();
 
     // Plus 200 more, half of them slow (a request header begun, never finished): far more
     // than the server keeps open, so it must close the oldest instead of queueing new ones.
@@ -109,21 +134,45 @@ fn idle_and_slow_connections_do_not_delay_a_scrape() {
         crowd_p99.as_secs_f64() / alone_p99.as_secs_f64(),
         ms(crowd_max),
     );
-    // "Never delayed by more than a scrape's own time": the p99 stays within twice the lone
-    // p99 plus 100 ms of slack for a machine shared with other builds, and no scrape waits
-    // anywhere near the header timeout (the defect: 9.7 s).
-    let bound = alone_p99 * 2 + Duration::from_millis(100);
-    assert!(idle_p99 < bound, "40 idle: p99 {idle_p99:?} > {bound:?}");
-    assert!(
-        crowd_p99 < bound,
-        "240 idle/slow: p99 {crowd_p99:?} > {bound:?}"
+    // The defect served a new scrape only after idle connections hit their 10 s header
+    // timeout and were closed: here the 40 idle ones were all still open after the 100 scrapes
+    // beside them (checked below, before the crowd could push them out)...
+    assert_eq!(
+        idle_open_after_scrapes,
+        idle.len(),
+        "idle connections were closed"
     );
-    let ceiling = Duration::from_secs(2);
-    assert!(idle_max < ceiling, "40 idle: a scrape took {idle_max:?}");
+    // ...and with 240 more the server holds at most its limit, closing the oldest first.
+    let everyone: Vec<&TcpStream> = idle.iter().chain(more.iter()).collect();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let open = loop {
+        let open = everyone.iter().filter(|s| still_open(s)).count();
+        if open <= SERVER_CONNECTION_LIMIT || Instant::now() > deadline {
+            break open;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
     assert!(
-        crowd_max < ceiling,
-        "240 idle/slow: a scrape took {crowd_max:?}"
+        open <= SERVER_CONNECTION_LIMIT,
+        "{open} of 240 idle or slow connections still open"
     );
+    assert!(!still_open(&idle[0]), "the oldest connection was kept");
+    if strict() {
+        // "Never delayed by more than a scrape's own time": within twice the lone p99 plus
+        // 100 ms of slack, and no scrape near the header timeout (the defect: 9.7 s).
+        let bound = alone_p99 * 2 + Duration::from_millis(100);
+        assert!(idle_p99 < bound, "40 idle: p99 {idle_p99:?} > {bound:?}");
+        assert!(
+            crowd_p99 < bound,
+            "240 idle/slow: p99 {crowd_p99:?} > {bound:?}"
+        );
+        let ceiling = Duration::from_secs(2);
+        assert!(idle_max < ceiling, "40 idle: a scrape took {idle_max:?}");
+        assert!(
+            crowd_max < ceiling,
+            "240 idle/slow: a scrape took {crowd_max:?}"
+        );
+    }
     drop((idle, more));
     rt.block_on(server.shutdown());
 }
@@ -188,17 +237,29 @@ fn fifty_concurrent_scrapers_do_not_cost_the_control_loop() {
         fifty.1,
         one.1
     );
-    // Loose on purpose (a shared, loaded machine): the defect was ~5x the overruns.
-    assert!(
-        fifty.1 <= one.1 * 2.0 + 2.0,
-        "50 scrapers: {:.2} overruns/s vs {:.2}/s with one",
-        fifty.1,
-        one.1
-    );
-    assert!(
-        fifty.2 >= one.2 * 0.9,
-        "the loop slowed down: {:.1} vs {:.1} steps/s",
-        fifty.2,
-        one.2
-    );
+    // Behaviour: the loop kept stepping through both phases and every scrape was answered
+    // (`timed_scrape` checks each status). Timing (overruns, steps/s) is a figure of the host:
+    // asserted only with COLDSPRAY_METRICS_STRICT=1.
+    for (clients, _, steps, _, n) in &rows {
+        assert!(
+            *steps > 0.0,
+            "{clients} scraper(s): the control loop stopped"
+        );
+        assert!(*n > 0, "{clients} scraper(s): no scrape completed");
+    }
+    if strict() {
+        // The defect was ~5x the overruns.
+        assert!(
+            fifty.1 <= one.1 * 2.0 + 2.0,
+            "50 scrapers: {:.2} overruns/s vs {:.2}/s with one",
+            fifty.1,
+            one.1
+        );
+        assert!(
+            fifty.2 >= one.2 * 0.9,
+            "the loop slowed down: {:.1} vs {:.1} steps/s",
+            fifty.2,
+            one.2
+        );
+    }
 }
