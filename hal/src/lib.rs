@@ -24,6 +24,8 @@ pub mod sim;
 
 pub use clock::{Clock, ManualClock, MonotonicClock};
 pub use error_source::ErrorSource;
-pub use port::{Board, EdgeSink, HalError, InputEdge, InputPort, OutputPort, SensorPort};
+pub use port::{
+    Board, EdgeReader, EdgeSink, HalError, InputEdge, InputPort, OutputPort, SensorPort,
+};
 pub use reading::{ChipIdentity, SensorError, SkinSensorView};
 pub use signal::{Input, Output, Sensor};

@@ -9,6 +9,7 @@ use crate::clock::Clock;
 use crate::error_source::ErrorSource;
 use crate::reading::{ChipIdentity, SensorError};
 use crate::signal::{Input, Output, Sensor};
+use std::os::fd::BorrowedFd;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -85,6 +86,28 @@ pub struct InputEdge {
 /// Where a backend delivers input edges. Called from the backend's own thread; must not block.
 pub type EdgeSink = Arc<dyn Fn(InputEdge) + Send + Sync>;
 
+/// A backend's source of edges for a caller that waits on descriptors in its own event loop
+/// (an `epoll` reactor such as tokio's), so no thread of the backend's is needed: see
+/// [`InputPort::edge_readers`].
+///
+/// # Safety
+///
+/// A caller registers [`EdgeReader::fd`] with its reactor once and relies on it for the
+/// reader's whole life: an implementation must return the same descriptor from every call,
+/// open and referring to the same file description until the reader is dropped.
+pub unsafe trait EdgeReader: Send {
+    /// The descriptor that becomes readable when edges wait, or when the source fails: the
+    /// same open descriptor for as long as the reader lives.
+    fn fd(&self) -> BorrowedFd<'_>;
+
+    /// Hands every edge waiting to `sink`, without blocking; returns once none is left.
+    ///
+    /// An error means the source failed for good (the kernel closed the request, reads keep
+    /// failing): the port then reports the failure from [`InputPort::level`] as well, and the
+    /// caller stops reading.
+    fn read_waiting(&mut self, sink: &mut dyn FnMut(InputEdge)) -> Result<(), HalError>;
+}
+
 /// Drives the digital outputs.
 pub trait OutputPort: Send {
     /// Sets one output to a logical level (`false` = safe/off).
@@ -129,6 +152,14 @@ pub trait InputPort: Send {
 
     /// Starts delivering edges of every input to `sink`. Called once, at start-up.
     fn subscribe(&mut self, sink: EdgeSink) -> Result<(), HalError>;
+
+    /// The backend's edge sources, for a caller that waits on them in its own event loop
+    /// instead of calling [`InputPort::subscribe`]: then no backend thread exists for edges.
+    /// `Ok(None)`: this backend has no descriptors to wait on (call `subscribe`). Called at
+    /// most once, at start-up, and never together with `subscribe`.
+    fn edge_readers(&mut self) -> Result<Option<Vec<Box<dyn EdgeReader>>>, HalError> {
+        Ok(None)
+    }
 }
 
 /// Reads the analogue sensors. Calls may block on a bus: never call from the control loop.

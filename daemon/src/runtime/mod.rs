@@ -10,6 +10,7 @@
 
 mod cadence;
 mod control_loop;
+mod edges;
 pub mod journal;
 pub mod notify;
 pub mod outputs;
@@ -46,9 +47,12 @@ pub enum RuntimeError {
     /// The runtime was started without a board.
     #[error("hardware: no board")]
     NoBoard,
-    /// The board refused what the runtime needs of it (the input edge subscription).
+    /// The board refused what the runtime needs of it (the input edges).
     #[error("hardware: {0}")]
     Hardware(#[source] coldspray_hal::HalError),
+    /// The input edges' descriptors could not be registered with the control loop's reactor.
+    #[error("cannot wait on the input edges: {0}")]
+    Edges(#[source] std::io::Error),
     /// A thread could not be started.
     #[error("cannot start the {0} thread: {1}")]
     Thread(&'static str, #[source] std::io::Error),
@@ -230,13 +234,15 @@ pub fn start(config: &Config, parts: Parts) -> Result<Daemon, RuntimeError> {
         // The loop raises log_write_failed at its first step; the journal retries the store.
         handle.telemetry.store_health.set_failing(&why);
     }
+    // The control loop's runtime, built here so the edge descriptors are registered with its
+    // reactor before anything runs; it runs on the control thread below.
+    let control_runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .enable_io()
+        .build()
+        .map_err(|e| RuntimeError::Thread("control runtime", e))?;
     let (edge_tx, edge_rx) = mpsc::unbounded_channel::<InputEdge>();
-    board
-        .inputs
-        .subscribe(Arc::new(move |e| {
-            let _ = edge_tx.send(e);
-        }))
-        .map_err(RuntimeError::Hardware)?;
+    edges::connect(board.inputs.as_mut(), &control_runtime, edge_tx)?;
     for input in Input::ALL {
         match board.inputs.level(input) {
             Ok(level) => core.on_level(input, level),
@@ -370,7 +376,7 @@ pub fn start(config: &Config, parts: Parts) -> Result<Daemon, RuntimeError> {
         .spawn(move || {
             match coldspray_hal::linux::set_current_thread_realtime(priority) {
                 Ok(()) if priority > 0 => tracing::info!(
-                    "control loop and GPIO edge threads at SCHED_FIFO priority {priority}"
+                    "control loop (and the GPIO edges it reads) at SCHED_FIFO priority {priority}"
                 ),
                 Ok(()) => {}
                 Err(e) => tracing::warn!(
@@ -378,13 +384,8 @@ pub fn start(config: &Config, parts: Parts) -> Result<Daemon, RuntimeError> {
                      grant LimitRTPRIO= or set [hardware] realtime_priority = 0"
                 ),
             }
-            let result = match tokio::runtime::Builder::new_current_thread()
-                .enable_time()
-                .build()
-            {
-                Ok(rt) => rt.block_on(ctl.run(edge_rx, sensor_rx, stop_rx)),
-                Err(e) => Err(RuntimeError::Thread("control runtime", e)),
-            };
+            let result = control_runtime.block_on(ctl.run(edge_rx, sensor_rx, stop_rx));
+            drop(control_runtime);
             stop_threads.store(true, Ordering::SeqCst);
             let _ = sensor_thread.join();
             if let Some(t) = sim_thread {

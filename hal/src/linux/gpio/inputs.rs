@@ -1,13 +1,13 @@
 //! [`LinuxInputs`]: the inputs as one line request per GPIO chip, with kernel edge
 //! detection, debounce and `CLOCK_MONOTONIC` timestamps.
 
-use super::events::event_loop;
+use super::events::{event_loop, LineEdgeReader};
 use super::io;
 use super::lookup::{locate_configured, ChipLines};
 use super::request::{bias, request_error};
 use crate::linux::config::HardwareConfig;
 use crate::linux::LinuxError;
-use crate::port::{EdgeSink, HalError, InputPort};
+use crate::port::{EdgeReader, EdgeSink, HalError, InputPort};
 use crate::signal::Input;
 use gpiocdev::line::{EdgeDetection, EventClock, Value};
 use gpiocdev::Request;
@@ -37,6 +37,8 @@ pub struct LinuxInputs {
     groups: Vec<InputGroup>,
     /// `(group index, offset)` per input, in [`Input::ALL`] order.
     index: Vec<(usize, u32)>,
+    /// Whether `subscribe` or `edge_readers` has been called.
+    edges_handed_out: bool,
     stop: Option<PipeWriter>,
     threads: Vec<JoinHandle<()>>,
     failure: Arc<Mutex<Option<String>>>,
@@ -108,6 +110,7 @@ impl LinuxInputs {
         Ok(Self {
             groups,
             index,
+            edges_handed_out: false,
             stop: None,
             threads: Vec::new(),
             failure: Arc::new(Mutex::new(None)),
@@ -135,16 +138,12 @@ impl InputPort for LinuxInputs {
     }
 
     fn subscribe(&mut self, sink: EdgeSink) -> Result<(), HalError> {
-        if self.stop.is_some() {
-            return Err(HalError::Unsupported("subscribe called twice".to_owned()));
-        }
+        self.hand_out_edges()?;
         let (reader, writer) = std::io::pipe().map_err(|e| io("gpio events", e))?;
         for group in &self.groups {
             let stop = reader.try_clone().map_err(|e| io("gpio events", e))?;
-            let request = Arc::clone(&group.request);
-            let lines = group.lines.clone();
+            let edges = self.reader_of(group);
             let sink = Arc::clone(&sink);
-            let failure = Arc::clone(&self.failure);
             let priority = self.priority;
             let handle = std::thread::Builder::new()
                 .name("gpio-events".to_owned())
@@ -152,13 +151,45 @@ impl InputPort for LinuxInputs {
                     // Without the permission the thread runs at normal priority; the daemon
                     // reports that once, for its control thread, which needs the same.
                     let _ = crate::linux::sched::set_current_thread_realtime(priority);
-                    event_loop(request, lines, stop, sink, failure)
+                    event_loop(edges, stop, sink)
                 })
                 .map_err(|e| io("gpio events", e))?;
             self.threads.push(handle);
         }
         self.stop = Some(writer);
         Ok(())
+    }
+
+    /// One reader per GPIO chip's request: the caller waits on them, no edge thread runs.
+    fn edge_readers(&mut self) -> Result<Option<Vec<Box<dyn EdgeReader>>>, HalError> {
+        self.hand_out_edges()?;
+        Ok(Some(
+            self.groups
+                .iter()
+                .map(|group| Box::new(self.reader_of(group)) as Box<dyn EdgeReader>)
+                .collect(),
+        ))
+    }
+}
+
+impl LinuxInputs {
+    /// The edges go to one consumer only: the second call of `subscribe`/`edge_readers` fails.
+    fn hand_out_edges(&mut self) -> Result<(), HalError> {
+        if self.edges_handed_out {
+            return Err(HalError::Unsupported(
+                "edges already handed out (subscribe or edge_readers called twice)".to_owned(),
+            ));
+        }
+        self.edges_handed_out = true;
+        Ok(())
+    }
+
+    fn reader_of(&self, group: &InputGroup) -> LineEdgeReader {
+        LineEdgeReader::new(
+            Arc::clone(&group.request),
+            group.lines.clone(),
+            Arc::clone(&self.failure),
+        )
     }
 }
 

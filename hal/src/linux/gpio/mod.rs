@@ -3,8 +3,9 @@
 //! * [`lookup`]: which chip and offset carries each signal's line ([`scan_chips`], [`locate`]).
 //! * [`request`]: line requests at their safe value, with errors naming the line at fault.
 //! * [`outputs`]: [`LinuxOutputs`], the [`crate::port::OutputPort`] of the backend.
-//! * [`inputs`]: [`LinuxInputs`], the [`crate::port::InputPort`], with [`events`], the threads
-//!   that turn kernel edge events into [`crate::port::InputEdge`]s.
+//! * [`inputs`]: [`LinuxInputs`], the [`crate::port::InputPort`], with [`events`], which turns
+//!   kernel edge events into [`crate::port::InputEdge`]s: read from the caller's event loop
+//!   ([`crate::port::InputPort::edge_readers`]) or from a thread per chip (`subscribe`).
 
 pub mod events;
 pub mod inputs;
