@@ -549,8 +549,9 @@ fn daemon(chip: &Chip, report: &mut Report) {
 
 /// The daemon's idle cost in ready (issue #16), over `COLDSPRAY_VM_IDLE_S` seconds (default
 /// 20): CPU (utime+stime, % of one vCPU), context switches per second summed over its threads
-/// (voluntary + nonvoluntary: its wake-ups) and its threads by name. Figures only, never a
-/// failed check (an emulated CPU is 10-50x slower than the board).
+/// (voluntary + nonvoluntary: its wake-ups) and its threads by name, then the same per thread
+/// (`VMPROBE IDLE thread NAME cpu_pct=… ctxsw_per_s=…`). Figures only, never a failed check
+/// (an emulated CPU is 10-50x slower than the board).
 fn idle_cost(chip: &Chip) {
     let secs = env_u64("COLDSPRAY_VM_IDLE_S", 20);
     let pid = fs::read_dir("/proc").ok().and_then(|dir| {
@@ -562,49 +563,73 @@ fn idle_cost(chip: &Chip) {
         println!("VMPROBE IDLE skipped: no coldsprayd process");
         return;
     };
-    // utime + stime in clock ticks (USER_HZ is 100 on every Linux architecture).
-    let ticks = || -> Option<f64> {
-        let stat = fs::read_to_string(proc_dir.join("stat")).ok()?;
-        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-        Some(fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?)
-    };
-    let tasks = || -> Vec<PathBuf> {
-        fs::read_dir(proc_dir.join("task"))
-            .map(|d| d.flatten().map(|e| e.path()).collect())
-            .unwrap_or_default()
-    };
-    let switches = || -> f64 {
-        tasks()
-            .iter()
-            .filter_map(|t| fs::read_to_string(t.join("status")).ok())
-            .flat_map(|s| {
-                s.lines()
-                    .filter(|l| l.contains("ctxt_switches"))
-                    .filter_map(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-                    .collect::<Vec<_>>()
-            })
-            .sum()
-    };
-    let (t0, w0) = (ticks(), switches());
+    let before = task_figures(&proc_dir);
+    let t0 = cpu_ticks(&proc_dir);
     thread::sleep(Duration::from_secs(secs));
-    let (t1, w1) = (ticks(), switches());
-    let mut names: Vec<String> = tasks()
+    let t1 = cpu_ticks(&proc_dir);
+    let after = task_figures(&proc_dir);
+    let secs_f = secs as f64;
+    // Per thread alive at the end; one born mid-way counts from zero.
+    let mut rows: Vec<(String, f64, f64)> = after
         .iter()
-        .filter_map(|t| fs::read_to_string(t.join("comm")).ok())
-        .map(|c| c.trim().to_string())
+        .map(|(tid, (name, ticks, switches))| {
+            let (t, w) = before.get(tid).map_or((0.0, 0.0), |(_, t, w)| (*t, *w));
+            (name.clone(), ticks - t, switches - w)
+        })
         .collect();
-    names.sort();
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
+    let switches: f64 = rows.iter().map(|r| r.2).sum();
     let cpu = match (t0, t1) {
-        (Some(a), Some(b)) => format!("{:.2}", (b - a) / 100.0 / secs as f64 * 100.0),
+        (Some(a), Some(b)) => format!("{:.2}", (b - a) / 100.0 / secs_f * 100.0),
         _ => "unreadable".into(),
     };
     println!(
         "VMPROBE IDLE cpu_pct={cpu} ctxsw_per_s={:.1} threads={} secs={secs} still_ready={} (Linux backend)",
-        (w1 - w0) / secs as f64,
-        names.len(),
+        switches / secs_f,
+        rows.len(),
         ready_idle(chip)
     );
+    let names: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
     println!("VMPROBE IDLE threads: {}", names.join(", "));
+    for (name, ticks, switches) in &rows {
+        println!(
+            "VMPROBE IDLE thread {name:<16} cpu_pct={:.2} ctxsw_per_s={:.1}",
+            ticks / 100.0 / secs_f * 100.0,
+            switches / secs_f
+        );
+    }
+}
+
+/// utime + stime of a process or thread in clock ticks (USER_HZ is 100 on every Linux
+/// architecture).
+fn cpu_ticks(dir: &Path) -> Option<f64> {
+    let stat = fs::read_to_string(dir.join("stat")).ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    Some(fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?)
+}
+
+/// Per thread of the process at `proc_dir`: tid → (name, CPU ticks, context switches).
+fn task_figures(proc_dir: &Path) -> std::collections::BTreeMap<String, (String, f64, f64)> {
+    let Ok(dir) = fs::read_dir(proc_dir.join("task")) else {
+        return Default::default();
+    };
+    dir.flatten()
+        .filter_map(|e| {
+            let t = e.path();
+            let name = fs::read_to_string(t.join("comm")).ok()?.trim().to_string();
+            let ticks = cpu_ticks(&t)?;
+            let switches = fs::read_to_string(t.join("status"))
+                .ok()?
+                .lines()
+                .filter(|l| l.contains("ctxt_switches"))
+                .filter_map(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+                .sum();
+            Some((
+                e.file_name().to_string_lossy().into_owned(),
+                (name, ticks, switches),
+            ))
+        })
+        .collect()
 }
 
 /// `coldsprayctl start` opens the valve and runs the pump; `coldsprayctl stop` ends it.
@@ -796,7 +821,10 @@ fn estop_edges(chip: &Chip, report: &mut Report) {
             report.check(
                 "estop_latches",
                 chip.actuators_off() && chip.get("lamp_ready") == 0,
-                &format!("released, pedal pressed, not acknowledged: {}", chip.outputs()),
+                &format!(
+                    "released, pedal pressed, not acknowledged: {}",
+                    chip.outputs()
+                ),
             );
         } else {
             chip.pull("estop", true);
