@@ -3,9 +3,7 @@
 //! The ColdSpray control daemon as a library: the control core and safety layer, and the
 //! parts around them (treatment log, D-Bus API, metrics), with thin binaries in `src/bin/`.
 //! See `ARCHITECTURE.md` at the repository root for the tour.
-// One exception, reviewed where it stands: registering the GPIO edge descriptors with the
-// control loop's reactor (runtime/edges.rs), which tokio marks unsafe (I/O safety).
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 
 pub mod api;
 pub mod config;

@@ -14,6 +14,8 @@
 
 pub mod clock;
 pub mod drivers;
+#[cfg(feature = "tokio")]
+pub mod edge_watch;
 pub mod emulated;
 pub mod error_source;
 pub mod linux;

@@ -4,11 +4,9 @@
 //! thread ([`InputPort::subscribe`]: the simulated unit).
 
 use super::RuntimeError;
-use coldspray_hal::{EdgeReader, InputEdge, InputPort};
-use std::os::fd::{AsRawFd, RawFd};
+use coldspray_hal::edge_watch::WatchedEdges;
+use coldspray_hal::{InputEdge, InputPort};
 use std::sync::Arc;
-use tokio::io::unix::AsyncFd;
-use tokio::io::Interest;
 use tokio::runtime::Runtime;
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -30,46 +28,21 @@ pub(super) fn connect(
     };
     let _reactor = control_runtime.enter();
     for reader in readers {
-        // SAFETY: `EdgeReader` is an unsafe trait whose implementations promise that `fd`
-        // returns the same open descriptor for the reader's whole life; the `AsyncFd` owns the
-        // reader, so the descriptor outlives its registration.
-        #[allow(unsafe_code)]
-        let registered =
-            unsafe { AsyncFd::register_with_interest(Watched(reader), Interest::READABLE) };
-        let watched = registered.map_err(|e| {
-            let (_, cause) = e.into_parts();
-            RuntimeError::Edges(cause)
-        })?;
+        let watched = WatchedEdges::new(reader).map_err(RuntimeError::Hardware)?;
         control_runtime.spawn(forward(watched, to_loop.clone()));
     }
     Ok(())
 }
 
-/// An edge reader as a descriptor for the reactor.
-struct Watched(Box<dyn EdgeReader>);
-
-impl AsRawFd for Watched {
-    fn as_raw_fd(&self) -> RawFd {
-        self.0.fd().as_raw_fd()
-    }
-}
-
 /// Reads the edges each time the descriptor turns readable, until the reader fails (the
 /// port then reports the failure from `level`, which the loop re-reads every 100 ms and
 /// treats as the safety inputs asserted) or the loop is gone.
-async fn forward(mut watched: AsyncFd<Watched>, to_loop: UnboundedSender<InputEdge>) {
+async fn forward(mut watched: WatchedEdges, to_loop: UnboundedSender<InputEdge>) {
     loop {
-        let mut ready = match watched.readable_mut().await {
-            Ok(ready) => ready,
-            Err(e) => {
-                tracing::error!("GPIO edges: waiting on the line request failed: {e}");
-                return;
-            }
-        };
         let mut loop_gone = false;
-        let read = ready.get_inner_mut().0.read_waiting(&mut |edge| {
-            loop_gone |= to_loop.send(edge).is_err();
-        });
+        let read = watched
+            .next(|edge| loop_gone |= to_loop.send(edge).is_err())
+            .await;
         if let Err(e) = read {
             tracing::error!("GPIO edges stopped ({e}): the loop now reads the inputs' levels");
             return;
@@ -77,7 +50,5 @@ async fn forward(mut watched: AsyncFd<Watched>, to_loop: UnboundedSender<InputEd
         if loop_gone {
             return;
         }
-        // Everything waiting was read: wait for the next edge.
-        ready.clear_ready();
     }
 }

@@ -50,9 +50,6 @@ pub enum RuntimeError {
     /// The board refused what the runtime needs of it (the input edges).
     #[error("hardware: {0}")]
     Hardware(#[source] coldspray_hal::HalError),
-    /// The input edges' descriptors could not be registered with the control loop's reactor.
-    #[error("cannot wait on the input edges: {0}")]
-    Edges(#[source] std::io::Error),
     /// A thread could not be started.
     #[error("cannot start the {0} thread: {1}")]
     Thread(&'static str, #[source] std::io::Error),
