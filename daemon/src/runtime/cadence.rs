@@ -7,10 +7,13 @@
 //!   `step_ms`, as before; readings wait for it.
 //! * **quiet** ([`is_quiet`]): nothing can change but through a sensor reading, an edge, a
 //!   command or time passing on a scale of seconds (stale-sensor limits, thermostat minimum
-//!   on/off times, the chiller checks, the dry-run limit). The loop steps on each sensor
-//!   reading (at once, as fast as a busy loop would) and at the latest [`QUIET_STEP`] after its
-//!   previous step, which is also how often the safety inputs' levels are re-read. That is
-//!   about 10 steps a second instead of 100.
+//!   on/off times, the chiller checks, the dry-run limit). The loop steps once a polling round
+//!   of the sensors is in (the samples reach the core as they are read; the step waits for
+//!   the round's last, a few ms on the board, since its ADC conversion takes 8 ms) and at the
+//!   latest [`QUIET_STEP`] after its previous step, which is also how often the safety
+//!   inputs' levels are re-read, and bounds the wait when a read stalls. That is about 10
+//!   steps a second instead of 100 (and not one per sample: on the board the samples of a
+//!   round arrive apart).
 //!
 //! Every step beats the watchdog's heartbeat, so a quiet loop (a beat at least every
 //! [`QUIET_STEP`]) is far inside the watchdog's stall limit (1 s) and the core's late-step
@@ -87,6 +90,18 @@ impl Cadence {
         self.fired.take().unwrap_or(started)
     }
 
+    /// Whether sensor messages just taken step the loop now. Quiet: once a polling round is
+    /// in (`round_done`; the quiet tick bounds the wait when a read stalls). Busy: readings
+    /// wait for the tick, unless a flood has kept the tick from running for a period
+    /// (`since_last_step`).
+    pub(super) fn steps_on_readings(&self, round_done: bool, since_last_step: Duration) -> bool {
+        if self.quiet {
+            round_done
+        } else {
+            since_last_step >= self.busy
+        }
+    }
+
     /// A step started at `at` found the unit `quiet` (or not).
     pub(super) fn stepped(&mut self, at: Instant, quiet: bool) {
         if quiet {
@@ -161,6 +176,23 @@ mod tests {
             min_skin_c: None,
         });
         assert!(!is_quiet(&session));
+    }
+
+    #[test]
+    fn quiet_steps_once_a_round_is_in_and_busy_waits_for_its_tick() {
+        let t0 = Instant::now();
+        let mut c = Cadence::new(BUSY, QUIET_STEP);
+        c.stepped(t0, true);
+        // Quiet: a sample in mid-round waits (however long since the last step: the quiet
+        // tick bounds it); the round's end steps at once.
+        assert!(!c.steps_on_readings(false, Duration::ZERO));
+        assert!(!c.steps_on_readings(false, QUIET_STEP));
+        assert!(c.steps_on_readings(true, Duration::ZERO));
+        // Busy: readings, round or not, wait for the tick unless a period has gone by.
+        c.stepped(t0, false);
+        assert!(!c.steps_on_readings(true, BUSY / 2));
+        assert!(!c.steps_on_readings(false, BUSY / 2));
+        assert!(c.steps_on_readings(false, BUSY));
     }
 
     #[test]

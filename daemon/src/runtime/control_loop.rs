@@ -112,14 +112,13 @@ impl ControlLoop {
                 }
                 Some(req) = self.ends.commands.recv() => command = Some(req),
                 Some(msg) = sensors.recv() => {
-                    self.take_sensor(msg);
+                    let mut round_done = self.take_sensor(msg);
                     while let Ok(msg) = sensors.try_recv() {
-                        self.take_sensor(msg);
+                        round_done |= self.take_sensor(msg);
                     }
-                    // While quiet, a reading is what can change something: step on it.
-                    // Otherwise readings wait for the tick, unless a flood has kept the tick
-                    // from running.
-                    if !quiet && last_step.elapsed() < wall_step {
+                    // The core has each sample as it comes; whether it steps now is the
+                    // cadence's call (quiet: once the round is in; busy: at the tick).
+                    if !cadence.steps_on_readings(round_done, last_step.elapsed()) {
                         continue;
                     }
                 }
@@ -286,10 +285,19 @@ impl ControlLoop {
         urgent
     }
 
-    fn take_sensor(&mut self, msg: SensorMessage) {
+    /// Hands a sensor message to the core; true when a quiet loop should step on it (a
+    /// polling round is complete, or a self-test identity came in).
+    fn take_sensor(&mut self, msg: SensorMessage) -> bool {
         match msg {
-            SensorMessage::Sample(s) => self.core.on_sensor(s),
-            SensorMessage::Identity(s, r) => self.core.on_identity(s, r),
+            SensorMessage::Sample(s) => {
+                self.core.on_sensor(s);
+                false
+            }
+            SensorMessage::Identity(s, r) => {
+                self.core.on_identity(s, r);
+                true
+            }
+            SensorMessage::RoundDone => true,
         }
     }
 

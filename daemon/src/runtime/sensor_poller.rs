@@ -17,6 +17,10 @@ pub enum SensorMessage {
     Sample(SensorSample),
     /// A chip identity (self-test).
     Identity(Sensor, Result<ChipIdentity, SensorError>),
+    /// Every fitted sensor of this polling round has been read. The samples go out as they
+    /// are read (a slow or hung read never holds the others back); a quiet control loop steps
+    /// once on this rather than on each sample.
+    RoundDone,
 }
 
 /// Everything the sensor thread works with.
@@ -79,6 +83,9 @@ pub fn spawn(t: SensorThread) -> std::io::Result<JoinHandle<()>> {
                     if out.send(SensorMessage::Sample(sample)).is_err() {
                         return;
                     }
+                }
+                if out.send(SensorMessage::RoundDone).is_err() {
+                    return;
                 }
                 progress.store(super::nanos(clock.now()), Ordering::Relaxed);
                 // One period of board time: on the hardware one sleep; on a simulated unit
